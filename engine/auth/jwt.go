@@ -1,0 +1,301 @@
+package auth
+
+import (
+	"bytes"
+	"net/url"
+	"os"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+)
+
+// jwtPolicy verifies bearer JWTs (JWS compact serialisation).
+type jwtPolicy struct {
+	name     string
+	seed     uint64 // mixed into cache keys so policies never share entries
+	algs     []algorithm
+	algNames []string
+	keys     atomic.Pointer[keySet]
+	remote   *jwksRemote // nil unless jwks_url
+	issuer   string
+	audience []string
+	leeway   int64 // seconds
+	forward  []forwardClaim
+	cache    *tokenCache
+}
+
+type forwardClaim struct{ claim, header string }
+
+func (p *jwtPolicy) hasScopes() bool { return true }
+
+// compileJWT compiles a jwt policy; idx numbers the set's jwt policies.
+func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *config.Errors) *jwtPolicy {
+	n := len(*errs)
+	p := &jwtPolicy{
+		name:     path,
+		seed:     uint64(idx+1) * 0x9E3779B97F4A7C15,
+		issuer:   a.Issuer,
+		audience: a.Audience,
+		leeway:   int64(a.Leeway.D() / time.Second),
+		cache:    cache,
+	}
+
+	sources := 0
+	for _, set := range []bool{a.Secret != "", a.SecretEnv != "", a.JWKSFile != "", a.JWKSURL != ""} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		errs.Add(path, "jwt needs exactly one key source: secret, secret_env, jwks_file or jwks_url")
+	}
+	shared := a.Secret != "" || a.SecretEnv != ""
+
+	names := a.Algorithms
+	if len(names) == 0 {
+		if shared {
+			names = []string{"HS256", "HS384", "HS512"}
+		} else {
+			names = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+		}
+	}
+	for i, name := range names {
+		ap := config.Index(config.Join(path, "algorithms"), i)
+		switch {
+		case name == "none" || name == "None" || name == "NONE":
+			errs.Add(ap, "algorithm \"none\" is never allowed")
+			continue
+		case !contains(knownAlgorithms, name):
+			errs.Add(ap, "unknown algorithm %q (want one of HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)", name)
+			continue
+		case shared && name[0] != 'H':
+			errs.Add(ap, "algorithm %q needs a public key (jwks_file or jwks_url), not a shared secret", name)
+			continue
+		case contains(p.algNames, name):
+			continue
+		}
+		alg, _ := jwa.LookupSignatureAlgorithm(name)
+		p.algs = append(p.algs, algorithm{name: name, alg: alg})
+		p.algNames = append(p.algNames, name)
+	}
+
+	for i, aud := range a.Audience {
+		if aud == "" {
+			errs.Add(config.Index(config.Join(path, "audience"), i), "must not be empty")
+		}
+	}
+	p.forward = compileForward(a.ForwardClaims, config.Join(path, "forward_claims"), errs)
+	if a.JWKSRefresh != 0 && a.JWKSRefresh.D() < time.Second {
+		errs.Add(config.Join(path, "jwks_refresh"), "must be at least 1s")
+	}
+	if a.JWKSRefresh != 0 && a.JWKSURL == "" && sources == 1 {
+		errs.Add(config.Join(path, "jwks_refresh"), "only applies with jwks_url")
+	}
+
+	if sources == 1 {
+		switch {
+		case a.Secret != "":
+			p.keys.Store(secretKeySet([]byte(a.Secret), p.algNames))
+		case a.SecretEnv != "":
+			v, ok := os.LookupEnv(a.SecretEnv)
+			switch {
+			case !ok:
+				errs.Add(config.Join(path, "secret_env"), "environment variable %q is not set", a.SecretEnv)
+			case v == "":
+				errs.Add(config.Join(path, "secret_env"), "environment variable %q is empty", a.SecretEnv)
+			}
+			p.keys.Store(secretKeySet([]byte(v), p.algNames))
+		case a.JWKSFile != "":
+			data, err := os.ReadFile(a.JWKSFile)
+			if err != nil {
+				errs.Add(config.Join(path, "jwks_file"), "%v", err)
+				break
+			}
+			ks, err := parseKeySet(data, p.algNames)
+			if err != nil {
+				errs.Add(config.Join(path, "jwks_file"), "%s: %v", a.JWKSFile, err)
+				break
+			}
+			p.keys.Store(ks)
+		case a.JWKSURL != "":
+			u, err := url.Parse(a.JWKSURL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				errs.Add(config.Join(path, "jwks_url"), "must be an absolute http or https URL")
+				break
+			}
+			p.keys.Store(&keySet{})
+			p.remote = newJWKSRemote(p, path, a.JWKSURL, a.JWKSRefresh.D())
+		}
+	}
+	if len(*errs) > n {
+		return nil
+	}
+	return p
+}
+
+// compileForward validates forward_claims (claim name → header name).
+func compileForward(m map[string]string, path string, errs *config.Errors) []forwardClaim {
+	claims := make([]string, 0, len(m))
+	for c := range m {
+		claims = append(claims, c)
+	}
+	sort.Strings(claims)
+	var out []forwardClaim
+	for _, c := range claims {
+		h := m[c]
+		switch {
+		case c == "":
+			errs.Add(path, "claim name must not be empty")
+		case !validHeaderName(h):
+			errs.Add(config.Join(path, c), "invalid header name %q", h)
+		case isReservedHeader(h):
+			errs.Add(config.Join(path, c), "header %q cannot be set from a claim", h)
+		default:
+			out = append(out, forwardClaim{claim: c, header: h})
+		}
+	}
+	return out
+}
+
+// check authenticates a bearer token. A token seen before costs a hash and
+// a cache lookup; otherwise it is verified and remembered.
+func (p *jwtPolicy) check(x *pipeline.Exchange, r *Route) bool {
+	token, ok := bearerToken(x.Ctx.Request.Header.Peek(headerAuthorization))
+	if !ok {
+		return unauthorized(x, challengeBearer, messageMissingToken)
+	}
+	now := time.Now().Unix()
+	ks := p.keys.Load()
+	e := p.cache.get(p, token, ks.gen, now)
+	if e == nil {
+		var err error
+		if e, err = p.verify(token, now); err != nil {
+			return unauthorized(x, challengeInvalidToken, err.Error())
+		}
+		p.cache.put(e, now)
+	}
+	x.Consumer = append(x.Consumer[:0], e.sub...)
+	x.Claims = e
+	for _, sc := range r.scopes {
+		if !e.hasScope(sc) {
+			return forbidden(x)
+		}
+	}
+	for i := range e.fwd {
+		x.Ctx.Request.Header.SetBytesV(e.fwd[i].header, e.fwd[i].value)
+	}
+	return true
+}
+
+// maxTokenBytes bounds the work an attacker can ask for.
+const maxTokenBytes = 16 << 10
+
+// maxKeysTried bounds signature checks for a token without a kid.
+const maxKeysTried = 8
+
+// verify checks a token from scratch: shape, header, algorithm, key,
+// signature (by jwx) and claims.
+func (p *jwtPolicy) verify(token []byte, now int64) (*entry, error) {
+	if len(token) > maxTokenBytes || !compactShape(token) {
+		return nil, claimError("malformed token")
+	}
+	h, err := parseHeader(token[:bytes.IndexByte(token, '.')])
+	if err != nil {
+		return nil, err
+	}
+	alg, ok := p.algorithm(h.Alg)
+	if !ok {
+		if isNone(h.Alg) {
+			return nil, claimError("algorithm none is not allowed")
+		}
+		return nil, claimError("token algorithm not allowed")
+	}
+
+	var buf [maxKeysTried]*verifyKey
+	ks := p.keys.Load()
+	cands, exact := ks.lookup(h.Kid, h.Kid != "", buf[:0])
+	if p.remote != nil && ((h.Kid != "" && !exact) || len(ks.keys) == 0) {
+		p.remote.refreshForKid()
+		ks = p.keys.Load()
+		cands, exact = ks.lookup(h.Kid, h.Kid != "", buf[:0])
+	}
+	tried := 0
+	var payload []byte
+	for _, k := range cands {
+		if !k.allows(alg.name) {
+			continue
+		}
+		if tried++; tried > maxKeysTried {
+			break
+		}
+		if payload, err = jws.VerifyCompactFast(k.raw, token, alg.alg); err == nil {
+			return p.buildEntry(token, payload, ks.gen, now)
+		}
+	}
+	switch {
+	case tried > 0:
+		return nil, claimError("bad signature")
+	case h.Kid != "" && !exact:
+		return nil, claimError("unknown key id")
+	default:
+		return nil, claimError("no key for the token's algorithm")
+	}
+}
+
+func (p *jwtPolicy) algorithm(name string) (algorithm, bool) {
+	for _, a := range p.algs {
+		if a.name == name {
+			return a, true
+		}
+	}
+	return algorithm{}, false
+}
+
+func isNone(alg string) bool {
+	return len(alg) == 4 && (alg[0]|0x20) == 'n' && (alg[1]|0x20) == 'o' && (alg[2]|0x20) == 'n' && (alg[3]|0x20) == 'e'
+}
+
+// bearerToken extracts the token of "Bearer <token>" (scheme case-insensitive).
+func bearerToken(h []byte) ([]byte, bool) {
+	const scheme = "bearer "
+	if len(h) <= len(scheme) {
+		return nil, false
+	}
+	for i := 0; i < len(scheme)-1; i++ {
+		if h[i]|0x20 != scheme[i] {
+			return nil, false
+		}
+	}
+	if h[len(scheme)-1] != ' ' {
+		return nil, false
+	}
+	tok := bytes.TrimSpace(h[len(scheme):])
+	return tok, len(tok) > 0
+}
+
+// compactShape reports whether token is three base64url segments, the first
+// two non-empty (a JWS compact serialisation, never the JSON form).
+func compactShape(token []byte) bool {
+	dots := 0
+	seg := 0
+	for _, c := range token {
+		switch {
+		case c == '.':
+			if seg == 0 && dots < 2 {
+				return false
+			}
+			dots++
+			seg = 0
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+			seg++
+		default:
+			return false
+		}
+	}
+	return dots == 2
+}
