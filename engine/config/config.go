@@ -178,7 +178,6 @@ type Route struct {
 	Service         string            `json:"service"`
 	StripPrefix     string            `json:"strip_prefix"`
 	Rewrite         string            `json:"rewrite"`
-	Timeout         Duration          `json:"timeout"`
 	Auth            string            `json:"auth"`
 	Scopes          []string          `json:"scopes"`
 	RateLimits      []string          `json:"rate_limits"`

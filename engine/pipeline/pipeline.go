@@ -41,6 +41,8 @@ type Exchange struct {
 	Consumer []byte
 	// Claims are the caller's verified token claims; nil without a token.
 	Claims Claims
+	// Route is the engine's compiled route (opaque to stages).
+	Route any
 	// Start is when the request was received.
 	Start time.Time
 	// Deadline bounds the upstream work of the request (zero: none).
@@ -65,6 +67,9 @@ type Reject struct {
 	Status  int
 	Code    string
 	Message string
+	// Body, when set, is sent verbatim as the JSON answer instead of the
+	// standard error body (a service's configured fallback).
+	Body []byte
 }
 
 type headerSpan struct {
@@ -83,6 +88,7 @@ func (x *Exchange) Reset() {
 	x.TLS = false
 	x.Consumer = x.Consumer[:0]
 	x.Claims = nil
+	x.Route = nil
 	x.Start = time.Time{}
 	x.Deadline = time.Time{}
 	x.Target = ""
@@ -100,6 +106,13 @@ func (x *Exchange) Reset() {
 func (x *Exchange) Fail(status int, code, message string) bool {
 	x.rejected = true
 	x.reject = Reject{Status: status, Code: code, Message: message}
+	return false
+}
+
+// FailWithBody is Fail with a verbatim JSON body (a configured fallback).
+func (x *Exchange) FailWithBody(status int, code, message string, body []byte) bool {
+	x.rejected = true
+	x.reject = Reject{Status: status, Code: code, Message: message, Body: body}
 	return false
 }
 

@@ -1,0 +1,49 @@
+# sluice — build, demo, tests and benchmarks. `make run` and `make test` work
+# on a fresh machine: they install and start what they need.
+
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+DEMO_PIDS := $(BIN)/demo.pids
+
+.PHONY: all build run demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/sluice ./cmd/sluice
+	$(GO) build -o $(BIN)/upstream ./cmd/upstream
+
+## run: build, start the demo upstreams (3 catalog, cart, checkout) and sluice on configs/demo.json.
+run: build
+	@./scripts/demo.sh
+
+## test: install what tests need (redis-server), check formatting, vet, run every test with -race.
+test: test-deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) build -o $(BIN)/sluice ./cmd/sluice
+	@for f in configs/*.json; do $(BIN)/sluice check -c $$f >/dev/null || { echo "config $$f does not compile"; $(BIN)/sluice check -c $$f; exit 1; }; done
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null || \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
+
+## fuzz: run each fuzz target briefly.
+fuzz:
+	$(GO) test ./router -run '^$$' -fuzz FuzzLookup -fuzztime 20s
+	$(GO) test ./router -run '^$$' -fuzz FuzzNormalize -fuzztime 20s
+
+## certs: a self-signed certificate for configs/demo-tls.json.
+certs:
+	$(GO) run ./cmd/gencert -dir configs/certs
+
+clean:
+	rm -rf $(BIN) bench/results
+
+-include bench/bench.mk

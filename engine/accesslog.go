@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+)
+
+// accessLog writes one JSON line per request. Lines are appended to an
+// in-memory buffer under a short lock and written out by a background
+// goroutine, so the request path never waits on the disk or the terminal.
+type accessLog struct {
+	enabled bool
+	out     io.Writer
+	file    *os.File
+
+	mu      sync.Mutex
+	buf     []byte
+	spare   []byte
+	kick    chan struct{}
+	done    chan struct{}
+	stopped chan struct{}
+	dropped *metrics.Counter
+}
+
+const (
+	logFlushEvery = 100 * time.Millisecond
+	logKickBytes  = 256 << 10
+	logMaxBytes   = 8 << 20
+)
+
+func newAccessLog(dest string) (*accessLog, error) {
+	l := &accessLog{}
+	switch dest {
+	case "off":
+		return l, nil
+	case "", "stdout":
+		l.out = os.Stdout
+	default:
+		f, err := os.OpenFile(dest, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		l.out, l.file = f, f
+	}
+	l.enabled = true
+	l.kick = make(chan struct{}, 1)
+	l.done = make(chan struct{})
+	l.stopped = make(chan struct{})
+	l.dropped = metrics.GetOrCreateCounter(`sluice_access_log_dropped_total`)
+	go l.run()
+	return l, nil
+}
+
+func (l *accessLog) run() {
+	defer close(l.stopped)
+	t := time.NewTicker(logFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-l.kick:
+		case <-l.done:
+			l.flush()
+			return
+		}
+		l.flush()
+	}
+}
+
+func (l *accessLog) flush() {
+	l.mu.Lock()
+	out := l.buf
+	l.buf = l.spare[:0]
+	l.mu.Unlock()
+	if len(out) > 0 {
+		_, _ = l.out.Write(out)
+	}
+	l.mu.Lock()
+	l.spare = out[:0]
+	l.mu.Unlock()
+}
+
+// Close flushes what is buffered and stops the writer.
+func (l *accessLog) Close() {
+	if !l.enabled {
+		return
+	}
+	close(l.done)
+	<-l.stopped
+	if l.file != nil {
+		_ = l.file.Close()
+	}
+}
+
+// write appends the access log line of x.
+func (l *accessLog) write(x *pipeline.Exchange, status int, d time.Duration) {
+	ctx := x.Ctx
+	l.mu.Lock()
+	if len(l.buf) > logMaxBytes {
+		l.mu.Unlock()
+		l.dropped.Inc()
+		return
+	}
+	b := l.buf
+	b = append(b, `{"time":"`...)
+	b = x.Start.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","request_id":`...)
+	b = appendJSONString(b, b2s(x.RequestID))
+	b = append(b, `,"client_ip":"`...)
+	b = append(b, x.ClientIP...)
+	b = append(b, `","method":`...)
+	b = appendJSONString(b, b2s(ctx.Method()))
+	b = append(b, `,"path":`...)
+	b = appendJSONString(b, b2s(x.Path))
+	b = append(b, `,"route":`...)
+	b = appendJSONString(b, x.RouteName)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	if x.Target != "" {
+		b = append(b, `,"upstream":`...)
+		b = appendJSONString(b, x.Target)
+	}
+	if len(x.Consumer) > 0 {
+		b = append(b, `,"consumer":`...)
+		b = appendJSONString(b, b2s(x.Consumer))
+	}
+	if x.CacheResult != "" {
+		b = append(b, `,"cache":"`...)
+		b = append(b, x.CacheResult...)
+		b = append(b, '"')
+	}
+	b = append(b, x.LogExtra...)
+	b = append(b, "}\n"...)
+	l.buf = b
+	kick := len(b) > logKickBytes
+	l.mu.Unlock()
+	if kick {
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}

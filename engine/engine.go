@@ -1,0 +1,229 @@
+// Package engine compiles a sluice configuration into an immutable request
+// engine — a router whose routes carry their compiled pipeline (validate →
+// auth → rate limit → cache → upstream → response transform) — and serves
+// client and admin traffic with it.
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/auth"
+	"github.com/sluice-gw/sluice/engine/cache"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/ratelimit"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/router"
+)
+
+// Server defaults for keys the config leaves out.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultReadTimeout     = 10 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultIdleTimeout     = 60 * time.Second
+	DefaultMaxHeaderBytes  = 8192
+	DefaultMaxBodyBytes    = 1 << 20
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultCacheMaxBytes   = 64 << 20
+)
+
+// Engine is a compiled, immutable configuration ready to serve requests.
+type Engine struct {
+	cfg      *config.Config
+	server   serverSettings
+	router   *router.Router
+	routes   []*route
+	services map[string]*upstream.Service
+	auth     *auth.Set
+	limits   *ratelimit.Set
+	cache    *cache.Store
+	proxies  *forward.Proxies
+	log      *accessLog
+
+	unmatched  *statusCounters
+	unmatchedD *metrics.PrometheusHistogram
+
+	pool     sync.Pool
+	draining atomic.Bool
+	closing  atomic.Bool
+	stop     context.CancelFunc
+}
+
+type serverSettings struct {
+	listen, adminListen          string
+	readTimeout, writeTimeout    time.Duration
+	idleTimeout                  time.Duration
+	maxHeaderBytes, maxBodyBytes int
+	drainDelay, shutdownTimeout  time.Duration
+	cacheMaxBytes                int64
+	accessLog                    string
+}
+
+// Compile turns a decoded config into an Engine, reporting every problem it
+// finds with its JSON path. The returned engine is not started.
+func Compile(cfg *config.Config) (*Engine, config.Errors) {
+	var errs config.Errors
+	e := &Engine{cfg: cfg}
+	errs = append(errs, e.compileServer(&cfg.Server)...)
+
+	services, es := upstream.Compile(cfg)
+	errs = append(errs, es...)
+	e.services = services
+
+	authSet, es := auth.Compile(cfg)
+	errs = append(errs, es...)
+	e.auth = authSet
+
+	limits, es := ratelimit.Compile(cfg)
+	errs = append(errs, es...)
+	e.limits = limits
+
+	store, err := cache.New(e.server.cacheMaxBytes)
+	if err != nil {
+		errs.Add("server.cache_max_bytes", "%v", err)
+	}
+	e.cache = store
+
+	errs = append(errs, e.compileRoutes(cfg)...)
+
+	if len(errs) > 0 {
+		e.closeStores()
+		return nil, errs
+	}
+	e.pool.New = func() any { return new(scratchExchange) }
+	e.unmatched = newStatusCounters("unmatched")
+	e.unmatchedD = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
+	metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })
+	return e, nil
+}
+
+func (e *Engine) compileServer(s *config.Server) config.Errors {
+	var errs config.Errors
+	st := serverSettings{
+		listen: s.Listen, adminListen: s.AdminListen,
+		readTimeout: s.ReadTimeout.D(), writeTimeout: s.WriteTimeout.D(), idleTimeout: s.IdleTimeout.D(),
+		maxHeaderBytes: s.MaxHeaderBytes, maxBodyBytes: s.MaxBodyBytes,
+		drainDelay: s.DrainDelay.D(), shutdownTimeout: s.ShutdownTimeout.D(),
+		cacheMaxBytes: s.CacheMaxBytes, accessLog: s.AccessLog,
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if st.listen == "" {
+		st.listen = DefaultListen
+	}
+	def(&st.readTimeout, DefaultReadTimeout)
+	def(&st.writeTimeout, DefaultWriteTimeout)
+	def(&st.idleTimeout, DefaultIdleTimeout)
+	def(&st.shutdownTimeout, DefaultShutdownTimeout)
+	positive := func(v *int, key string, d int) {
+		if *v < 0 {
+			errs.Add(config.Join("server", key), "must not be negative")
+		}
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	positive(&st.maxHeaderBytes, "max_header_bytes", DefaultMaxHeaderBytes)
+	positive(&st.maxBodyBytes, "max_body_bytes", DefaultMaxBodyBytes)
+	if st.maxHeaderBytes > 0 && st.maxHeaderBytes < 256 {
+		errs.Add("server.max_header_bytes", "must be at least 256")
+	}
+	if st.cacheMaxBytes < 0 {
+		errs.Add("server.cache_max_bytes", "must not be negative")
+	}
+	if st.cacheMaxBytes <= 0 {
+		st.cacheMaxBytes = DefaultCacheMaxBytes
+	}
+	if !validHostPort(st.listen) {
+		errs.Add("server.listen", "invalid address %q (want host:port)", st.listen)
+	}
+	if st.adminListen != "" && !validHostPort(st.adminListen) {
+		errs.Add("server.admin_listen", "invalid address %q (want host:port)", st.adminListen)
+	}
+	switch {
+	case st.accessLog == "", st.accessLog == "stdout", st.accessLog == "off":
+	case strings.HasPrefix(st.accessLog, "/"):
+	default:
+		errs.Add("server.access_log", "want \"stdout\", \"off\" or an absolute file path, got %q", st.accessLog)
+	}
+	var prefixes []netip.Prefix
+	for i, c := range s.TrustedProxies {
+		pfx, err := forward.ParseTrusted(c)
+		if err != nil {
+			errs.Add(config.Index("server.trusted_proxies", i), "%v", err)
+			continue
+		}
+		prefixes = append(prefixes, pfx)
+	}
+	proxies := forward.NewProxies(prefixes)
+	e.proxies = proxies
+	e.server = st
+	return errs
+}
+
+func validHostPort(s string) bool {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 {
+		return false
+	}
+	p, err := strconv.Atoi(s[i+1:])
+	return err == nil && p >= 0 && p <= 65535
+}
+
+// Start launches background work: health checks, JWKS refresh, quota sync and
+// the access log writer.
+func (e *Engine) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	log, err := newAccessLog(e.server.accessLog)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("access log: %w", err)
+	}
+	e.log = log
+	upstream.Start(e.services, ctx.Done())
+	e.auth.Start(ctx)
+	e.limits.Start(ctx)
+	return nil
+}
+
+// Close stops background work and flushes the access log.
+func (e *Engine) Close() {
+	if e.stop != nil {
+		e.stop()
+	}
+	if e.log != nil {
+		e.log.Close()
+	}
+	e.closeStores()
+}
+
+func (e *Engine) closeStores() {
+	if e.cache != nil {
+		e.cache.Close()
+	}
+}
+
+// Ready reports whether the engine should receive traffic: not draining and
+// every service's first health-check round settled.
+func (e *Engine) Ready() bool {
+	return !e.draining.Load() && upstream.Ready(e.services)
+}
+
+// SetDraining marks the engine as draining: /readyz answers 503.
+func (e *Engine) SetDraining() { e.draining.Store(true) }
+
+// ConfigSHA256 returns the hex SHA-256 of the config file.
+func (e *Engine) ConfigSHA256() string { return e.cfg.SHA256 }

@@ -1,0 +1,245 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/router"
+	"github.com/valyala/fasthttp"
+)
+
+// scratchExchange is the pooled per-request state: the stages' Exchange plus
+// the engine's own reusable buffers.
+type scratchExchange struct {
+	pipeline.Exchange
+	uri     []byte
+	scratch []byte
+}
+
+// Handle serves one client request. It is the fasthttp request handler.
+func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
+	se := e.pool.Get().(*scratchExchange)
+	x := &se.Exchange
+	x.Ctx = ctx
+	x.Start = time.Now()
+	x.RouteName = "unmatched"
+	x.TLS = ctx.IsTLS()
+	clientClose := ctx.Request.Header.ConnectionClose()
+
+	r := e.serve(se)
+	e.finish(x, r)
+	if clientClose || e.closing.Load() {
+		ctx.SetConnectionClose()
+	}
+	x.Reset()
+	e.pool.Put(se)
+}
+
+// serve runs the pipeline and returns the matched route (nil when none).
+func (e *Engine) serve(se *scratchExchange) *route {
+	x := &se.Exchange
+	ctx := x.Ctx
+	req := &ctx.Request
+
+	if id := req.Header.Peek(forward.HeaderRequestID); forward.ValidRequestID(id) {
+		x.RequestID = append(x.RequestID[:0], id...)
+	} else {
+		x.RequestID = forward.AppendRequestID(x.RequestID[:0])
+	}
+	var trustedPeer bool
+	x.ClientIP, trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
+
+	if badFraming(&req.Header) {
+		x.Fail(400, pipeline.CodeBadRequest, "conflicting Content-Length or Transfer-Encoding")
+		return nil
+	}
+	path, err := router.Normalize(x.Path[:0], req.URI().PathOriginal())
+	x.Path = path
+	if err != nil {
+		x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+		return nil
+	}
+	e.auth.StripForwarded(&req.Header)
+
+	res := e.router.Lookup(ctx.Method(), ctx.Host(), x.Path, &req.Header, &x.Params)
+	switch res.Status {
+	case router.NotFound:
+		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
+		return nil
+	case router.MethodNotAllowed:
+		x.AddResponseHeaderString("Allow", res.Allow)
+		x.Fail(405, pipeline.CodeMethodNotAllowed, "method not allowed on this route")
+		return nil
+	}
+	r := e.routes[res.ID]
+	x.RouteName = r.name
+	x.Route = r
+
+	if r.validate != nil && !r.validate.check(x) {
+		return r
+	}
+	if r.auth != nil && !r.auth.Check(x) {
+		return r
+	}
+	if r.limits != nil && !r.limits.Allow(x) {
+		return r
+	}
+	// From here on the request goes upstream: prepare its headers once.
+	se.scratch = forward.Request(x, &req.Header, trustedPeer, se.scratch)
+	r.requestHeaders.apply(&req.Header)
+	if r.service != nil {
+		x.Deadline = x.Start.Add(r.service.Timeout)
+	}
+	if r.cache != nil {
+		r.cache.Serve(x, proxyFetch)
+	} else {
+		proxyFetch(x)
+	}
+	if _, failed := x.Rejected(); !failed {
+		r.responseHeaders.apply(&ctx.Response.Header)
+	}
+	return r
+}
+
+// badFraming reports a request carrying both Content-Length and
+// Transfer-Encoding, or several differing Content-Length values: smuggling
+// attempts that must never be forwarded.
+func badFraming(h *fasthttp.RequestHeader) bool {
+	var cl []byte
+	n, te := 0, false
+	bad := false
+	h.VisitAll(func(k, v []byte) {
+		switch {
+		case caseEqual(k, "Content-Length"):
+			if n > 0 && string(cl) != string(v) {
+				bad = true
+			}
+			cl = v
+			n++
+		case caseEqual(k, "Transfer-Encoding"):
+			te = true
+		}
+	})
+	return bad || (n > 0 && te)
+}
+
+func caseEqual(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c, d := b[i]|0x20, s[i]|0x20
+		if c != d {
+			return false
+		}
+	}
+	return true
+}
+
+// proxyFetch is the upstream stage of a proxied route.
+func proxyFetch(x *pipeline.Exchange) {
+	r := x.Route.(*route)
+	se := owner(x)
+	ctx := x.Ctx
+	req := &ctx.Request
+	se.uri = r.upstreamURI(se, req)
+	req.SetRequestURIBytes(se.uri)
+	t, err := r.service.Do(req, &ctx.Response, x.Deadline, idempotent(ctx))
+	if t != nil {
+		x.Target = t.Addr
+	}
+	if err != nil {
+		failUpstream(x, r.service, err)
+		return
+	}
+	forward.Response(&ctx.Response.Header, nil)
+}
+
+// upstreamURI builds the upstream request URI: the normalised path after
+// strip_prefix or rewrite, escaped, plus the client's query.
+func (r *route) upstreamURI(se *scratchExchange, req *fasthttp.Request) []byte {
+	x := &se.Exchange
+	var path []byte
+	switch {
+	case r.rewrite != nil:
+		se.scratch = r.rewrite.appendTo(se.scratch[:0], x)
+		path = se.scratch
+	case len(r.stripPrefix) > 0 && hasPathPrefix(x.Path, r.stripPrefix):
+		path = x.Path[len(r.stripPrefix):]
+		if len(path) == 0 {
+			path = slash
+		}
+	default:
+		path = x.Path
+	}
+	buf := router.Escape(se.uri[:0], path)
+	if q := req.URI().QueryString(); len(q) > 0 {
+		buf = append(buf, '?')
+		buf = append(buf, q...)
+	}
+	return buf
+}
+
+var slash = []byte("/")
+
+func hasPathPrefix(path, prefix []byte) bool {
+	if len(path) < len(prefix) || string(path[:len(prefix)]) != string(prefix) {
+		return false
+	}
+	return len(path) == len(prefix) || path[len(prefix)] == '/' || prefix[len(prefix)-1] == '/'
+}
+
+func idempotent(ctx *fasthttp.RequestCtx) bool {
+	switch string(ctx.Method()) {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
+		return true
+	}
+	return false
+}
+
+// failUpstream maps an upstream failure class to the contract's status.
+func failUpstream(x *pipeline.Exchange, svc *upstream.Service, err error) {
+	switch err {
+	case upstream.ErrTimeout:
+		x.Fail(504, pipeline.CodeUpstreamTimeout, "upstream did not answer in time")
+	case upstream.ErrNoTarget:
+		x.Fail(503, pipeline.CodeUnavailable, "no healthy upstream target")
+	case upstream.ErrBusy:
+		x.Fail(503, pipeline.CodeUnavailable, "upstream connections exhausted")
+	case upstream.ErrCircuitOpen:
+		if fb := svc.Fallback; fb != nil {
+			x.FailWithBody(fb.Status, pipeline.CodeUnavailable, "circuit open", fb.Body)
+			return
+		}
+		x.Fail(503, pipeline.CodeUnavailable, "upstream circuit open")
+	case upstream.ErrConnect:
+		x.Fail(502, pipeline.CodeBadGateway, "upstream refused the connection")
+	default:
+		x.Fail(502, pipeline.CodeBadGateway, "upstream answered badly or reset the connection")
+	}
+}
+
+// finish writes a gateway-made answer if a stage failed the request, applies
+// queued headers and records metrics and the access log line.
+func (e *Engine) finish(x *pipeline.Exchange, r *route) {
+	ctx := x.Ctx
+	if rej, failed := x.Rejected(); failed {
+		writeError(ctx, rej, x.RequestID)
+	}
+	ctx.Response.Header.SetBytesV(forward.HeaderRequestID, x.RequestID)
+	x.ApplyResponseHeaders(&ctx.Response.Header)
+	status := ctx.Response.StatusCode()
+	d := time.Since(x.Start)
+	if r != nil {
+		r.requests.inc(status)
+		r.duration.Update(d.Seconds())
+	} else {
+		e.unmatched.inc(status)
+		e.unmatchedD.Update(d.Seconds())
+	}
+	if e.log != nil && e.log.enabled {
+		e.log.write(x, status, d)
+	}
+}

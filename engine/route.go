@@ -1,0 +1,244 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/auth"
+	"github.com/sluice-gw/sluice/engine/cache"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/ratelimit"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/router"
+)
+
+// route is one compiled route: its pipeline stages, resolved service and
+// precomputed header operations.
+type route struct {
+	name    string
+	service *upstream.Service
+
+	stripPrefix []byte
+	rewrite     *template
+
+	validate *validation
+	auth     *auth.Route
+	limits   *ratelimit.Route
+	cache    *cache.Route
+
+	requestHeaders  headerOps
+	responseHeaders headerOps
+
+	requests *statusCounters
+	duration *metrics.PrometheusHistogram
+}
+
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true,
+}
+
+func (e *Engine) compileRoutes(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	if len(cfg.Routes) == 0 {
+		errs.Add("routes", "at least one route is required")
+	}
+	names := map[string]int{}
+	var table []router.Route
+	for i, rc := range cfg.Routes {
+		path := config.Index("routes", i)
+		if rc == nil {
+			errs.Add(path, "expected an object")
+			continue
+		}
+		r, es := e.compileRoute(rc, path)
+		errs = append(errs, es...)
+		if rc.Name == "" {
+			errs.Add(config.Join(path, "name"), "required")
+		} else if j, dup := names[rc.Name]; dup {
+			errs.Add(config.Join(path, "name"), "duplicate route name %q (also routes[%d])", rc.Name, j)
+		} else {
+			names[rc.Name] = i
+		}
+		rr := router.Route{Path: rc.Path, Methods: rc.Methods, Host: rc.Host, ID: i}
+		for _, k := range sortedKeys(rc.Headers) {
+			rr.Headers = append(rr.Headers, [2]string{k, rc.Headers[k]})
+		}
+		table = append(table, rr)
+		e.routes = append(e.routes, r)
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	rt, rerrs := router.Build(table)
+	for _, err := range rerrs {
+		msg := err.Error()
+		p := "routes"
+		if rest, ok := strings.CutPrefix(msg, "route "); ok {
+			if n, tail, ok := strings.Cut(rest, ": "); ok {
+				if idx, err := strconv.Atoi(n); err == nil {
+					p, msg = config.Join(config.Index("routes", idx), "path"), tail
+				}
+			}
+		}
+		errs.Add(p, "%s", msg)
+	}
+	e.router = rt
+	return errs
+}
+
+func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Errors) {
+	var errs config.Errors
+	r := &route{name: rc.Name}
+	if rc.Path == "" {
+		errs.Add(config.Join(path, "path"), "required")
+	} else if rc.Path[0] != '/' {
+		errs.Add(config.Join(path, "path"), "must start with '/'")
+	}
+	for j, m := range rc.Methods {
+		if !knownMethods[m] {
+			errs.Add(config.Index(config.Join(path, "methods"), j), "unknown method %q (use upper case)", m)
+		}
+	}
+	for k, v := range rc.Headers {
+		if !validHeaderName(k) {
+			errs.Add(config.Join(config.Join(path, "headers"), k), "invalid header name")
+		} else if v == "" {
+			errs.Add(config.Join(config.Join(path, "headers"), k), "value must not be empty")
+		}
+	}
+
+	switch {
+	case rc.Aggregate != nil:
+		errs.Add(config.Join(path, "aggregate"), "not supported yet")
+	case rc.GRPCMethod != "":
+		errs.Add(config.Join(path, "grpc_method"), "not supported yet")
+	case rc.Service == "":
+		errs.Add(config.Join(path, "service"), "required")
+	default:
+		svc, ok := e.services[rc.Service]
+		if !ok {
+			if _, declared := e.cfg.Services[rc.Service]; !declared {
+				errs.Add(config.Join(path, "service"), "unknown service %q", rc.Service)
+			}
+		}
+		r.service = svc
+	}
+	if rc.WebSocket {
+		errs.Add(config.Join(path, "websocket"), "not supported yet")
+	}
+
+	if rc.StripPrefix != "" {
+		if rc.StripPrefix[0] != '/' || (len(rc.StripPrefix) > 1 && strings.HasSuffix(rc.StripPrefix, "/")) {
+			errs.Add(config.Join(path, "strip_prefix"), "must start with '/' and not end with '/'")
+		}
+		r.stripPrefix = []byte(rc.StripPrefix)
+	}
+	if rc.Rewrite != "" {
+		t, err := parseTemplate(rc.Rewrite, pathParams(rc.Path))
+		if err != nil {
+			errs.Add(config.Join(path, "rewrite"), "%v", err)
+		}
+		r.rewrite = t
+		if rc.StripPrefix != "" {
+			errs.Add(config.Join(path, "rewrite"), "use either strip_prefix or rewrite, not both")
+		}
+	}
+
+	if rc.Validate != nil {
+		v, es := compileValidation(rc.Validate, config.Join(path, "validate"))
+		errs = append(errs, es...)
+		r.validate = v
+	}
+	if rc.Auth != "" {
+		a, es := e.auth.Route(rc.Auth, rc.Scopes, path)
+		errs = append(errs, es...)
+		r.auth = a
+	} else if len(rc.Scopes) > 0 {
+		errs.Add(config.Join(path, "scopes"), "scopes need the route to have auth")
+	}
+	if len(rc.RateLimits) > 0 {
+		l, es := e.limits.Route(rc.RateLimits, rc.Name, path)
+		errs = append(errs, es...)
+		r.limits = l
+	}
+	if rc.Cache != nil {
+		c, es := e.cache.Route(rc.Cache, rc.Auth != "", path)
+		errs = append(errs, es...)
+		r.cache = c
+	}
+	var es config.Errors
+	r.requestHeaders, es = compileHeaderOps(rc.RequestHeaders, config.Join(path, "request_headers"))
+	errs = append(errs, es...)
+	r.responseHeaders, es = compileHeaderOps(rc.ResponseHeaders, config.Join(path, "response_headers"))
+	errs = append(errs, es...)
+
+	r.requests = newStatusCounters(rc.Name)
+	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + labelValue(rc.Name) + `"}`)
+	return r, errs
+}
+
+// pathParams lists the parameter names of a route pattern.
+func pathParams(pattern string) []string {
+	var out []string
+	for _, seg := range strings.Split(pattern, "/") {
+		if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+			out = append(out, strings.TrimSuffix(seg[1:len(seg)-1], "..."))
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// labelValue escapes s for use inside a Prometheus label value.
+func labelValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// statusCounters is sluice_requests_total{route,status} for one route, one
+// counter per status code created on first use.
+type statusCounters struct {
+	route    string
+	byStatus [600]atomic.Pointer[metrics.Counter]
+}
+
+func newStatusCounters(route string) *statusCounters {
+	return &statusCounters{route: labelValue(route)}
+}
+
+func (s *statusCounters) inc(status int) {
+	if status < 0 || status >= len(s.byStatus) {
+		status = 0
+	}
+	c := s.byStatus[status].Load()
+	if c == nil {
+		c = metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_requests_total{route=%q,status="%d"}`, s.route, status))
+		s.byStatus[status].Store(c)
+	}
+	c.Inc()
+}

@@ -1,0 +1,159 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/valyala/fasthttp"
+)
+
+// Server runs an Engine on its client and admin listeners.
+type Server struct {
+	engine    *Engine
+	http      *fasthttp.Server
+	admin     *fasthttp.Server
+	ln        net.Listener
+	adminLn   net.Listener
+	tlsConfig *tls.Config
+	served    chan error
+}
+
+// NewServer prepares the listeners' settings of e (nothing is bound yet).
+func NewServer(e *Engine) (*Server, error) {
+	st := e.server
+	s := &Server{engine: e, served: make(chan error, 2)}
+	if e.cfg.Server.TLS != nil {
+		cfg, errs := tlsconf.Server(e.cfg.Server.TLS, "server.tls")
+		if len(errs) > 0 {
+			return nil, errs
+		}
+		s.tlsConfig = cfg
+	}
+	s.http = &fasthttp.Server{
+		Handler:                       e.Handle,
+		ErrorHandler:                  e.handleParseError,
+		Name:                          "sluice",
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		NoDefaultDate:                 false,
+		DisableHeaderNamesNormalizing: true,
+		ReadTimeout:                   st.readTimeout,
+		WriteTimeout:                  st.writeTimeout,
+		IdleTimeout:                   st.idleTimeout,
+		ReadBufferSize:                st.maxHeaderBytes,
+		MaxRequestBodySize:            st.maxBodyBytes,
+		CloseOnShutdown:               true,
+		DisablePreParseMultipartForm:  true,
+		Concurrency:                   256 * 1024,
+		ReduceMemoryUsage:             false,
+	}
+	s.admin = &fasthttp.Server{
+		Handler:               e.handleAdmin,
+		Name:                  "sluice-admin",
+		NoDefaultServerHeader: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           60 * time.Second,
+	}
+	return s, nil
+}
+
+// Listen binds the client and admin listeners.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.engine.server.listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.engine.server.listen, err)
+	}
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	s.ln = ln
+	if a := s.engine.server.adminListen; a != "" {
+		aln, err := net.Listen("tcp", a)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s (admin): %w", a, err)
+		}
+		s.adminLn = aln
+	}
+	return nil
+}
+
+// Addr returns the bound client address.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// AdminAddr returns the bound admin address (nil without admin_listen).
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminLn == nil {
+		return nil
+	}
+	return s.adminLn.Addr()
+}
+
+// Serve serves both listeners in the background.
+func (s *Server) Serve() {
+	go func() { s.served <- s.http.Serve(s.ln) }()
+	if s.adminLn != nil {
+		go func() { _ = s.admin.Serve(s.adminLn) }()
+	}
+}
+
+// Shutdown drains as the contract says: /readyz turns 503 at once, the
+// listener keeps serving for drain_delay, then closes; idle connections are
+// closed, busy ones get Connection: close on their last answer, and requests
+// in flight get up to shutdown_timeout. It returns false when the timeout cut
+// requests off. The admin listener closes last.
+func (s *Server) Shutdown() bool {
+	e := s.engine
+	e.SetDraining()
+	if d := e.server.drainDelay; d > 0 {
+		time.Sleep(d)
+	}
+	e.closing.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), e.server.shutdownTimeout)
+	defer cancel()
+	err := s.http.ShutdownWithContext(ctx)
+	clean := err == nil || !errors.Is(err, context.DeadlineExceeded)
+	if err != nil && clean {
+		slog.Warn("shutdown", "err", err)
+	}
+	if s.adminLn != nil {
+		actx, acancel := context.WithTimeout(context.Background(), time.Second)
+		_ = s.admin.ShutdownWithContext(actx)
+		acancel()
+	}
+	return clean
+}
+
+// handleParseError answers requests fasthttp could not parse: 431 for
+// oversized headers and 413 for oversized bodies with the JSON error body,
+// a plain 400 for anything else.
+func (e *Engine) handleParseError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	var rej pipeline.Reject
+	switch {
+	case errors.As(err, &small):
+		rej = pipeline.Reject{Status: 431, Code: pipeline.CodeHeadersTooLarge, Message: "request headers too large"}
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		rej = pipeline.Reject{Status: 413, Code: pipeline.CodePayloadTooLarge, Message: "request body too large"}
+	default:
+		var te interface{ Timeout() bool }
+		if errors.As(err, &te) && te.Timeout() {
+			rej = pipeline.Reject{Status: 408, Code: "request_timeout", Message: "request not received in time"}
+		} else {
+			rej = pipeline.Reject{Status: 400, Code: pipeline.CodeBadRequest, Message: "malformed HTTP request"}
+		}
+	}
+	id := forwardRequestID()
+	writeError(ctx, rej, id)
+	ctx.Response.Header.SetBytesV("X-Request-Id", id)
+	ctx.SetConnectionClose()
+	e.unmatched.inc(rej.Status)
+}

@@ -1,0 +1,144 @@
+package upstream
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"time"
+)
+
+// balancer chooses a target among the available ones, never one in exclude.
+type balancer interface {
+	pick(now time.Time, exclude []*Target) *Target
+}
+
+func newBalancer(name string, targets []*Target) (balancer, error) {
+	switch name {
+	case "", "round_robin":
+		return &roundRobin{targets: targets}, nil
+	case "weighted":
+		return &roundRobin{targets: weightedSchedule(targets)}, nil
+	case "least_conn":
+		return &leastConn{targets: targets}, nil
+	case "p2c":
+		return &powerOfTwo{targets: targets}, nil
+	}
+	return &roundRobin{targets: targets}, fmt.Errorf("unknown balancer %q (want round_robin, least_conn, weighted or p2c)", name)
+}
+
+func excluded(t *Target, exclude []*Target) bool {
+	for _, e := range exclude {
+		if e == t {
+			return true
+		}
+	}
+	return false
+}
+
+// roundRobin walks a fixed schedule; weighted uses the same walk over an
+// interleaved schedule in which each target appears weight times.
+type roundRobin struct {
+	targets []*Target
+	next    atomic.Uint64
+}
+
+func (b *roundRobin) pick(now time.Time, exclude []*Target) *Target {
+	n := uint64(len(b.targets))
+	if n == 0 {
+		return nil
+	}
+	start := b.next.Add(1) - 1
+	for i := uint64(0); i < n; i++ {
+		t := b.targets[(start+i)%n]
+		if !excluded(t, exclude) && t.available(now) {
+			return t
+		}
+	}
+	return nil
+}
+
+// weightedSchedule spreads each target over the cycle in proportion to its
+// weight (smooth weighted round robin, computed once).
+func weightedSchedule(targets []*Target) []*Target {
+	total := 0
+	for _, t := range targets {
+		total += t.Weight
+	}
+	current := make([]int, len(targets))
+	out := make([]*Target, 0, total)
+	for len(out) < total {
+		best := 0
+		for i, t := range targets {
+			current[i] += t.Weight
+			if current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		out = append(out, targets[best])
+	}
+	return out
+}
+
+// leastConn picks the available target with the fewest requests in flight,
+// starting the scan at a rotating offset so ties spread evenly.
+type leastConn struct {
+	targets []*Target
+	next    atomic.Uint64
+}
+
+func (b *leastConn) pick(now time.Time, exclude []*Target) *Target {
+	n := uint64(len(b.targets))
+	start := b.next.Add(1)
+	var best *Target
+	for i := uint64(0); i < n; i++ {
+		t := b.targets[(start+i)%n]
+		if excluded(t, exclude) || !t.available(now) {
+			continue
+		}
+		if best == nil || t.inflight.Load() < best.inflight.Load() {
+			best = t
+		}
+	}
+	return best
+}
+
+// powerOfTwo samples two random available targets and takes the less busy one.
+type powerOfTwo struct {
+	targets []*Target
+}
+
+func (b *powerOfTwo) pick(now time.Time, exclude []*Target) *Target {
+	n := len(b.targets)
+	if n == 0 {
+		return nil
+	}
+	var a, c *Target
+	for tries := 0; tries < 2*n && c == nil; tries++ {
+		t := b.targets[rand.IntN(n)]
+		if excluded(t, exclude) || !t.available(now) {
+			continue
+		}
+		if a == nil {
+			a = t
+			if n == 1 {
+				break
+			}
+		} else if t != a {
+			c = t
+		}
+	}
+	if a == nil {
+		// Random probing missed; fall back to a full scan.
+		for _, t := range b.targets {
+			if !excluded(t, exclude) && t.available(now) {
+				return t
+			}
+		}
+		return nil
+	}
+	if c != nil && c.inflight.Load() < a.inflight.Load() {
+		return c
+	}
+	return a
+}

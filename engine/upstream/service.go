@@ -1,0 +1,223 @@
+// Package upstream holds the compiled services of a config: their targets,
+// pooled fasthttp clients, balancers, retries and the per-target resilience
+// state (health, passive ejection, circuit breaker).
+package upstream
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/valyala/fasthttp"
+)
+
+// Defaults for service settings the config leaves out.
+const (
+	DefaultTimeout           = 30 * time.Second
+	DefaultConnectTimeout    = 2 * time.Second
+	DefaultMaxConnsPerTarget = 512
+	DefaultRetries           = 1
+)
+
+// Service is one compiled upstream service.
+type Service struct {
+	// Name is the service's key in the config.
+	Name string
+	// Timeout bounds one upstream request, retries included.
+	Timeout time.Duration
+	// Retries is how many other targets a failed idempotent request may try.
+	Retries int
+	// Fallback, when set, answers requests while every target's circuit is open.
+	Fallback *Fallback
+
+	targets  []*Target
+	balancer balancer
+	res      *serviceResilience
+}
+
+// Fallback is the verbatim answer of a service whose circuits are all open.
+type Fallback struct {
+	Status int
+	Body   []byte
+}
+
+// Targets returns the service's targets.
+func (s *Service) Targets() []*Target { return s.targets }
+
+// Compile builds every service of cfg. Problems carry their JSON paths.
+func Compile(cfg *config.Config) (map[string]*Service, config.Errors) {
+	var errs config.Errors
+	out := make(map[string]*Service, len(cfg.Services))
+	for _, name := range cfg.Order.Services {
+		path := config.Join("services", name)
+		svc, es := compileService(name, cfg.Services[name], path)
+		errs = append(errs, es...)
+		if svc != nil {
+			out[name] = svc
+		}
+	}
+	return out, errs
+}
+
+func compileService(name string, c *config.Service, path string) (*Service, config.Errors) {
+	var errs config.Errors
+	if c == nil {
+		errs.Add(path, "expected an object")
+		return nil, errs
+	}
+	s := &Service{Name: name, Timeout: c.Timeout.D(), Retries: DefaultRetries}
+	if s.Timeout == 0 {
+		s.Timeout = DefaultTimeout
+	}
+	if c.Retries != nil {
+		if *c.Retries < 0 {
+			errs.Add(config.Join(path, "retries"), "must not be negative")
+		}
+		s.Retries = *c.Retries
+	}
+	connect := c.ConnectTimeout.D()
+	if connect == 0 {
+		connect = DefaultConnectTimeout
+	}
+	maxConns := c.MaxConnsPerTarget
+	if maxConns < 0 {
+		errs.Add(config.Join(path, "max_conns_per_target"), "must not be negative")
+	}
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConnsPerTarget
+	}
+
+	var tlsCfg *tls.Config
+	switch c.Protocol {
+	case "", "http":
+		if c.TLS != nil {
+			errs.Add(config.Join(path, "tls"), "only for protocol \"https\"")
+		}
+	case "https":
+		var es config.Errors
+		tlsCfg, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
+		errs = append(errs, es...)
+	case "grpc":
+		errs.Add(config.Join(path, "protocol"), "\"grpc\" is not supported yet")
+	default:
+		errs.Add(config.Join(path, "protocol"), "unknown protocol %q (want http, https or grpc)", c.Protocol)
+	}
+	if c.DescriptorSet != "" {
+		errs.Add(config.Join(path, "descriptor_set"), "not supported yet")
+	}
+
+	if len(c.Targets) == 0 {
+		errs.Add(config.Join(path, "targets"), "at least one target is required")
+	}
+	for i, t := range c.Targets {
+		tp := config.Index(config.Join(path, "targets"), i)
+		host, port, err := net.SplitHostPort(t.Addr)
+		if err != nil || host == "" || port == "" {
+			errs.Add(tp, "invalid address %q (want host:port)", t.Addr)
+			continue
+		}
+		w := t.Weight
+		if w < 0 {
+			errs.Add(config.Join(tp, "weight"), "must not be negative")
+			continue
+		}
+		if w == 0 {
+			w = 1
+		}
+		s.targets = append(s.targets, newTarget(s, t.Addr, host, w, maxConns, connect, tlsCfg))
+	}
+
+	bal, err := newBalancer(c.Balancer, s.targets)
+	if err != nil {
+		errs.Add(config.Join(path, "balancer"), "%v", err)
+	}
+	s.balancer = bal
+
+	res, es := compileResilience(s, c, path)
+	errs = append(errs, es...)
+	s.res = res
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// Failure classes of an upstream call, mapped to the contract's statuses.
+var (
+	// ErrNoTarget: no healthy target, or all circuits open (503).
+	ErrNoTarget = errors.New("no healthy target")
+	// ErrCircuitOpen: every target's circuit is open (503 or the fallback).
+	ErrCircuitOpen = errors.New("circuit open")
+	// ErrTimeout: the upstream did not answer in time (504).
+	ErrTimeout = errors.New("upstream timeout")
+	// ErrConnect: the upstream could not be reached (502).
+	ErrConnect = errors.New("upstream connection failed")
+	// ErrBadResponse: the upstream reset the connection or answered garbage (502).
+	ErrBadResponse = errors.New("upstream answered badly")
+	// ErrBusy: every connection to the target is busy (503).
+	ErrBusy = errors.New("upstream connections exhausted")
+)
+
+// Do sends req to one of the service's targets and fills resp. It retries
+// idempotent requests on connect errors and 503 answers, each time on a
+// different target. It returns the target that answered (or failed last) and
+// one of the Err* classes on failure.
+func (s *Service) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, idempotent bool) (*Target, error) {
+	var tried [4]*Target
+	ntried := 0
+	var last *Target
+	var lastErr error
+	attempts := 1
+	if idempotent {
+		attempts += s.Retries
+	}
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 && !s.res.allowRetry() {
+			break
+		}
+		t, err := s.pick(tried[:ntried])
+		if err != nil {
+			if last == nil {
+				return nil, err
+			}
+			break
+		}
+		if ntried < len(tried) {
+			tried[ntried] = t
+			ntried++
+		}
+		last = t
+		s.res.onRequest(attempt > 0)
+		lastErr = t.do(req, resp, deadline)
+		if lastErr == nil && resp.StatusCode() != fasthttp.StatusServiceUnavailable {
+			return t, nil
+		}
+		if lastErr != nil && lastErr != ErrConnect {
+			return t, lastErr
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return last, lastErr
+}
+
+func (s *Service) pick(exclude []*Target) (*Target, error) {
+	now := time.Now()
+	if t := s.balancer.pick(now, exclude); t != nil {
+		return t, nil
+	}
+	return nil, s.res.noTargetError(now)
+}
+
+// HostOnly strips the port from an address for TLS server names.
+func hostOnly(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return strings.TrimSuffix(addr, ":")
+}

@@ -1,0 +1,123 @@
+package upstream
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+)
+
+// Target is one upstream address of a service with its own connection pool.
+type Target struct {
+	// Addr is "host:port"; it is also the Host header sent upstream.
+	Addr string
+	// Weight is the target's share for the weighted balancer.
+	Weight int
+
+	service  *Service
+	client   *fasthttp.HostClient
+	inflight atomic.Int64
+	state    targetResilience
+	byStatus [600]atomic.Pointer[metrics.Counter]
+}
+
+func newTarget(s *Service, addr, host string, weight, maxConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
+	t := &Target{Addr: addr, Weight: weight, service: s}
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	c := &fasthttp.HostClient{
+		Addr:                          addr,
+		Name:                          "sluice",
+		NoDefaultUserAgentHeader:      true,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		MaxConns:                      maxConns,
+		MaxIdleConnDuration:           60 * time.Second,
+		MaxConnWaitTimeout:            50 * time.Millisecond,
+		ReadBufferSize:                16 << 10,
+		WriteBufferSize:               16 << 10,
+		// Our own retry logic picks another target; fasthttp may retry once on
+		// a pooled connection the upstream closed meanwhile.
+		MaxIdemponentCallAttempts: 2,
+		Dial: func(a string) (net.Conn, error) {
+			return dialer.Dial("tcp", a)
+		},
+	}
+	if tlsCfg != nil {
+		c.IsTLS = true
+		cfg := tlsCfg.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = hostOnly(addr)
+		}
+		c.TLSConfig = cfg
+	}
+	t.client = c
+	initTargetResilience(t)
+	return t
+}
+
+// InFlight returns the number of requests in flight to t.
+func (t *Target) InFlight() int64 { return t.inflight.Load() }
+
+// do runs one request against t, classifying failures.
+func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	t.inflight.Add(1)
+	req.SetHost(t.Addr)
+	err := t.client.DoDeadline(req, resp, deadline)
+	t.inflight.Add(-1)
+	err = classify(err)
+	status := 0
+	if err == nil {
+		status = resp.StatusCode()
+	}
+	t.countStatus(status)
+	t.onResult(err, status)
+	return err
+}
+
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return ErrTimeout
+	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnectionClosed) && false:
+		return ErrBusy
+	case errors.Is(err, fasthttp.ErrDialTimeout):
+		return ErrConnect
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		if op.Timeout() {
+			return ErrConnect
+		}
+		return ErrConnect
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ErrTimeout
+	}
+	return ErrBadResponse
+}
+
+// countStatus increments sluice_upstream_requests_total for status (0 = no answer).
+func (t *Target) countStatus(status int) {
+	if status < 0 || status >= len(t.byStatus) {
+		status = 0
+	}
+	c := t.byStatus[status].Load()
+	if c == nil {
+		label := "error"
+		if status > 0 {
+			label = strconv.Itoa(status)
+		}
+		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total{service="` + t.service.Name + `",target="` + t.Addr + `",status="` + label + `"}`)
+		t.byStatus[status].Store(c)
+	}
+	c.Inc()
+}

@@ -1,0 +1,53 @@
+package engine
+
+import (
+	json "github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+)
+
+// validation is the compiled validate stage of a route.
+type validation struct {
+	required []string
+	messages []string
+	jsonBody bool
+}
+
+func compileValidation(c *config.Validate, path string) (*validation, config.Errors) {
+	var errs config.Errors
+	v := &validation{jsonBody: c.JSONBody}
+	for i, h := range c.RequiredHeaders {
+		if !validHeaderName(h) {
+			errs.Add(config.Index(config.Join(path, "required_headers"), i), "invalid header name %q", h)
+			continue
+		}
+		v.required = append(v.required, h)
+		v.messages = append(v.messages, "missing required header "+h)
+	}
+	if c.JSONSchemaFile != "" {
+		errs.Add(config.Join(path, "json_schema_file"), "not supported yet")
+	}
+	return v, errs
+}
+
+// check fails x with 400 when a required header is missing or the body is
+// not well-formed JSON. A body is checked when present or when the method
+// carries one (POST, PUT, PATCH).
+func (v *validation) check(x *pipeline.Exchange) bool {
+	h := &x.Ctx.Request.Header
+	for i, name := range v.required {
+		if len(h.Peek(name)) == 0 {
+			return x.Fail(400, pipeline.CodeBadRequest, v.messages[i])
+		}
+	}
+	if v.jsonBody {
+		body := x.Ctx.Request.Body()
+		if len(body) == 0 && !x.Ctx.IsPost() && !x.Ctx.IsPut() && !x.Ctx.IsPatch() {
+			return true
+		}
+		if !json.Valid(body) {
+			return x.Fail(400, pipeline.CodeBadRequest, "request body is not valid JSON")
+		}
+	}
+	return true
+}
