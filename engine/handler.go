@@ -89,13 +89,16 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	// From here on the request goes upstream: prepare its headers once.
 	se.scratch = forward.Request(x, &req.Header, trustedPeer, se.scratch)
 	r.requestHeaders.apply(&req.Header)
-	if r.service != nil {
+	fetch := proxyFetch
+	if r.aggregate != nil {
+		fetch = aggregateFetch
+	} else {
 		x.Deadline = x.Start.Add(r.service.Timeout)
 	}
 	if r.cache != nil {
-		r.cache.Serve(x, proxyFetch)
+		r.cache.Serve(x, fetch)
 	} else {
-		proxyFetch(x)
+		fetch(x)
 	}
 	if _, failed := x.Rejected(); !failed {
 		r.responseHeaders.apply(&ctx.Response.Header)
@@ -155,6 +158,11 @@ func proxyFetch(x *pipeline.Exchange) {
 		return
 	}
 	forward.Response(&ctx.Response.Header, nil)
+}
+
+// aggregateFetch is the upstream stage of an aggregate route.
+func aggregateFetch(x *pipeline.Exchange) {
+	x.Route.(*route).aggregate.Serve(x)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after

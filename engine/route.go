@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/aggregate"
 	"github.com/sluice-gw/sluice/engine/auth"
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/config"
@@ -29,6 +30,8 @@ type route struct {
 	auth     *auth.Route
 	limits   *ratelimit.Route
 	cache    *cache.Route
+
+	aggregate *aggregate.Plan
 
 	requestHeaders  headerOps
 	responseHeaders headerOps
@@ -114,7 +117,12 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 
 	switch {
 	case rc.Aggregate != nil:
-		errs.Add(config.Join(path, "aggregate"), "not supported yet")
+		if rc.Service != "" {
+			errs.Add(config.Join(path, "service"), "an aggregate route names its services in aggregate.backends")
+		}
+		plan, es := aggregate.Compile(rc.Aggregate, e.services, pathParams(rc.Path), config.Join(path, "aggregate"))
+		errs = append(errs, es...)
+		r.aggregate = plan
 	case rc.GRPCMethod != "":
 		errs.Add(config.Join(path, "grpc_method"), "not supported yet")
 	case rc.Service == "":
