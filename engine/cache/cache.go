@@ -1,30 +1,116 @@
 // Package cache is the response cache stage: a byte-bounded in-memory store
 // shared by every cached route, with coalesced misses and stale-if-error.
+//
+// One Store (a ristretto cache costed in bytes) serves every route; each
+// route compiles its settings into a Route whose Serve answers a request from
+// memory (HIT), through the upstream (MISS, storing what may be stored), with
+// an expired entry when the upstream fails (STALE), or straight through
+// without touching the cache (BYPASS).
 package cache
 
 import (
-	"github.com/sluice-gw/sluice/engine/config"
-	"github.com/sluice-gw/sluice/engine/pipeline"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/ristretto/v2"
 )
 
+// DefaultMaxBytes is the store's bound when server.cache_max_bytes is unset.
+const DefaultMaxBytes = 64 << 20
+
 // Store holds cached responses for every route, bounded in bytes.
-type Store struct{}
+type Store struct {
+	c        *ristretto.Cache[uint64, *entry]
+	maxBytes int64
+	routes   atomic.Uint32 // route ids, so routes never share entries
 
-// New returns a store bounded by maxBytes.
-func New(maxBytes int64) (*Store, error) { return &Store{}, nil }
+	// mu guards closed against Set/Wait racing Close (ristretto panics on a
+	// Set after Close).
+	mu     sync.RWMutex
+	closed bool
 
-// Close releases the store.
-func (s *Store) Close() {}
-
-// Route compiles one route's cache settings. path is the route's JSON path.
-func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route, config.Errors) {
-	var errs config.Errors
-	errs.Add(config.Join(path, "cache"), "not supported yet")
-	return nil, errs
+	flights flights
+	bg      sync.WaitGroup // flight clean-ups still waiting for ristretto
 }
 
-// Route is the compiled cache stage of a route.
-type Route struct{}
+// New returns a store bounded by maxBytes (DefaultMaxBytes when <= 0).
+func New(maxBytes int64) (*Store, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	// TinyLFU wants about ten counters per item it may hold; guess items of
+	// about 1 KiB, within sane bounds.
+	counters := min(max(maxBytes/1024*10, 10_000), 10_000_000)
+	c, err := ristretto.NewCache(&ristretto.Config[uint64, *entry]{
+		NumCounters:        counters,
+		MaxCost:            maxBytes,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+		// Keys are already xxhash sums; the entry holds the full key, which
+		// Serve compares, so no conflict hash is needed.
+		KeyToHash: func(k uint64) (uint64, uint64) { return k, 0 },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: new store of %d bytes: %w", maxBytes, err)
+	}
+	s := &Store{c: c, maxBytes: maxBytes}
+	s.flights.m = make(map[uint64]*flight)
+	register(s)
+	return s, nil
+}
 
-// Serve answers x from the cache or through fetch, storing what may be stored.
-func (r *Route) Serve(x *pipeline.Exchange, fetch pipeline.Fetch) { fetch(x) }
+// Close releases the store. Requests still being served must have finished.
+func (s *Store) Close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.bg.Wait()
+	unregister(s)
+	s.c.Close()
+}
+
+// lookup returns the entry stored under sum whose key is key, or nil.
+func (s *Store) lookup(sum uint64, key []byte) *entry {
+	e, ok := s.c.Get(sum)
+	if !ok || e == nil || string(e.key) != string(key) {
+		return nil
+	}
+	return e
+}
+
+// set stores e under sum for ttl. ristretto may still drop it; nothing
+// depends on it being kept.
+func (s *Store) set(sum uint64, e *entry) {
+	s.mu.RLock()
+	if !s.closed {
+		s.c.SetWithTTL(sum, e, e.cost(), e.keepFor())
+	}
+	s.mu.RUnlock()
+}
+
+// settle waits until earlier sets are visible to lookups.
+func (s *Store) settle() {
+	s.mu.RLock()
+	if !s.closed {
+		s.c.Wait()
+	}
+	s.mu.RUnlock()
+}
+
+// used returns the bytes the store holds.
+func (s *Store) used() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0
+	}
+	return s.maxBytes - s.c.RemainingCost()
+}
