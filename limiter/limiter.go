@@ -35,6 +35,10 @@ type Config struct {
 	// Shards is the number of independently locked shards (rounded up to a
 	// power of two); zero picks one from GOMAXPROCS.
 	Shards int
+	// CountUsage makes the limiter count the tokens taken from each bucket
+	// for AppendUsage. Until they are collected, such buckets are neither
+	// swept nor preferred for eviction.
+	CountUsage bool
 }
 
 // Result is the answer to one Allow call.
@@ -60,6 +64,7 @@ type Limiter struct {
 	shards  []shard
 	shift   uint // key >> shift selects the shard
 	epoch   time.Time
+	count   uint32 // 1 with CountUsage, else 0
 	evicted atomic.Uint64
 }
 
@@ -88,6 +93,9 @@ func New(cfg Config) *Limiter {
 		shift:  uint(64 - log2(nShards)),
 		epoch:  time.Now(),
 	}
+	if cfg.CountUsage {
+		l.count = 1
+	}
 	for i := range l.shards {
 		l.shards[i].init(perShard)
 	}
@@ -113,7 +121,7 @@ func (l *Limiter) AllowAt(key uint64, now int64) Result {
 	ok := e.tokens >= 1
 	if ok {
 		e.tokens--
-		e.used++
+		e.used += l.count
 	}
 	tokens := e.tokens
 	s.mu.Unlock()

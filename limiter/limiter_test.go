@@ -76,7 +76,7 @@ func TestRefund(t *testing.T) {
 }
 
 func TestSweepFreesOnlyFullBuckets(t *testing.T) {
-	l := New(Config{Rate: 1, Burst: 10, Shards: 4})
+	l := New(Config{Rate: 1, Burst: 10, Shards: 4, CountUsage: true})
 	for k := uint64(0); k < 5000; k++ {
 		l.AllowAt(rand.Uint64(), 1)
 	}
@@ -99,7 +99,7 @@ func TestSweepFreesOnlyFullBuckets(t *testing.T) {
 }
 
 func TestSweepKeepsUnreportedUsage(t *testing.T) {
-	l := New(Config{Rate: 1, Burst: 1})
+	l := New(Config{Rate: 1, Burst: 1, CountUsage: true})
 	l.AllowAt(5, 1)
 	if n := l.SweepAt(10 * sec); n != 0 {
 		t.Fatal("swept a bucket whose usage is unreported")
@@ -113,7 +113,7 @@ func TestSweepKeepsUnreportedUsage(t *testing.T) {
 }
 
 func TestSetLevelSubtractsUnreported(t *testing.T) {
-	l := New(Config{Rate: 0.001, Burst: 10})
+	l := New(Config{Rate: 0.001, Burst: 10, CountUsage: true})
 	for range 3 {
 		l.AllowAt(1, 1)
 	}
