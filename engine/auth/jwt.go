@@ -169,7 +169,7 @@ func (p *jwtPolicy) check(x *pipeline.Exchange, r *Route) bool {
 	if !ok {
 		return unauthorized(x, challengeBearer, messageMissingToken)
 	}
-	now := time.Now().Unix()
+	now := nowUnix()
 	ks := p.keys.Load()
 	e := p.cache.get(p, token, ks.gen, now)
 	if e == nil {
@@ -191,6 +191,9 @@ func (p *jwtPolicy) check(x *pipeline.Exchange, r *Route) bool {
 	}
 	return true
 }
+
+// nowUnix is the clock of token checks (a variable so tests can move time).
+var nowUnix = func() int64 { return time.Now().Unix() }
 
 // maxTokenBytes bounds the work an attacker can ask for.
 const maxTokenBytes = 16 << 10
