@@ -2,6 +2,27 @@
 // values against a route table compiled once into a radix tree.
 //
 // It is a leaf package (standard library only) and its lookup allocates nothing.
+//
+// Patterns are split on '/' into segments: static text (percent-decoded at
+// Build, so it compares with the decoded request path), {name} (exactly one
+// non-empty segment), and, last only, {name...} or * (the rest of the path).
+// A catch-all needs the slash before it but may match nothing:
+// "/files/{p...}" matches "/files/" (p="") and "/files/a/b" (p="a/b"), not
+// "/files". A trailing slash is significant: "/a/" and "/a" are different
+// patterns, as they are different paths.
+//
+// Lookup prefers static over parameter over catch-all at every segment and
+// backtracks, so "/a/{x}/d" still answers "/a/b/d" next to "/a/b/c". Routes
+// on one pattern are narrowed by host and headers (most specific first: more
+// conditions, then host, then config order) and then by method. A pattern
+// whose routes all fail host/headers, or none of which allows the method,
+// does not stop the search: a less specific pattern may still match (the
+// most specific matching route wins, as in Kong and Go's ServeMux). Only when
+// nothing matches is the answer 405 (if some route matched all but the
+// method) or 404.
+//
+// Normalize turns the raw request path into the form Lookup expects; Escape
+// turns it back into a wire path for the upstream.
 package router
 
 // MaxParams is the most path parameters one route may capture.

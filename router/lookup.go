@@ -12,7 +12,8 @@ type lookupState struct {
 
 // Lookup matches a normalised path (see Normalize), the request method, the
 // request Host (any case, port allowed) and headers. p receives the winner's
-// parameters; a catch-all "*" is stored under the name "*".
+// parameters (pass one: a nil p costs an allocation); what a trailing * matched
+// is stored under the name "*".
 //
 // The tree is searched depth first, static before parameter before catch-all
 // at every segment, backtracking when a branch ends without a match. At a
@@ -23,9 +24,8 @@ type lookupState struct {
 // answer is MethodNotAllowed listing every method of the routes whose path,
 // host and headers matched, else NotFound. It allocates nothing.
 func (r *Router) Lookup(method, host, path []byte, h Header, p *Params) Result {
-	var local Params
 	if p == nil {
-		p = &local
+		p = new(Params) // only callers that pass nil pay for this
 	}
 	p.Reset()
 	if r == nil || r.root == nil || len(path) == 0 || path[0] != '/' {
