@@ -178,7 +178,7 @@ func TestJWTMalformed(t *testing.T) {
 		"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0", // two segments
 		rawToken(t, `not json`, claims(nil), "c2ln"),
 		rawToken(t, `{"typ":"JWT"}`, claims(nil), "c2ln"), // no alg
-		`{"payload":"e30","signatures":[]}`,              // JSON serialisation
+		`{"payload":"e30","signatures":[]}`,               // JSON serialisation
 		strings.Repeat("a", 20000) + ".b.c",
 	} {
 		expect401(t, run(r, bearer(tok)), "")
