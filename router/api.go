@@ -72,11 +72,14 @@ type Route struct {
 	// Path is the pattern: static segments, {name} (one segment), {name...}
 	// (the rest, last only) or a trailing * (anonymous rest).
 	Path string
-	// Methods allowed; empty means every method. GET implies HEAD.
+	// Methods allowed; empty means every method. GET implies HEAD (a route
+	// listing HEAD on the same pattern takes HEAD first). Names are upper-cased
+	// at Build; request methods match exactly.
 	Methods []string
 	// Host, when set, must equal the request host (case-insensitive, port ignored).
 	Host string
-	// Headers must all be present with exactly these values.
+	// Headers must all be present with exactly these values (names are
+	// case-insensitive; an empty value also matches an absent header).
 	Headers [][2]string
 	// ID is returned by Lookup when this route matches.
 	ID int
