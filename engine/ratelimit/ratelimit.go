@@ -1,42 +1,218 @@
 // Package ratelimit is the rate-limit stage: it compiles the config's
 // rate_limits policies and admits or rejects requests on the routes that list them.
+//
+// Each policy owns one limiter.Limiter (token buckets keyed by the xxhash of
+// the request's key), shared by every route that lists the policy, except key
+// "route", which gives each route its own bucket. A request without its key
+// (no header, no claim, no consumer) uses the policy's one anonymous bucket.
+//
+// A route may list several policies and all must admit. A request that one
+// policy rejects consumes nothing: tokens already taken from the policies
+// before it are given back, so a client that is being throttled by one quota
+// does not also drain another.
+//
+// scope "cluster" without cluster.redis splits requests and burst evenly over
+// cluster.instances. With cluster.redis the split bucket is the starting point
+// and, once per sync_interval, a background loop reports each active key's
+// usage to Redis and sets the local bucket from the fleet's remaining tokens
+// (see README.md for the algorithm and its worst-case overshoot). Requests
+// never wait on Redis; when Redis fails the instance keeps the plain split.
 package ratelimit
 
 import (
 	"context"
+	"log/slog"
+	"sync"
+	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
+// sweepEvery is how often idle (refilled) buckets are freed.
+const sweepEvery = time.Second
+
 // Set is every compiled rate-limit policy of a config.
-type Set struct{}
+type Set struct {
+	policies map[string]*policy // nil value: named but invalid
+	order    []*policy
+	sync     *syncer // nil without cluster.redis or cluster-scoped policies
+
+	mu      sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
 
 // Compile compiles cfg.RateLimits and cfg.Cluster.
 func Compile(cfg *config.Config) (*Set, config.Errors) {
 	var errs config.Errors
+	instances := cfg.Cluster.Instances
+	if instances < 0 {
+		errs.Add("cluster.instances", "must be at least 1")
+	}
+	instances = max(instances, 1)
+	s := &Set{policies: make(map[string]*policy, len(cfg.Order.RateLimits))}
+	var shared []*policy
 	for _, name := range cfg.Order.RateLimits {
-		errs.Add(config.Join("rate_limits", name), "not supported yet")
+		rl := cfg.RateLimits[name]
+		path := config.Join("rate_limits", name)
+		if rl == nil {
+			errs.Add(path, "must be an object")
+			s.policies[name] = nil
+			continue
+		}
+		p := compilePolicy(name, path, rl, instances, &errs)
+		s.policies[name] = p
+		if p != nil {
+			s.order = append(s.order, p)
+			if p.cluster {
+				shared = append(shared, p)
+			}
+		}
 	}
-	if cfg.Cluster.Redis != nil {
-		errs.Add("cluster.redis", "not supported yet")
+	if r := cfg.Cluster.Redis; r != nil {
+		opts, rerrs := redisOptions(r, "cluster.redis")
+		errs = append(errs, rerrs...)
+		if len(rerrs) == 0 && len(shared) > 0 && len(errs) == 0 {
+			s.sync = newSyncer(opts, shared, instances, slog.Default())
+		}
 	}
-	return &Set{}, errs
+	return s, errs
 }
 
-// Start runs background work (Redis sync, idle sweeps) until ctx ends.
-func (s *Set) Start(ctx context.Context) {}
+// Start starts the background work (idle sweeps, Redis sync) and returns at
+// once; the work stops when ctx ends or Close is called. Calls after the
+// first do nothing.
+func (s *Set) Start(ctx context.Context) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return
+	}
+	s.started = true
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.sweep(ctx)
+	}()
+	if s.sync != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sync.run(ctx)
+		}()
+	}
+}
+
+// Close stops the background work, waits for it and closes the Redis client.
+// Routes keep admitting from their local buckets afterwards.
+func (s *Set) Close() {
+	s.mu.Lock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.started = true // no Start after Close
+	s.mu.Unlock()
+	s.wg.Wait()
+	if s.sync != nil {
+		s.sync.close()
+	}
+}
+
+// sweep frees refilled buckets and publishes the live-key gauges.
+func (s *Set) sweep(ctx context.Context) {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range s.order {
+			p.lim.Sweep()
+			p.keys.Set(float64(p.lim.Len()))
+		}
+	}
+}
 
 // Route compiles the limits of one route. path is the route's JSON path.
+// It returns nil (which admits everything) when names is empty.
 func (s *Set) Route(names []string, routeName, path string) (*Route, config.Errors) {
 	var errs config.Errors
-	errs.Add(config.Join(path, "rate_limits"), "not supported yet")
-	return nil, errs
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if len(names) > maxPolicies {
+		errs.Add(config.Join(path, "rate_limits"), "at most %d policies a route", maxPolicies)
+		return nil, errs
+	}
+	id := routeName
+	if id == "" {
+		id = path
+	}
+	r := &Route{routeHash: xxhash.Sum64String(id)}
+	seen := make(map[string]bool, len(names))
+	for i, name := range names {
+		at := config.Index(config.Join(path, "rate_limits"), i)
+		p, ok := s.policies[name]
+		switch {
+		case !ok:
+			errs.Add(at, "unknown rate limit policy %q", name)
+		case seen[name]:
+			errs.Add(at, "rate limit policy %q listed twice", name)
+		case p != nil:
+			r.policies = append(r.policies, p)
+		}
+		seen[name] = true
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return r, nil
 }
 
+// maxPolicies bounds the policies of one route so Allow can keep its bucket
+// keys on the stack.
+const maxPolicies = 16
+
 // Route is the compiled rate-limit stage of a route.
-type Route struct{}
+type Route struct {
+	policies  []*policy
+	routeHash uint64 // bucket of key "route" policies
+}
 
 // Allow takes a token from every policy of the route. It queues the RateLimit-*
 // headers on x and, when a policy rejects, fails x with 429 and Retry-After.
-func (r *Route) Allow(x *pipeline.Exchange) bool { return true }
+// A nil Route admits everything.
+func (r *Route) Allow(x *pipeline.Exchange) bool {
+	if r == nil || len(r.policies) == 0 {
+		return true
+	}
+	var keys [maxPolicies]uint64
+	var best limitResult
+	for i, p := range r.policies {
+		h := p.hash(x, r.routeHash)
+		res := p.lim.Allow(h)
+		if !res.Allowed {
+			// Give back what the earlier policies took: a rejected request
+			// consumes no quota. The rejecting policy has no whole token left,
+			// so its headers are the ones shown (fewest left, ties to it).
+			for j := i - 1; j >= 0; j-- {
+				r.policies[j].lim.Refund(keys[j])
+			}
+			p.rejected.Inc()
+			writeHeaders(x, res, true)
+			return x.Fail(429, pipeline.CodeRateLimited, "rate limit exceeded")
+		}
+		keys[i] = h
+		if i == 0 || res.Remaining < best.Remaining {
+			best = res
+		}
+	}
+	writeHeaders(x, best, false)
+	return true
+}
