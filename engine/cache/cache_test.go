@@ -29,6 +29,9 @@ func TestMissThenHit(t *testing.T) {
 	if second.age != "0" || second.header.Get("X-Upstream") != "yes" || second.header.Get("Content-Type") != "text/plain" {
 		t.Fatalf("hit headers: %v", second.header)
 	}
+	if m := second.header.Values("X-Multi"); len(m) != 2 || m[0] != "one" || m[1] != "two" {
+		t.Fatalf("repeated header on a hit: %q", m)
+	}
 	if first.age != "" {
 		t.Fatalf("a miss has Age %q", first.age)
 	}
@@ -230,9 +233,10 @@ func TestStoreRules(t *testing.T) {
 func TestHeadServedFromGetEntry(t *testing.T) {
 	u := newUpstream(t)
 	g := newGateway(t, u.addr, cacheCfg(time.Minute, 0), false)
+	// (Go's client asks for gzip on GET by itself, not on HEAD.)
 	get := g.expect(t, "MISS", "GET", "/h")
 	g.settle()
-	head := g.expect(t, "HIT", "HEAD", "/h")
+	head := g.expect(t, "HIT", "HEAD", "/h", "Accept-Encoding: gzip")
 	if head.body != "" || head.header.Get("Content-Length") != strconv.Itoa(len(get.body)) {
 		t.Fatalf("HEAD hit: body %q, Content-Length %q, GET body %q", head.body, head.header.Get("Content-Length"), get.body)
 	}
@@ -579,5 +583,32 @@ func TestEvictionBoundsBytes(t *testing.T) {
 	g.settle()
 	if used := g.store.used(); used > 1<<20 {
 		t.Fatalf("store holds %d bytes over its 1 MiB bound", used)
+	}
+}
+
+func TestAcceptEncodingClasses(t *testing.T) {
+	u := newUpstream(t)
+	g := newGateway(t, u.addr, cacheCfg(time.Minute, 0), false)
+	g.expect(t, "MISS", "GET", "/enc", "Accept-Encoding: gzip, deflate")
+	g.settle()
+	g.expect(t, "HIT", "GET", "/enc", "Accept-Encoding: deflate;q=0.5, GZIP")
+	g.expect(t, "MISS", "GET", "/enc", "Accept-Encoding: identity")
+	g.expect(t, "MISS", "GET", "/enc", "Accept-Encoding: gzip, br")
+}
+
+func TestEncodingClass(t *testing.T) {
+	cases := map[string]byte{
+		"":                    0,
+		"identity":            0,
+		"gzip":                acceptGzip,
+		" GZip ;q=1, br":      acceptGzip | acceptBr,
+		"zstd,deflate,x-gzip": acceptZstd | acceptDeflate | acceptGzip,
+		"*":                   acceptGzip | acceptBr | acceptZstd | acceptDeflate,
+		",,;,":                0,
+	}
+	for in, want := range cases {
+		if got := encodingClass([]byte(in)); got != want {
+			t.Errorf("encodingClass(%q) = %b, want %b", in, got, want)
+		}
 	}
 }

@@ -12,8 +12,9 @@ import (
 
 // entry is one stored response. key, hdr and body share one allocation:
 // key is the full cache key (compared on every lookup, so a hash collision
-// can never answer another request), hdr the serialised headers (records of
-// name length uint16, value length uint32, name, value) and body the body.
+// can never answer another request), hdr the serialised headers and body the
+// body. A header record is: name length uint16, value length uint32, a byte
+// that is 1 when the name occurred before, the canonical name, the value.
 // An entry is immutable once built; hits reference its body without copying.
 type entry struct {
 	key, hdr, body []byte
@@ -24,6 +25,9 @@ type entry struct {
 	staleUntil     int64 // STALE (upstream failed) before this
 	age0           int64 // Age the upstream reported, seconds
 }
+
+// hdrRecord is the size of a header record's fixed part.
+const hdrRecord = 7
 
 // entryOverhead approximates the struct and ristretto's bookkeeping, so tiny
 // responses still cost something.
@@ -59,7 +63,7 @@ func newEntry(key []byte, resp *fasthttp.Response, now int64, fresh, staleFor ti
 	size := len(key) + len(body)
 	for k, v := range resp.Header.All() {
 		if !skipStored(k) && len(k) <= 0xffff {
-			size += 6 + len(k) + len(v)
+			size += hdrRecord + len(k) + len(v)
 		}
 	}
 	buf := make([]byte, 0, size)
@@ -71,7 +75,13 @@ func newEntry(key []byte, resp *fasthttp.Response, now int64, fresh, staleFor ti
 		}
 		buf = binary.BigEndian.AppendUint16(buf, uint16(len(k)))
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(v)))
+		buf = append(buf, 0)
+		name := len(buf)
 		buf = append(buf, k...)
+		canonicalize(buf[name:])
+		if seenBefore(buf[klen:name-hdrRecord], buf[name:]) {
+			buf[name-1] = 1
+		}
 		buf = append(buf, v...)
 	}
 	hlen := len(buf)
@@ -97,11 +107,18 @@ func (e *entry) writeTo(x *pipeline.Exchange, now int64, num *[20]byte) {
 	resp.Reset()
 	resp.SkipBody = skipBody
 	resp.Header.SetStatusCode(e.status)
-	for h := e.hdr; len(h) >= 6; {
+	for h := e.hdr; len(h) >= hdrRecord; {
 		kl := int(binary.BigEndian.Uint16(h))
 		vl := int(binary.BigEndian.Uint32(h[2:]))
-		h = h[6:]
-		resp.Header.AddBytesKV(h[:kl], h[kl:kl+vl])
+		repeat := h[6] == 1
+		h = h[hdrRecord:]
+		// Names are stored canonical: the first of a name needs no
+		// normalising on a freshly reset header; repeats are added.
+		if repeat {
+			resp.Header.AddBytesKV(h[:kl], h[kl:kl+vl])
+		} else {
+			resp.Header.SetCanonical(h[:kl], h[kl:kl+vl])
+		}
 		h = h[kl+vl:]
 	}
 	if e.noContentType {
@@ -110,4 +127,33 @@ func (e *entry) writeTo(x *pipeline.Exchange, now int64, num *[20]byte) {
 	age := e.age0 + (now-e.storedAt)/int64(time.Second)
 	resp.Header.SetBytesV("Age", strconv.AppendInt(num[:0], age, 10))
 	resp.SetBodyRaw(e.body)
+}
+
+// canonicalize puts a header name in the form fasthttp stores it:
+// "content-type" becomes "Content-Type".
+func canonicalize(k []byte) {
+	upper := true
+	for i, c := range k {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			k[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			k[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+}
+
+// seenBefore reports whether records (serialised so far) hold name.
+func seenBefore(records, name []byte) bool {
+	for len(records) >= hdrRecord {
+		kl := int(binary.BigEndian.Uint16(records))
+		vl := int(binary.BigEndian.Uint32(records[2:]))
+		records = records[hdrRecord:]
+		if bytes.Equal(records[:kl], name) {
+			return true
+		}
+		records = records[kl+vl:]
+	}
+	return false
 }

@@ -56,6 +56,8 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain")
 	h.Set("X-Upstream", "yes")
+	h.Add("X-Multi", "one")
+	h.Add("X-Multi", "two")
 	if v := q.Get("cc"); v != "" {
 		h.Set("Cache-Control", v)
 	}

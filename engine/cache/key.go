@@ -34,8 +34,9 @@ func putKeyBuf(kb *keyBuf) {
 }
 
 // appendKey appends the request's cache key: route id, case-folded host,
-// normalised path, query parameters in canonical order, the route's vary
-// header values and (per_consumer) the consumer. Every part is
+// normalised path, query parameters in canonical order, the class of
+// Accept-Encoding, the route's vary header values and (per_consumer) the
+// consumer. Every part is
 // length-prefixed, so two different requests never make the same bytes.
 func (r *Route) appendKey(kb *keyBuf, x *pipeline.Exchange) {
 	b := binary.BigEndian.AppendUint32(kb.b, r.id)
@@ -57,6 +58,11 @@ func (r *Route) appendKey(kb *keyBuf, x *pipeline.Exchange) {
 	for _, s := range kb.spans {
 		b = appendField(b, q[s.start:s.end])
 	}
+
+	// The client's accepted content codings, as a class: an upstream that
+	// compresses answers each class differently, and an answer encoded for
+	// one must never reach a client of another.
+	b = append(b, encodingClass(x.Ctx.Request.Header.Peek("Accept-Encoding")))
 
 	for _, name := range r.vary {
 		b = appendField(b, x.Ctx.Request.Header.Peek(name))
@@ -104,4 +110,44 @@ func sortQuery(spans []span, q []byte) {
 	slices.SortStableFunc(spans, func(a, b span) int {
 		return bytes.Compare(q[a.start:a.nameEnd], q[b.start:b.nameEnd])
 	})
+}
+
+// Bits of encodingClass.
+const (
+	acceptGzip = 1 << iota
+	acceptBr
+	acceptZstd
+	acceptDeflate
+)
+
+// encodingClass reduces an Accept-Encoding value to the set of common codings
+// it names, so that clients that accept the same codings share entries
+// (q-values are not weighed).
+func encodingClass(v []byte) byte {
+	var class byte
+	for len(v) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(v, ','); i >= 0 {
+			tok, v = v[:i], v[i+1:]
+		} else {
+			tok, v = v, nil
+		}
+		if i := bytes.IndexByte(tok, ';'); i >= 0 {
+			tok = tok[:i]
+		}
+		tok = bytes.TrimSpace(tok)
+		switch {
+		case bytes.EqualFold(tok, []byte("gzip")), bytes.EqualFold(tok, []byte("x-gzip")):
+			class |= acceptGzip
+		case bytes.EqualFold(tok, []byte("br")):
+			class |= acceptBr
+		case bytes.EqualFold(tok, []byte("zstd")):
+			class |= acceptZstd
+		case bytes.EqualFold(tok, []byte("deflate")):
+			class |= acceptDeflate
+		case string(tok) == "*":
+			class |= acceptGzip | acceptBr | acceptZstd | acceptDeflate
+		}
+	}
+	return class
 }
