@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
-	"time"
 )
 
 // balancer chooses a target among the available ones, never one in exclude.
+// ignoreEjection is panic mode: passively ejected targets count as available.
 type balancer interface {
-	pick(now time.Time, exclude []*Target) *Target
+	pick(now int64, exclude []*Target, ignoreEjection bool) *Target
 }
 
 func newBalancer(name string, targets []*Target) (balancer, error) {
@@ -42,7 +42,7 @@ type roundRobin struct {
 	next    atomic.Uint64
 }
 
-func (b *roundRobin) pick(now time.Time, exclude []*Target) *Target {
+func (b *roundRobin) pick(now int64, exclude []*Target, ignoreEjection bool) *Target {
 	n := uint64(len(b.targets))
 	if n == 0 {
 		return nil
@@ -50,7 +50,7 @@ func (b *roundRobin) pick(now time.Time, exclude []*Target) *Target {
 	start := b.next.Add(1) - 1
 	for i := uint64(0); i < n; i++ {
 		t := b.targets[(start+i)%n]
-		if !excluded(t, exclude) && t.available(now) {
+		if !excluded(t, exclude) && t.available(now, ignoreEjection) {
 			return t
 		}
 	}
@@ -87,13 +87,13 @@ type leastConn struct {
 	next    atomic.Uint64
 }
 
-func (b *leastConn) pick(now time.Time, exclude []*Target) *Target {
+func (b *leastConn) pick(now int64, exclude []*Target, ignoreEjection bool) *Target {
 	n := uint64(len(b.targets))
 	start := b.next.Add(1)
 	var best *Target
 	for i := uint64(0); i < n; i++ {
 		t := b.targets[(start+i)%n]
-		if excluded(t, exclude) || !t.available(now) {
+		if excluded(t, exclude) || !t.available(now, ignoreEjection) {
 			continue
 		}
 		if best == nil || t.inflight.Load() < best.inflight.Load() {
@@ -108,7 +108,7 @@ type powerOfTwo struct {
 	targets []*Target
 }
 
-func (b *powerOfTwo) pick(now time.Time, exclude []*Target) *Target {
+func (b *powerOfTwo) pick(now int64, exclude []*Target, ignoreEjection bool) *Target {
 	n := len(b.targets)
 	if n == 0 {
 		return nil
@@ -116,7 +116,7 @@ func (b *powerOfTwo) pick(now time.Time, exclude []*Target) *Target {
 	var a, c *Target
 	for tries := 0; tries < 2*n && c == nil; tries++ {
 		t := b.targets[rand.IntN(n)]
-		if excluded(t, exclude) || !t.available(now) {
+		if excluded(t, exclude) || !t.available(now, ignoreEjection) {
 			continue
 		}
 		if a == nil {
@@ -131,7 +131,7 @@ func (b *powerOfTwo) pick(now time.Time, exclude []*Target) *Target {
 	if a == nil {
 		// Random probing missed; fall back to a full scan.
 		for _, t := range b.targets {
-			if !excluded(t, exclude) && t.available(now) {
+			if !excluded(t, exclude) && t.available(now, ignoreEjection) {
 				return t
 			}
 		}

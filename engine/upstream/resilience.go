@@ -1,44 +1,211 @@
 package upstream
 
 import (
-	"time"
+	"sync/atomic"
 
 	"github.com/sluice-gw/sluice/engine/config"
 )
 
-// serviceResilience is a service's retry budget and health-check settings.
+// serviceResilience is a service's retry budget and the settings its
+// targets' health checks and circuits share.
 type serviceResilience struct {
-	fallback *Fallback
+	budget  retryBudget
+	health  *healthSettings  // nil: no active checks
+	breaker *breakerSettings // nil: no circuit breaker
+	started atomic.Bool      // Start launched the checkers
+	settled atomic.Int32     // targets whose first check has finished
 }
 
-// targetResilience is a target's health and circuit state.
-type targetResilience struct{}
+// targetResilience is a target's health, ejection and circuit state.
+type targetResilience struct {
+	health  health
+	eject   ejector
+	breaker breaker
+}
 
+// compileResilience reads health_check and circuit_breaker and sets the
+// service's fallback.
 func compileResilience(s *Service, c *config.Service, path string) (*serviceResilience, config.Errors) {
 	var errs config.Errors
+	r := &serviceResilience{}
+	r.budget.init()
 	if c.HealthCheck != nil {
-		errs.Add(config.Join(path, "health_check"), "not supported yet")
+		r.health = compileHealth(c.HealthCheck, config.Join(path, "health_check"), &errs)
 	}
 	if c.CircuitBreaker != nil {
-		errs.Add(config.Join(path, "circuit_breaker"), "not supported yet")
+		r.breaker, s.Fallback = compileBreaker(c.CircuitBreaker, config.Join(path, "circuit_breaker"), &errs)
 	}
-	return &serviceResilience{}, errs
+	return r, errs
 }
 
-func initTargetResilience(t *Target) {}
+func compileHealth(c *config.HealthCheck, path string, errs *config.Errors) *healthSettings {
+	h := &healthSettings{
+		path: c.Path, interval: c.Interval.D(), timeout: c.Timeout.D(),
+		healthyAfter: c.HealthyAfter, unhealthyAfter: c.UnhealthyAfter,
+	}
+	if h.path == "" {
+		h.path = DefaultHealthPath
+	} else if h.path[0] != '/' {
+		errs.Add(config.Join(path, "path"), "must start with \"/\"")
+	}
+	if h.interval < 0 {
+		errs.Add(config.Join(path, "interval"), "must be positive")
+	}
+	if h.interval <= 0 {
+		h.interval = DefaultHealthInterval
+	}
+	if h.timeout < 0 {
+		errs.Add(config.Join(path, "timeout"), "must be positive")
+	}
+	if h.timeout <= 0 {
+		h.timeout = min(DefaultHealthTimeout, h.interval)
+	}
+	if h.timeout > h.interval {
+		errs.Add(config.Join(path, "timeout"), "must not exceed interval (%s)", h.interval)
+	}
+	if h.healthyAfter < 0 {
+		errs.Add(config.Join(path, "healthy_after"), "must be at least 1")
+	}
+	if h.healthyAfter <= 0 {
+		h.healthyAfter = DefaultHealthHealthyAfter
+	}
+	if h.unhealthyAfter < 0 {
+		errs.Add(config.Join(path, "unhealthy_after"), "must be at least 1")
+	}
+	if h.unhealthyAfter <= 0 {
+		h.unhealthyAfter = DefaultHealthUnhealthyAfter
+	}
+	return h
+}
 
-// available reports whether t may take a request now.
-func (t *Target) available(now time.Time) bool { return true }
+func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) (*breakerSettings, *Fallback) {
+	b := &breakerSettings{
+		window: c.Window.D(), minRequests: int64(c.MinRequests),
+		ratio: c.FailureRatio, openFor: int64(c.OpenFor.D()),
+	}
+	if b.window < 0 {
+		errs.Add(config.Join(path, "window"), "must be positive")
+	}
+	if b.window <= 0 {
+		b.window = DefaultBreakerWindow
+	}
+	if b.minRequests < 0 {
+		errs.Add(config.Join(path, "min_requests"), "must not be negative")
+	}
+	if b.minRequests <= 0 {
+		b.minRequests = DefaultBreakerMinRequests
+	}
+	// 0 reads as "not set": the decoded config cannot tell the two apart.
+	if b.ratio < 0 || b.ratio > 1 || b.ratio != b.ratio {
+		errs.Add(config.Join(path, "failure_ratio"), "must be within (0,1]")
+	}
+	if b.ratio <= 0 {
+		b.ratio = DefaultBreakerFailureRatio
+	}
+	if b.openFor < 0 {
+		errs.Add(config.Join(path, "open_for"), "must be positive")
+	}
+	if b.openFor <= 0 {
+		b.openFor = int64(DefaultBreakerOpenFor)
+	}
+	var fb *Fallback
+	if f := c.Fallback; f != nil {
+		fb = &Fallback{Status: f.Status, Body: []byte(f.Body)}
+		if fb.Status == 0 {
+			fb.Status = 503
+		} else if fb.Status < 200 || fb.Status > 599 {
+			errs.Add(config.Join(config.Join(path, "fallback"), "status"), "must be between 200 and 599")
+		}
+		if len(fb.Body) == 0 || string(fb.Body) == "null" {
+			fb.Body = nil // the gateway's own JSON error body, with the fallback's status
+		}
+	}
+	return b, fb
+}
+
+func initTargetResilience(t *Target) {
+	t.state.breaker.init(t.service.res.breaker)
+}
+
+// available reports, without side effects, whether t may take a request at
+// now. In panic mode (ignoreEjection: every target is ejected) ejection is
+// ignored; health checks and circuits never are.
+func (t *Target) available(now int64, ignoreEjection bool) bool {
+	r := &t.state
+	return !r.health.down.Load() &&
+		(ignoreEjection || !r.eject.ejected(now)) &&
+		r.breaker.allows(now)
+}
+
+// admit commits a request to t, taking a half-open trial slot if needed. It
+// fails when another request took the last slot since available said yes.
+func (t *Target) admit(now int64) (trial, ok bool) { return t.state.breaker.admit(now) }
 
 // onResult records the outcome of one request to t (err is an Err* class).
-func (t *Target) onResult(err error, status int) {}
+// ErrBusy is the gateway's own pool being full, not a fault of the target: it
+// counts as neither success nor failure (but frees a half-open trial slot as
+// a success, so the circuit cannot stall half-open).
+func (t *Target) onResult(now int64, trial bool, err error, status int) {
+	if err == ErrBusy {
+		if trial {
+			t.state.breaker.record(now, true, false)
+		}
+		return
+	}
+	failed := err != nil || status >= 500
+	t.state.eject.record(now, failed)
+	t.state.breaker.record(now, trial, failed)
+}
 
-func (r *serviceResilience) allowRetry() bool                  { return true }
-func (r *serviceResilience) onRequest(isRetry bool)            {}
-func (r *serviceResilience) noTargetError(now time.Time) error { return ErrNoTarget }
+// allowRetry takes one retry from the service's budget.
+func (r *serviceResilience) allowRetry(now int64) bool { return r.budget.allow(now) }
 
-// Start runs the services' background work (active health checks) until stop closes.
-func Start(services map[string]*Service, stop <-chan struct{}) {}
+// onRequest counts a first attempt for the retry budget.
+func (r *serviceResilience) onRequest(now int64) { r.budget.request(now) }
 
-// Ready reports whether every service's first health-check round has settled.
-func Ready(services map[string]*Service) bool { return true }
+// noTargetError says why no target could be picked: ErrCircuitOpen when every
+// target the health checks allow has its circuit open, else ErrNoTarget.
+func (s *Service) noTargetError(now int64) error {
+	if s.res.breaker == nil {
+		return ErrNoTarget
+	}
+	healthy := 0
+	for _, t := range s.targets {
+		if t.state.health.down.Load() {
+			continue
+		}
+		healthy++
+		if t.state.breaker.allows(now) {
+			return ErrNoTarget
+		}
+	}
+	if healthy == 0 {
+		return ErrNoTarget
+	}
+	return ErrCircuitOpen
+}
+
+// Start runs the services' background work (active health checks, one
+// goroutine per target) until stop closes. Starting a service twice is a no-op.
+func Start(services map[string]*Service, stop <-chan struct{}) {
+	for _, s := range services {
+		hs := s.res.health
+		if hs == nil || !s.res.started.CompareAndSwap(false, true) {
+			continue
+		}
+		for _, t := range s.targets {
+			go runHealthChecks(t, hs, stop)
+		}
+	}
+}
+
+// Ready reports whether every service's first health-check round has settled
+// (services without active checks are ready at once).
+func Ready(services map[string]*Service) bool {
+	for _, s := range services {
+		if s.res.health != nil && int(s.res.settled.Load()) < len(s.targets) {
+			return false
+		}
+	}
+	return true
+}

@@ -91,6 +91,10 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		maxConns = DefaultMaxConnsPerTarget
 	}
 
+	res, es := compileResilience(s, c, path)
+	errs = append(errs, es...)
+	s.res = res
+
 	var tlsCfg *tls.Config
 	switch c.Protocol {
 	case "", "http":
@@ -136,19 +140,18 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		errs.Add(config.Join(path, "balancer"), "%v", err)
 	}
 	s.balancer = bal
-
-	res, es := compileResilience(s, c, path)
-	errs = append(errs, es...)
-	s.res = res
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	for _, t := range s.targets {
+		bindTargetMetrics(t)
 	}
 	return s, nil
 }
 
 // Failure classes of an upstream call, mapped to the contract's statuses.
 var (
-	// ErrNoTarget: no healthy target, or all circuits open (503).
+	// ErrNoTarget: no healthy target (503), answered without dialing.
 	ErrNoTarget = errors.New("no healthy target")
 	// ErrCircuitOpen: every target's circuit is open (503 or the fallback).
 	ErrCircuitOpen = errors.New("circuit open")
@@ -162,56 +165,84 @@ var (
 	ErrBusy = errors.New("upstream connections exhausted")
 )
 
+// maxExclude bounds the targets Do remembers as tried; beyond it a retry may
+// land on a target it already tried.
+const maxExclude = 8
+
 // Do sends req to one of the service's targets and fills resp. It retries
 // idempotent requests on connect errors and 503 answers, each time on a
-// different target. It returns the target that answered (or failed last) and
-// one of the Err* classes on failure.
+// different target and only while the service's retry budget lasts. It
+// returns the target that answered (or failed last) and one of the Err*
+// classes on failure: ErrNoTarget or ErrCircuitOpen when no target could be
+// tried at all.
 func (s *Service) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, idempotent bool) (*Target, error) {
-	var tried [4]*Target
-	ntried := 0
+	var buf [maxExclude]*Target
+	tried := buf[:0]
 	var last *Target
 	var lastErr error
 	attempts := 1
 	if idempotent {
 		attempts += s.Retries
 	}
+	now := nanotime()
 	for attempt := 0; attempt < attempts; attempt++ {
-		if attempt > 0 && !s.res.allowRetry() {
-			break
+		if attempt > 0 {
+			now = nanotime()
+			if !s.res.allowRetry(now) {
+				break
+			}
+		} else {
+			s.res.onRequest(now)
 		}
-		t, err := s.pick(tried[:ntried])
+		t, trial, err := s.pick(now, tried)
 		if err != nil {
 			if last == nil {
 				return nil, err
 			}
 			break
 		}
-		if ntried < len(tried) {
-			tried[ntried] = t
-			ntried++
+		if len(tried) < cap(tried) {
+			tried = append(tried, t)
 		}
 		last = t
-		s.res.onRequest(attempt > 0)
-		lastErr = t.do(req, resp, deadline)
+		lastErr = t.do(req, resp, deadline, trial)
 		if lastErr == nil && resp.StatusCode() != fasthttp.StatusServiceUnavailable {
 			return t, nil
 		}
 		if lastErr != nil && lastErr != ErrConnect {
 			return t, lastErr
 		}
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			break
 		}
 	}
 	return last, lastErr
 }
 
-func (s *Service) pick(exclude []*Target) (*Target, error) {
-	now := time.Now()
-	if t := s.balancer.pick(now, exclude); t != nil {
-		return t, nil
+// pick chooses a target that is not in tried and admits the request to it.
+// When every target is passively ejected, a first attempt picks among them
+// anyway (panic mode, as Envoy does): better one try than failing everything
+// on ejections that may be stale. Retries never go to an ejected target.
+func (s *Service) pick(now int64, tried []*Target) (*Target, bool, error) {
+	exclude := tried
+	for range len(s.targets) + 1 {
+		t := s.balancer.pick(now, exclude, false)
+		if t == nil && len(tried) == 0 {
+			t = s.balancer.pick(now, exclude, true)
+		}
+		if t == nil {
+			break
+		}
+		if trial, ok := t.admit(now); ok {
+			return t, trial, nil
+		}
+		// A half-open circuit's last trial slot went to another request.
+		if len(exclude) == cap(exclude) {
+			break
+		}
+		exclude = append(exclude, t)
 	}
-	return nil, s.res.noTargetError(now)
+	return nil, false, s.noTargetError(now)
 }
 
 // HostOnly strips the port from an address for TLS server names.

@@ -28,23 +28,27 @@ type Target struct {
 
 func newTarget(s *Service, addr, host string, weight, maxConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
 	t := &Target{Addr: addr, Weight: weight, service: s}
-	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	c := &fasthttp.HostClient{
-		Addr:                          addr,
-		Name:                          "sluice",
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		MaxConns:                      maxConns,
-		MaxIdleConnDuration:           60 * time.Second,
-		MaxConnWaitTimeout:            50 * time.Millisecond,
-		ReadBufferSize:                16 << 10,
-		WriteBufferSize:               16 << 10,
+		Addr:                     addr,
+		Name:                     "sluice",
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		MaxConns:                 maxConns,
+		MaxIdleConnDuration:      60 * time.Second,
+		MaxConnWaitTimeout:       50 * time.Millisecond,
+		ReadBufferSize:           16 << 10,
+		WriteBufferSize:          16 << 10,
 		// Our own retry logic picks another target; fasthttp may retry once on
 		// a pooled connection the upstream closed meanwhile.
 		MaxIdemponentCallAttempts: 2,
-		Dial: func(a string) (net.Conn, error) {
-			return dialer.Dial("tcp", a)
+		// A dial waits connect_timeout at most, and never past the
+		// request's own deadline (fasthttp passes the time left).
+		DialTimeout: func(a string, left time.Duration) (net.Conn, error) {
+			d := connect
+			if left > 0 && left < d {
+				d = left
+			}
+			return (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).Dial("tcp", a)
 		},
 	}
 	if tlsCfg != nil {
@@ -63,8 +67,9 @@ func newTarget(s *Service, addr, host string, weight, maxConns int, connect time
 // InFlight returns the number of requests in flight to t.
 func (t *Target) InFlight() int64 { return t.inflight.Load() }
 
-// do runs one request against t, classifying failures.
-func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+// do runs one request against t, classifying failures; trial marks a
+// half-open circuit's trial request.
+func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, trial bool) error {
 	t.inflight.Add(1)
 	req.SetHost(t.Addr)
 	err := t.client.DoDeadline(req, resp, deadline)
@@ -75,7 +80,7 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 		status = resp.StatusCode()
 	}
 	t.countStatus(status)
-	t.onResult(err, status)
+	t.onResult(nanotime(), trial, err, status)
 	return err
 }
 
@@ -86,16 +91,15 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout):
 		return ErrTimeout
-	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnectionClosed) && false:
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		// Every pooled connection stayed busy for MaxConnWaitTimeout.
 		return ErrBusy
 	case errors.Is(err, fasthttp.ErrDialTimeout):
 		return ErrConnect
 	}
+	// A dial that failed or timed out never reached the upstream.
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		if op.Timeout() {
-			return ErrConnect
-		}
 		return ErrConnect
 	}
 	var ne net.Error
@@ -116,7 +120,8 @@ func (t *Target) countStatus(status int) {
 		if status > 0 {
 			label = strconv.Itoa(status)
 		}
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total{service="` + t.service.Name + `",target="` + t.Addr + `",status="` + label + `"}`)
+		labels := targetLabels(t)
+		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + labels[:len(labels)-1] + `,status="` + label + `"}`)
 		t.byStatus[status].Store(c)
 	}
 	c.Inc()

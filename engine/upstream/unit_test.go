@@ -1,0 +1,224 @@
+package upstream
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/config"
+)
+
+const sec = int64(time.Second)
+
+func TestRingSlides(t *testing.T) {
+	var r ring
+	r.init(10 * time.Second)
+	for i := int64(0); i < 10; i++ {
+		r.add(i*sec, 1, 2)
+	}
+	if a, b := r.sum(9 * sec); a != 10 || b != 20 {
+		t.Fatalf("sum = %d,%d, want 10,20", a, b)
+	}
+	// Two seconds later the two oldest buckets have left the window.
+	if a, _ := r.sum(11 * sec); a != 8 {
+		t.Fatalf("after sliding: %d, want 8", a)
+	}
+	r.add(11*sec, 5, 0) // recycles bucket 1
+	if a, _ := r.sum(11 * sec); a != 13 {
+		t.Fatalf("after recycle: %d, want 13", a)
+	}
+	r.reset()
+	if a, b := r.sum(11 * sec); a != 0 || b != 0 {
+		t.Fatalf("after reset: %d,%d", a, b)
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	var b retryBudget
+	b.init()
+	now := b.start + 9*sec // the window is full: 3/s × 10 s = 30 retries
+	for i := 0; i < 100; i++ {
+		b.request(now)
+	}
+	allowed := 0
+	for i := 0; i < 1000; i++ {
+		if b.allow(now) {
+			allowed++
+		}
+	}
+	if allowed != 20+30 {
+		t.Fatalf("allowed %d retries for 100 requests, want 50", allowed)
+	}
+	// Ten seconds on, the old counts are gone and the budget is back.
+	later := now + 10*sec
+	if !b.allow(later) {
+		t.Fatal("budget did not refill")
+	}
+
+	// Right after start only the seconds seen so far count.
+	var fresh retryBudget
+	fresh.init()
+	allowed = 0
+	for i := 0; i < 100; i++ {
+		if fresh.allow(fresh.start) {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Fatalf("fresh budget allowed %d, want 3", allowed)
+	}
+}
+
+func TestEjectionBackoff(t *testing.T) {
+	var e ejector
+	now := 100 * sec
+	fail := func(n int) {
+		for i := 0; i < n; i++ {
+			e.record(now, true)
+		}
+	}
+	fail(ejectAfter - 1)
+	if e.ejected(now) {
+		t.Fatal("ejected before ejectAfter failures")
+	}
+	e.record(now, false) // a success resets the streak
+	fail(ejectAfter - 1)
+	if e.ejected(now) {
+		t.Fatal("a success did not reset the failure streak")
+	}
+	fail(1)
+	want := []time.Duration{1, 2, 4, 8, 16, 30, 30}
+	for i, w := range want {
+		if i > 0 {
+			fail(ejectAfter)
+		}
+		d := time.Duration(e.until.Load() - now)
+		if d != w*time.Second {
+			t.Fatalf("ejection %d lasted %v, want %vs", i+1, d, w)
+		}
+		if !e.ejected(now) || e.ejected(e.until.Load()) {
+			t.Fatalf("ejection %d: wrong window", i+1)
+		}
+		now = e.until.Load() // re-admitted on its own when the back-off ends
+	}
+	// Healthy for longer than ejectMax: the next ejection starts over at 1s.
+	now += int64(ejectMax)
+	fail(ejectAfter)
+	if d := time.Duration(e.until.Load() - now); d != time.Second {
+		t.Fatalf("after a quiet spell the ejection lasted %v, want 1s", d)
+	}
+}
+
+func TestBreakerStates(t *testing.T) {
+	cfg := &breakerSettings{window: 10 * time.Second, minRequests: 10, ratio: 0.5, openFor: 5 * sec}
+	var b breaker
+	b.init(cfg)
+	now := 50 * sec
+	// Nine failures: below min_requests, stays closed.
+	for i := 0; i < 9; i++ {
+		b.record(now, false, true)
+	}
+	if b.state.Load() != circuitClosed {
+		t.Fatal("opened below min_requests")
+	}
+	b.record(now, false, false) // 10 requests, 9 failures
+	if b.state.Load() != circuitClosed {
+		t.Fatal("opened on a success")
+	}
+	b.record(now, false, true) // 11 requests, 10 failures ≥ 0.5
+	if b.state.Load() != circuitOpen || b.gauge(now) != 1 {
+		t.Fatal("did not open")
+	}
+	if _, ok := b.admit(now + 4*sec); ok || b.allows(now+4*sec) {
+		t.Fatal("admitted while open")
+	}
+	now += 5 * sec
+	if b.gauge(now) != 2 || !b.allows(now) {
+		t.Fatal("not half-open after open_for")
+	}
+	// Half-open: three trials, the fourth is refused.
+	for i := 0; i < halfOpenTrials; i++ {
+		if trial, ok := b.admit(now); !ok || !trial {
+			t.Fatalf("trial %d refused", i)
+		}
+	}
+	if _, ok := b.admit(now); ok {
+		t.Fatal("admitted more than halfOpenTrials")
+	}
+	// One failed trial reopens.
+	b.record(now, true, true)
+	if b.state.Load() != circuitOpen {
+		t.Fatal("failed trial did not reopen")
+	}
+	now += 5 * sec
+	for i := 0; i < halfOpenTrials; i++ {
+		if _, ok := b.admit(now); !ok {
+			t.Fatal("trial refused after reopen")
+		}
+		b.record(now, true, false)
+	}
+	if b.state.Load() != circuitClosed || b.gauge(now) != 0 {
+		t.Fatal("successful trials did not close")
+	}
+	// Closing starts a fresh window: one failure does not reopen.
+	b.record(now, false, true)
+	if b.state.Load() != circuitClosed {
+		t.Fatal("old failures survived closing")
+	}
+	// Old failures slide out of the window (nine so far, one short).
+	for i := 0; i < 8; i++ {
+		b.record(now, false, true)
+	}
+	now += 11 * sec
+	b.record(now, false, true)
+	if b.state.Load() != circuitClosed {
+		t.Fatal("failures outside the window counted")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct{ svc, want string }{
+		{`"circuit_breaker": {"failure_ratio": 1.5}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
+		{`"circuit_breaker": {"failure_ratio": -0.1}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
+		{`"circuit_breaker": {"window": "-1s"}`, "services.svc.circuit_breaker.window: "},
+		{`"circuit_breaker": {"open_for": "-1s"}`, "services.svc.circuit_breaker.open_for: "},
+		{`"circuit_breaker": {"min_requests": -1}`, "services.svc.circuit_breaker.min_requests: must not be negative"},
+		{`"circuit_breaker": {"fallback": {"status": 99}}`, "services.svc.circuit_breaker.fallback.status: must be between 200 and 599"},
+		{`"health_check": {"path": "healthz"}`, "services.svc.health_check.path: must start with \"/\""},
+		{`"health_check": {"interval": "-2s"}`, "services.svc.health_check.interval: "},
+		{`"health_check": {"interval": "1s", "timeout": "2s"}`, "services.svc.health_check.timeout: must not exceed interval (1s)"},
+		{`"health_check": {"healthy_after": -1}`, "services.svc.health_check.healthy_after: must be at least 1"},
+		{`"health_check": {"unhealthy_after": -3}`, "services.svc.health_check.unhealthy_after: must be at least 1"},
+		{`"max_conns_per_target": -1`, "services.svc.max_conns_per_target: must not be negative"},
+		{`"retries": -1`, "services.svc.retries: must not be negative"},
+	}
+	for _, c := range cases {
+		// Negative durations are already refused by the parser.
+		cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], ` + c.svc + `}}}`))
+		if err == nil {
+			_, errs := Compile(cfg)
+			err = errs
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.svc, err, c.want)
+		}
+	}
+}
+
+func TestDefaultsAndFallback(t *testing.T) {
+	s := compileOne(t, `{"targets": ["127.0.0.1:1"], "health_check": {},
+		"circuit_breaker": {"fallback": {"body": {"message": "catalog unavailable"}}}}`)
+	h, b := s.res.health, s.res.breaker
+	if h.path != "/" || h.interval != 2*time.Second || h.timeout != time.Second || h.healthyAfter != 2 || h.unhealthyAfter != 3 {
+		t.Errorf("health defaults: %+v", *h)
+	}
+	if b.window != 10*time.Second || b.minRequests != 20 || b.ratio != 0.5 || b.openFor != int64(5*time.Second) {
+		t.Errorf("breaker defaults: %+v", *b)
+	}
+	if s.Fallback == nil || s.Fallback.Status != 503 || string(s.Fallback.Body) != `{"message": "catalog unavailable"}` {
+		t.Errorf("fallback: %+v", s.Fallback)
+	}
+	if s2 := compileOne(t, `{"targets": ["127.0.0.1:1"], "circuit_breaker": {}}`); s2.Fallback != nil {
+		t.Errorf("fallback without config: %+v", s2.Fallback)
+	}
+}
