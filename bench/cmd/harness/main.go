@@ -1,0 +1,133 @@
+// Command harness is sluice's load-benchmark harness.
+//
+//	harness run      full benchmark: every target, closed and open loop, a
+//	                 markdown report and SVG latency plots in bench/results/
+//	harness check    the CI guard: allocs/op of selected Go benchmarks and
+//	                 throughput ratios from short load runs, against bench/baseline.json
+//	harness baseline print the current allocs/op of the baseline's benchmarks as JSON
+//
+// It starts cmd/upstream, sluice (from -sluice) and, when installed, nginx and
+// haproxy on loopback, and drives them with bench/loadgen. On a machine with
+// two or more cores (and taskset installed) the proxies and the upstream are
+// pinned to core 0 and the harness, which is the load generator, to core 1,
+// so that the generator does not steal the proxy's CPU. Every child process
+// is killed when the harness exits, also on SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags shared by the subcommands.
+type options struct {
+	sluiceBin, upstreamBin string
+	configs, peers         string
+	results, baseline      string
+	targets                string
+	duration, warmup       time.Duration
+	concurrency            int
+	openWorkers            int
+	rate                   float64
+	maxRequests            int64
+	pin                    string
+	benchtime              string
+	rounds                 int
+}
+
+// pinnedEnv marks a harness that already re-executed itself under taskset.
+const pinnedEnv = "SLUICE_BENCH_PINNED"
+
+func main() {
+	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
+		os.Args = append([]string{os.Args[0], "run"}, os.Args[1:]...)
+	}
+	cmd := os.Args[1]
+	var o options
+	fs := flag.NewFlagSet("harness "+cmd, flag.ExitOnError)
+	fs.StringVar(&o.sluiceBin, "sluice", "./bin/sluice", "sluice binary (go build -o bin/sluice ./cmd/sluice)")
+	fs.StringVar(&o.upstreamBin, "upstream", "./bin/upstream", "upstream binary (go build -o bin/upstream ./cmd/upstream)")
+	fs.StringVar(&o.configs, "configs", "bench/configs", "directory of the sluice bench configs")
+	fs.StringVar(&o.peers, "peers", "bench/peers", "directory of the peer proxy config templates")
+	fs.StringVar(&o.results, "results", "bench/results", "directory for reports, plots and logs")
+	fs.StringVar(&o.baseline, "baseline", "bench/baseline.json", "baseline for check")
+	defTargets, defDur := "direct,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
+	if cmd == "check" {
+		defTargets, defDur = "direct,plain,pipeline,cache", 3*time.Second
+	}
+	fs.StringVar(&o.targets, "targets", defTargets, "comma-separated targets to run")
+	fs.DurationVar(&o.duration, "duration", defDur, "length of each measured load run")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured closed-loop load before each target's runs")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "closed loop: workers (= connections)")
+	fs.IntVar(&o.openWorkers, "open-workers", 128, "open loop: most requests in flight (= connections)")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: requests per second (0: half the upstream's closed-loop throughput)")
+	fs.Int64Var(&o.maxRequests, "max-requests", 10_000_000, "cap on requests per load run")
+	fs.StringVar(&o.pin, "pin", "auto", "core placement with taskset: auto, on or off")
+	fs.StringVar(&o.benchtime, "benchtime", "3000x", "check/baseline: -benchtime for the Go benchmarks")
+	fs.IntVar(&o.rounds, "rounds", 3, "check: interleaved rounds per target (each -duration/rounds long; best counts)")
+	_ = fs.Parse(os.Args[2:])
+
+	pin := placement(o.pin)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	var err error
+	switch cmd {
+	case "run":
+		err = runBench(ctx, o, pin)
+	case "check":
+		err = runCheck(ctx, o, pin)
+	case "baseline":
+		err = printBaseline(ctx, o)
+	default:
+		err = fmt.Errorf("unknown command %q (run, check or baseline)", cmd)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		if errors.Is(err, errCheckFailed) {
+			os.Exit(1)
+		}
+		os.Exit(2)
+	}
+}
+
+// placement decides whether to pin, and re-executes the harness on core 1
+// when pinning; it returns whether children go on core 0.
+func placement(mode string) bool {
+	if os.Getenv(pinnedEnv) != "" {
+		return true
+	}
+	taskset, err := exec.LookPath("taskset")
+	switch mode {
+	case "off":
+		return false
+	case "on":
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "harness: -pin=on but taskset is not installed")
+			os.Exit(2)
+		}
+	default:
+		if err != nil || runtime.NumCPU() < 2 {
+			return false
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness: cannot pin:", err)
+		return false
+	}
+	os.Setenv(pinnedEnv, "1")
+	args := append([]string{"taskset", "-c", "1", self}, os.Args[1:]...)
+	err = syscall.Exec(taskset, args, os.Environ())
+	fmt.Fprintln(os.Stderr, "harness: cannot re-exec under taskset:", err)
+	return false
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sluice-gw/sluice/bench/loadgen"
+)
+
+// session is one harness invocation: the shared upstream and the children.
+type session struct {
+	o         options
+	pin       bool
+	procs     *procs
+	tmp       string
+	upstream  string
+	sluiceBin string
+	// lenient turns launch failures into skips (run); check fails on them.
+	lenient bool
+}
+
+// newSession starts the upstream. Call close when done.
+func newSession(ctx context.Context, o options, pin bool) (*session, error) {
+	tmp, err := os.MkdirTemp("", "sluice-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	s := &session{o: o, pin: pin, tmp: tmp, sluiceBin: o.sluiceBin,
+		procs: newProcs(pin, filepath.Join(o.results, "logs"))}
+	if _, err := os.Stat(o.upstreamBin); err != nil {
+		s.close()
+		return nil, fmt.Errorf("no upstream binary at %s (go build -o bin/upstream ./cmd/upstream): %w", o.upstreamBin, err)
+	}
+	s.upstream, err = freeAddr()
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	c, err := s.procs.start("upstream", o.upstreamBin, "-listen", s.upstream, "-name", "catalog-1")
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := waitHTTP(ctx, c, s.upstream, "/healthz", 10*time.Second); err != nil {
+		s.close()
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	return s, nil
+}
+
+// close stops every child and removes temporary files.
+func (s *session) close() {
+	s.procs.killAll()
+	os.RemoveAll(s.tmp)
+}
+
+// selected returns the targets named in -targets, in report order.
+func (s *session) selected() ([]target, error) {
+	all := allTargets(s.o.configs, s.o.peers, benchToken(time.Now()))
+	want := map[string]bool{}
+	for _, k := range strings.Split(s.o.targets, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			want[k] = true
+		}
+	}
+	var out []target
+	for _, t := range all {
+		if want[t.key] {
+			out = append(out, t)
+			delete(want, t.key)
+		}
+	}
+	for k := range want {
+		return nil, fmt.Errorf("unknown target %q", k)
+	}
+	return out, nil
+}
+
+// outcome is what happened to one target.
+type outcome struct {
+	t             target
+	skipped       string
+	closed, open  *loadgen.Result
+	openRate      float64
+	openWorkers   int
+	closedWorkers int
+}
+
+// measure runs one load run against addr and prints a progress line.
+func (s *session) measure(ctx context.Context, t target, addr, label string, cfg loadgen.Config) (*loadgen.Result, error) {
+	cfg.Addr, cfg.Request = addr, t.req
+	cfg.MaxRequests = s.o.maxRequests
+	tty := isTerminal(os.Stderr)
+	cfg.Progress = func(elapsed time.Duration, done int64) {
+		left := max(cfg.Duration-elapsed, 0).Round(time.Second)
+		line := fmt.Sprintf("  %-28s %-7s %4ds left  %9d requests", t.title, label, int(left.Seconds()), done)
+		if tty {
+			fmt.Fprint(os.Stderr, "\r"+line)
+		} else {
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
+	res, err := loadgen.Run(ctx, cfg)
+	if tty {
+		fmt.Fprintf(os.Stderr, "\r%80s\r", "")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", t.title, label, err)
+	}
+	return res, nil
+}
+
+// loadTarget launches t, warms it up and runs the closed loop, then the open
+// loop at *rate; when *rate is 0, the first target sets it to half its
+// closed-loop throughput (the upstream, when selected, comes first), so every
+// target of a run gets the same open-loop load. A target that cannot run
+// comes back skipped.
+func (s *session) loadTarget(ctx context.Context, t target, rate *float64) (outcome, error) {
+	out := outcome{t: t}
+	fmt.Fprintf(os.Stderr, "%s: starting\n", t.title)
+	l, err := s.launch(ctx, t)
+	var skip *skipError
+	if err != nil && !errors.As(err, &skip) && s.lenient {
+		// In a full run a target that fails to start is reported, not fatal.
+		skip = &skipError{"failed to start: " + err.Error()}
+	}
+	if skip != nil {
+		out.skipped = skip.why
+		fmt.Fprintf(os.Stderr, "%s: SKIPPED: %s\n", t.title, skip.why)
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	defer s.procs.stop(l.proc)
+	if s.o.warmup > 0 {
+		if _, err := s.measure(ctx, t, l.addr, "warmup", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.warmup}); err != nil {
+			return out, err
+		}
+	}
+	out.closedWorkers = s.o.concurrency
+	out.closed, err = s.measure(ctx, t, l.addr, "closed", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.duration})
+	if err != nil {
+		return out, err
+	}
+	fmt.Fprintf(os.Stderr, "%s: %.0f req/s closed loop\n", t.title, out.closed.Throughput())
+	if rate == nil {
+		return out, nil
+	}
+	if *rate == 0 {
+		*rate = roundRate(out.closed.Throughput() / 2)
+	}
+	out.openRate, out.openWorkers = *rate, s.o.openWorkers
+	out.open, err = s.measure(ctx, t, l.addr, "open", loadgen.Config{Concurrency: s.o.openWorkers, Rate: *rate, Duration: s.o.duration})
+	return out, err
+}
+
+// runBench is `harness run`.
+func runBench(ctx context.Context, o options, pin bool) error {
+	s, err := newSession(ctx, o, pin)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	s.lenient = true
+	targets, err := s.selected()
+	if err != nil {
+		return err
+	}
+	rate := o.rate
+	var outs []outcome
+	for _, t := range targets {
+		out, err := s.loadTarget(ctx, t, &rate)
+		if err != nil {
+			return err
+		}
+		outs = append(outs, out)
+	}
+	return writeReport(o, pin, outs)
+}
+
+// roundRate rounds a rate down to two significant digits.
+func roundRate(r float64) float64 {
+	if r < 10 {
+		return max(r, 1)
+	}
+	m := 1.0
+	for r >= 100 {
+		r /= 10
+		m *= 10
+	}
+	return float64(int(r)) * m
+}
+
+// isTerminal reports whether f is a character device (a terminal): the
+// progress line is then redrawn in place, else printed once a second.
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
