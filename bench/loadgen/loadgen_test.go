@@ -52,7 +52,7 @@ func TestOpenLoopCountsQueueing(t *testing.T) {
 		t.Fatalf("requests %d unsent %d, want 30 and 0 (%s)", res.Requests, res.Unsent, res.FirstProblem)
 	}
 	// Request 29 is intended at 290ms and answered at about 30*50 = 1500ms.
-	if max := res.Latency.PercentileDuration(100); max < 1100*time.Millisecond || max > 2*time.Second {
+	if max := res.Latency.PercentileDuration(100); max < 1100*time.Millisecond || max > 5*time.Second {
 		t.Errorf("max latency %v, want about 1.21s", max)
 	}
 	if p50 := res.Latency.PercentileDuration(50); p50 < 500*time.Millisecond {
@@ -83,10 +83,12 @@ func TestOpenLoopKeepsRate(t *testing.T) {
 	if res.Requests != 500 || hits.Load() != 500 {
 		t.Errorf("requests %d, server hits %d, want 500", res.Requests, hits.Load())
 	}
-	if el := res.Elapsed; el < 990*time.Millisecond || el > 1500*time.Millisecond {
+	if el := res.Elapsed; el < 990*time.Millisecond || el > 2500*time.Millisecond {
 		t.Errorf("elapsed %v, want about 1s", el)
 	}
-	if p50 := res.Latency.PercentileDuration(50); p50 > 30*time.Millisecond {
+	// A few ms on an idle machine; the bound leaves room for a busy CI box
+	// while still far below what accumulated queueing would show (seconds).
+	if p50 := res.Latency.PercentileDuration(50); p50 > 250*time.Millisecond {
 		t.Errorf("p50 %v, want a few ms", p50)
 	}
 }
