@@ -1,0 +1,163 @@
+package aggregate
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/valyala/fasthttp"
+)
+
+// testUpstream is a real fasthttp server on 127.0.0.1 whose answer per path
+// is set by the test; it records the last request URI and headers per path.
+type testUpstream struct {
+	addr string
+	srv  *fasthttp.Server
+
+	mu      sync.Mutex
+	answers map[string]answer
+	seen    map[string]seenRequest
+}
+
+type answer struct {
+	status int
+	body   string
+	delay  time.Duration
+	ctype  string
+}
+
+type seenRequest struct {
+	uri     string
+	method  string
+	headers map[string]string // lower-case name → value
+}
+
+func startUpstream(t testing.TB) *testUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &testUpstream{addr: ln.Addr().String(), answers: map[string]answer{}, seen: map[string]seenRequest{}}
+	u.srv = &fasthttp.Server{Handler: u.handle, DisableHeaderNamesNormalizing: true}
+	go func() { _ = u.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = u.srv.Shutdown() })
+	return u
+}
+
+func (u *testUpstream) set(path string, a answer) {
+	u.mu.Lock()
+	u.answers[path] = a
+	u.mu.Unlock()
+}
+
+func (u *testUpstream) last(path string) (seenRequest, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s, ok := u.seen[path]
+	return s, ok
+}
+
+func (u *testUpstream) handle(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	u.mu.Lock()
+	a, ok := u.answers[path]
+	if !ok {
+		a = u.answers["*"]
+	}
+	if _, bench := u.answers["bench"]; !bench {
+		s := seenRequest{uri: string(ctx.RequestURI()), method: string(ctx.Method()), headers: map[string]string{}}
+		for k, v := range ctx.Request.Header.All() {
+			s.headers[strings.ToLower(string(k))] = string(v)
+		}
+		u.seen[path] = s
+	}
+	u.mu.Unlock()
+	if a.delay > 0 {
+		time.Sleep(a.delay)
+	}
+	if a.status == 0 {
+		a.status = 200
+	}
+	if a.ctype == "" {
+		a.ctype = "application/json"
+	}
+	ctx.SetStatusCode(a.status)
+	ctx.SetContentType(a.ctype)
+	ctx.SetBodyString(a.body)
+}
+
+// compileTest parses a config holding services and one aggregate route and
+// compiles the route's plan.
+func compileTest(t testing.TB, cfgJSON string, params ...string) (*Plan, config.Errors) {
+	t.Helper()
+	cfg, err := config.Parse([]byte(cfgJSON))
+	if err != nil {
+		t.Fatalf("parse: %v", err)
+	}
+	services, errs := upstream.Compile(cfg)
+	if len(errs) > 0 {
+		t.Fatalf("services: %v", errs)
+	}
+	return Compile(cfg.Routes[0].Aggregate, services, params, "routes[0].aggregate")
+}
+
+func mustCompile(t testing.TB, cfgJSON string, params ...string) *Plan {
+	t.Helper()
+	p, errs := compileTest(t, cfgJSON, params...)
+	if len(errs) > 0 {
+		t.Fatalf("compile: %v", errs)
+	}
+	return p
+}
+
+// mapClaims is a pipeline.Claims over a map.
+type mapClaims map[string]string
+
+func (m mapClaims) Claim(name string) ([]byte, bool) {
+	v, ok := m[name]
+	return []byte(v), ok
+}
+
+// exchange builds an Exchange for a GET of uri with headers ("Name: value").
+func exchange(uri string, headers ...string) *pipeline.Exchange {
+	ctx := &fasthttp.RequestCtx{}
+	ctx.Request.Header.DisableNormalizing()
+	ctx.Request.Header.SetMethod("GET")
+	ctx.Request.SetRequestURI(uri)
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		ctx.Request.Header.Add(k, v)
+	}
+	return &pipeline.Exchange{Ctx: ctx, Start: time.Now()}
+}
+
+func rejected(x *pipeline.Exchange) (int, string) {
+	r, ok := x.Rejected()
+	if !ok {
+		return 0, ""
+	}
+	return r.Status, r.Code
+}
+
+// partial reports whether x queued X-Partial-Response: true.
+func partial(x *pipeline.Exchange) bool {
+	var h fasthttp.ResponseHeader
+	x.ApplyResponseHeaders(&h)
+	return string(h.Peek(HeaderPartial)) == "true"
+}
+
+// cfgAggregate returns the parsed first route of cfgJSON.
+func cfgAggregate(t testing.TB, cfgJSON string) *config.Route {
+	t.Helper()
+	cfg, err := config.Parse([]byte(cfgJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Routes[0]
+}

@@ -1,0 +1,64 @@
+package aggregate
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/pipeline"
+)
+
+// log appends the backends' access log member to x.LogExtra:
+// ,"backends":[{"key":"profile","status":200,"ms":1.234,"target":"127.0.0.1:9001"},…]
+// A call still running when the answer went out has only its key, error
+// and the time waited for it.
+func (st *state) log(x *pipeline.Exchange, start time.Time) {
+	b := append(x.LogExtra, `,"backends":[`...)
+	elapsed := time.Since(start)
+	for i, c := range st.calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c.b.logKey...)
+		d := elapsed
+		if c.waited {
+			d = c.dur
+			if c.status > 0 {
+				b = append(b, `,"status":`...)
+				b = strconv.AppendInt(b, int64(c.status), 10)
+			}
+			if c.target != "" {
+				b = append(b, `,"target":`...)
+				b = appendJSONString(b, c.target)
+			}
+		}
+		if c.final != resMissing {
+			b = append(b, `,"ms":`...)
+			b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
+		}
+		if c.final != resOK {
+			b = append(b, `,"error":"`...)
+			b = append(b, outcomeNames[c.final]...)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	x.LogExtra = append(b, ']')
+}
+
+// appendJSONString appends s as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
