@@ -1,11 +1,3 @@
-// Package cache is the response cache stage: a byte-bounded in-memory store
-// shared by every cached route, with coalesced misses and stale-if-error.
-//
-// One Store (a ristretto cache costed in bytes) serves every route; each
-// route compiles its settings into a Route whose Serve answers a request from
-// memory (HIT), through the upstream (MISS, storing what may be stored), with
-// an expired entry when the upstream fails (STALE), or straight through
-// without touching the cache (BYPASS).
 package cache
 
 import (
