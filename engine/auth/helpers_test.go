@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -222,3 +223,5 @@ func expect401(t *testing.T, res result, msgPart string) {
 const hsConfig = `{"auth": {"users": {"type": "jwt", "secret": "` + testSecret + `",
 	"algorithms": ["HS256", "HS384", "HS512"], "issuer": "https://issuer.example",
 	"audience": ["shop", "admin"], "forward_claims": {"sub": "X-User-Id", "tier": "X-User-Tier"}}}}`
+
+func writeFile(name string, data []byte) error { return os.WriteFile(name, data, 0o600) }
