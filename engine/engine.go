@@ -6,8 +6,10 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +68,47 @@ type serverSettings struct {
 	drainDelay, shutdownTimeout  time.Duration
 	cacheMaxBytes                int64
 	accessLog                    string
+}
+
+// Load parses and compiles a config file's bytes, reporting every problem of
+// both steps in one list. A compile problem under a path that already failed
+// to decode is left out: it would only repeat the first.
+func Load(data []byte) (*Engine, config.Errors) {
+	cfg, err := config.Parse(data)
+	var parseErrs config.Errors
+	if err != nil && !errors.As(err, &parseErrs) {
+		return nil, config.Errors{config.Errorf("", "%v", err)}
+	}
+	if cfg == nil {
+		return nil, parseErrs
+	}
+	e, errs := Compile(cfg)
+	if len(parseErrs) == 0 {
+		return e, errs
+	}
+	if e != nil {
+		e.Close()
+	}
+	all := parseErrs
+	for _, ce := range errs {
+		repeated := false
+		for _, pe := range parseErrs {
+			repeated = repeated || ce.Path == pe.Path || strings.HasPrefix(ce.Path, pe.Path+".") || strings.HasPrefix(ce.Path, pe.Path+"[")
+		}
+		if !repeated {
+			all = append(all, ce)
+		}
+	}
+	return nil, all
+}
+
+// LoadFile is Load for a file name.
+func LoadFile(name string) (*Engine, config.Errors) {
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, config.Errors{config.Errorf("", "read config: %v", err)}
+	}
+	return Load(data)
 }
 
 // Compile turns a decoded config into an Engine, reporting every problem it

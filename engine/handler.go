@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/forward"
@@ -106,26 +107,30 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	return r
 }
 
-// badFraming reports a request carrying both Content-Length and
-// Transfer-Encoding, or several differing Content-Length values: smuggling
-// attempts that must never be forwarded.
+// badFraming reports a request carrying both Transfer-Encoding and
+// Content-Length, a request smuggling attempt that must never be forwarded.
+// fasthttp keeps only the framing it used in its parsed header, so the raw
+// header block is consulted. (It refuses differing duplicate Content-Length
+// values itself, which reaches the client as a 400 from handleParseError.)
 func badFraming(h *fasthttp.RequestHeader) bool {
-	var cl []byte
-	n, te := 0, false
-	bad := false
-	h.VisitAll(func(k, v []byte) {
-		switch {
-		case caseEqual(k, "Content-Length"):
-			if n > 0 && string(cl) != string(v) {
-				bad = true
-			}
-			cl = v
-			n++
-		case caseEqual(k, "Transfer-Encoding"):
-			te = true
+	raw := h.RawHeaders()
+	var cl, te bool
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
 		}
-	})
-	return bad || (n > 0 && te)
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			continue
+		}
+		name := bytes.TrimSpace(line[:i])
+		cl = cl || caseEqual(name, "Content-Length")
+		te = te || caseEqual(name, "Transfer-Encoding")
+	}
+	return cl && te
 }
 
 func caseEqual(b []byte, s string) bool {

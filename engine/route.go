@@ -1,9 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -79,16 +79,12 @@ func (e *Engine) compileRoutes(cfg *config.Config) config.Errors {
 	}
 	rt, rerrs := router.Build(table)
 	for _, err := range rerrs {
-		msg := err.Error()
-		p := "routes"
-		if rest, ok := strings.CutPrefix(msg, "route "); ok {
-			if n, tail, ok := strings.Cut(rest, ": "); ok {
-				if idx, err := strconv.Atoi(n); err == nil {
-					p, msg = config.Join(config.Index("routes", idx), "path"), tail
-				}
-			}
+		var re *router.Error
+		if errors.As(err, &re) {
+			errs.Add(config.Join(config.Index("routes", re.Index), re.Field), "%v", re.Err)
+			continue
 		}
-		errs.Add(p, "%s", msg)
+		errs.Add("routes", "%v", err)
 	}
 	e.router = rt
 	return errs

@@ -37,22 +37,21 @@ func NewServer(e *Engine) (*Server, error) {
 		s.tlsConfig = cfg
 	}
 	s.http = &fasthttp.Server{
-		Handler:                       e.Handle,
-		ErrorHandler:                  e.handleParseError,
-		Name:                          "sluice",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		NoDefaultDate:                 false,
-		DisableHeaderNamesNormalizing: true,
-		ReadTimeout:                   st.readTimeout,
-		WriteTimeout:                  st.writeTimeout,
-		IdleTimeout:                   st.idleTimeout,
-		ReadBufferSize:                st.maxHeaderBytes,
-		MaxRequestBodySize:            st.maxBodyBytes,
-		CloseOnShutdown:               true,
-		DisablePreParseMultipartForm:  true,
-		Concurrency:                   256 * 1024,
-		ReduceMemoryUsage:             false,
+		Handler:                      e.Handle,
+		ErrorHandler:                 e.handleParseError,
+		Name:                         "sluice",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                false,
+		ReadTimeout:                  st.readTimeout,
+		WriteTimeout:                 st.writeTimeout,
+		IdleTimeout:                  st.idleTimeout,
+		ReadBufferSize:               st.maxHeaderBytes,
+		MaxRequestBodySize:           st.maxBodyBytes,
+		CloseOnShutdown:              true,
+		DisablePreParseMultipartForm: true,
+		Concurrency:                  256 * 1024,
+		ReduceMemoryUsage:            false,
 	}
 	s.admin = &fasthttp.Server{
 		Handler:               e.handleAdmin,
@@ -157,3 +156,9 @@ func (e *Engine) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	e.unmatched.inc(rej.Status)
 }
+
+// quietLogger drops fasthttp's per-connection error lines (client resets,
+// malformed requests): they are answered, counted and access-logged already.
+type quietLogger struct{}
+
+func (quietLogger) Printf(string, ...any) {}

@@ -73,12 +73,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // compile loads and compiles file, printing every problem one a line.
 func compile(file string, stderr io.Writer) (*engine.Engine, bool) {
-	cfg, err := config.LoadFile(file)
-	if err != nil {
-		printErrors(stderr, err)
-		return nil, false
-	}
-	e, errs := engine.Compile(cfg)
+	e, errs := engine.LoadFile(file)
 	if len(errs) > 0 {
 		printErrors(stderr, errs)
 		return nil, false

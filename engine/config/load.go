@@ -70,7 +70,9 @@ func LoadFile(name string) (*Config, error) {
 }
 
 // Parse strictly decodes data. It reports every unknown key and type mismatch
-// it finds, each with its JSON path, as Errors.
+// it finds, each with its JSON path, as Errors. Unless data is not JSON at
+// all, the config decoded so far is returned with the errors, so that callers
+// can go on to report compile problems in the same run.
 func Parse(data []byte) (*Config, error) {
 	sum := sha256.Sum256(data)
 	cfg := &Config{SHA256: hex.EncodeToString(sum[:])}
@@ -86,7 +88,7 @@ func Parse(data []byte) (*Config, error) {
 	var errs Errors
 	decodeValue("", data, reflect.ValueOf(cfg).Elem(), &errs, cfg)
 	if len(errs) > 0 {
-		return nil, errs
+		return cfg, errs
 	}
 	return cfg, nil
 }
