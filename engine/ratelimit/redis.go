@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -102,6 +103,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 			WriteTimeout:          io,
 			ContextTimeoutEnabled: true,
 			MaxRetries:            -1, // a late answer is useless: the next interval retries
+			DialerRetries:         1,
 			PoolSize:              2,
 			DisableIdentity:       true,
 			MaintNotificationsConfig: &maintnotifications.Config{
@@ -122,8 +124,9 @@ type syncer struct {
 	instances float64
 	log       *slog.Logger
 
-	degraded  bool // on the plain split until Redis answers again
-	lastProbe time.Time
+	degraded     bool        // on the plain split until Redis answers again
+	degradedFlag atomic.Bool // degraded, for readers outside the loop
+	lastProbe    time.Time
 
 	errors   *metrics.Counter
 	syncs    *metrics.Counter
@@ -176,10 +179,11 @@ func (s *syncer) tick(ctx context.Context) {
 		}
 		s.lastProbe = time.Now()
 		pctx, cancel := context.WithTimeout(ctx, max(s.interval, 100*time.Millisecond))
-		err := s.client.Ping(pctx).Err()
+		err := s.probe(pctx)
 		cancel()
 		if err == nil {
 			s.degraded = false
+			s.degradedFlag.Store(false)
 			s.fallback.Set(0)
 			s.log.Info("rate limit: Redis is back, sharing cluster quotas again", "addr", s.client.Options().Addr)
 		}
@@ -188,11 +192,24 @@ func (s *syncer) tick(ctx context.Context) {
 	if err := s.exchange(ctx); err != nil && ctx.Err() == nil {
 		s.errors.Inc()
 		s.degraded = true
+		s.degradedFlag.Store(true)
 		s.lastProbe = time.Now()
 		s.fallback.Set(1)
 		s.log.Warn("rate limit: Redis sync failed, each instance falls back to its split of cluster quotas",
 			"addr", s.client.Options().Addr, "error", err)
 	}
+}
+
+// probe checks that Redis answers. It tries a plain TCP connection first so
+// that a long outage does not fill the log with the client's dial errors.
+func (s *syncer) probe(ctx context.Context) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", s.client.Options().Addr)
+	if err != nil {
+		return err
+	}
+	_ = c.Close()
+	return s.client.Ping(ctx).Err()
 }
 
 // exchange sends every policy's usage in one pipelined round trip and sets
@@ -258,3 +275,6 @@ func (s *syncer) redisKey(p *policy, key uint64) string {
 	b = strconv.AppendUint(b, key, 16)
 	return string(b)
 }
+
+// isDegraded reports whether the instance is on its plain split.
+func (s *syncer) isDegraded() bool { return s.degradedFlag.Load() }

@@ -1,0 +1,257 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// redisServer is a real redis-server on a free 127.0.0.1 port.
+type redisServer struct {
+	t    *testing.T
+	path string
+	addr string
+	cmd  *exec.Cmd
+}
+
+// startRedis starts redis-server for the test; it skips the test only when
+// redis-server is not installed (make test installs it).
+func startRedis(t *testing.T) *redisServer {
+	t.Helper()
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the Redis quota tests")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	r := &redisServer{t: t, path: path, addr: addr}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *redisServer) start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.addr)
+	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", r.addr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.t.Fatalf("redis-server did not listen on %s", r.addr)
+}
+
+func (r *redisServer) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		_ = r.cmd.Process.Kill()
+		_ = r.cmd.Wait()
+		r.cmd = nil
+	}
+}
+
+// Fleet quota used by the cluster tests: 500 a second, burst 100, over 3
+// instances syncing every 50 ms.
+const (
+	fleetRate  = 500.0
+	fleetBurst = 100.0
+	fleetN     = 3
+	fleetSync  = 50 * time.Millisecond
+)
+
+// fleet compiles one Set per instance from the same config and starts them.
+func fleet(t *testing.T, addr string) []*Route {
+	t.Helper()
+	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q, "key_prefix": "t%d:"}},
+		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
+		fleetN, addr, fleetSync, rand.Uint32(), int(fleetRate), int(fleetBurst))
+	routes := make([]*Route, fleetN)
+	for i := range routes {
+		s := compileJSON(t, js)
+		if s.sync == nil {
+			t.Fatal("no syncer compiled")
+		}
+		s.Start(context.Background())
+		routes[i] = route(t, s, "r", "q")
+	}
+	return routes
+}
+
+// load offers requests to rt at rate per second until stop closes, counting
+// offered and admitted requests and the slowest Allow call.
+type load struct {
+	offered, admitted atomic.Int64
+	slowest           atomic.Int64 // ns
+	rejectedOther     atomic.Int64 // failures that are not 429
+}
+
+func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	tenant := req{headers: map[string]string{"X-Tenant": "acme"}}
+	start := time.Now()
+	done := int64(0)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		due := int64(rate*time.Since(start).Seconds()) - done
+		for range min(due, 1000) {
+			x := exchange(tenant)
+			t0 := time.Now()
+			ok := rt.Allow(x)
+			if d := int64(time.Since(t0)); d > l.slowest.Load() {
+				l.slowest.Store(d)
+			}
+			l.offered.Add(1)
+			if ok {
+				l.admitted.Add(1)
+			} else if rej, _ := x.Rejected(); rej.Status != 429 {
+				l.rejectedOther.Add(1)
+			}
+			done++
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// quota is what one ideal fleet-wide bucket admits over d under saturation.
+func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
+
+// overshootBound is the README's worst case: B + R·T beyond the quota.
+func overshootBound() float64 { return fleetBurst + fleetRate*fleetSync.Seconds() }
+
+// runFleet drives the instances at the given shares of 3× the quota's rate
+// for d and returns the admitted counts.
+func runFleet(t *testing.T, routes []*Route, shares []float64, d time.Duration) []*load {
+	loads := make([]*load, len(routes))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, rt := range routes {
+		loads[i] = &load{}
+		if shares[i] > 0 {
+			wg.Add(1)
+			go loads[i].run(rt, 3*fleetRate*shares[i], stop, &wg)
+		}
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	return loads
+}
+
+func checkFleet(t *testing.T, loads []*load, d time.Duration) {
+	t.Helper()
+	total := int64(0)
+	for i, l := range loads {
+		t.Logf("instance %d: offered %d, admitted %d, slowest Allow %v", i, l.offered.Load(), l.admitted.Load(), time.Duration(l.slowest.Load()))
+		total += l.admitted.Load()
+		if n := l.rejectedOther.Load(); n > 0 {
+			t.Errorf("instance %d: %d rejections that are not 429", i, n)
+		}
+	}
+	q := quota(d)
+	t.Logf("fleet admitted %d, quota %.0f (%.1f%%), overshoot bound %.0f", total, q, 100*float64(total)/q, overshootBound())
+	if f := float64(total); f < 0.9*q || f > 1.1*q {
+		t.Errorf("fleet admitted %d, not within ±10%% of the quota %.0f", total, q)
+	}
+	if f := float64(total); f > q+overshootBound() {
+		t.Errorf("fleet admitted %d, over the quota plus the worst-case overshoot (%.0f)", total, q+overshootBound())
+	}
+}
+
+func TestClusterSkewedLoad(t *testing.T) {
+	r := startRedis(t)
+	routes := fleet(t, r.addr)
+	const d = 5 * time.Second
+	checkFleet(t, runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d), d)
+}
+
+func TestClusterAllLoadOnOneInstance(t *testing.T) {
+	r := startRedis(t)
+	routes := fleet(t, r.addr)
+	const d = 5 * time.Second
+	checkFleet(t, runFleet(t, routes, []float64{1, 0, 0}, d), d)
+}
+
+// TestRedisOutage drives one instance of three: with Redis it gets the whole
+// fleet rate; with Redis killed it falls back to its split (a third) without
+// a failure or a slow call; once Redis is back it gets the fleet rate again.
+func TestRedisOutage(t *testing.T) {
+	r := startRedis(t)
+	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q}},
+		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
+		fleetN, r.addr, fleetSync, int(fleetRate), int(fleetBurst))
+	sets := make([]*Set, fleetN)
+	for i := range sets {
+		sets[i] = compileJSON(t, js)
+		sets[i].Start(context.Background())
+	}
+	rt := route(t, sets[0], "r", "q")
+	l := &load{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go l.run(rt, 2*fleetRate, stop, &wg)
+	defer func() { close(stop); wg.Wait() }()
+
+	rateOver := func(d time.Duration) float64 {
+		a0 := l.admitted.Load()
+		time.Sleep(d)
+		return float64(l.admitted.Load()-a0) / d.Seconds()
+	}
+	time.Sleep(time.Second) // burst spent, sharing settled
+	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+		t.Fatalf("with Redis: %.0f/s admitted on one instance, want about the fleet rate %.0f/s", got, fleetRate)
+	}
+
+	r.stop()
+	time.Sleep(2 * fleetSync)
+	if !sets[0].sync.isDegraded() {
+		t.Fatal("syncer not degraded one sync after Redis died")
+	}
+	time.Sleep(400 * time.Millisecond) // spend what the last share left
+	split := fleetRate / fleetN
+	if got := rateOver(1500 * time.Millisecond); got < 0.8*split || got > 1.2*split {
+		t.Fatalf("without Redis: %.0f/s admitted, want the split %.0f/s", got, split)
+	}
+
+	r.start()
+	back := time.Now()
+	for sets[0].sync.isDegraded() && time.Since(back) < 3*time.Second {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if waited := time.Since(back); waited > 1500*time.Millisecond {
+		t.Fatalf("sharing resumed %v after Redis came back, want about a second", waited)
+	} else {
+		t.Logf("sharing resumed %v after Redis came back", waited)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+		t.Fatalf("after Redis returned: %.0f/s admitted, want about the fleet rate %.0f/s", got, fleetRate)
+	}
+	if n := l.rejectedOther.Load(); n > 0 {
+		t.Fatalf("%d failures that are not 429", n)
+	}
+	if s := time.Duration(l.slowest.Load()); s > 50*time.Millisecond {
+		t.Fatalf("slowest Allow took %v: a request waited", s)
+	}
+}
