@@ -9,7 +9,7 @@
 #   BENCH_TIME   -benchtime (default 1s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-pkgs=${BENCH_PKGS:-"router engine/ratelimit engine/auth engine/cache engine/pipeline engine/forward engine/upstream engine bench/hist"}
+pkgs=${BENCH_PKGS:-"router limiter engine/ratelimit engine/auth engine/cache engine/pipeline engine/forward engine/upstream engine/aggregate engine bench/hist"}
 count=${BENCH_COUNT:-1}
 benchtime=${BENCH_TIME:-1s}
 mkdir -p bench/results

@@ -62,6 +62,12 @@ PASS`)
 			t.Errorf("%s = %d, want %d", k, got[k], v)
 		}
 	}
+	if v, ok := worstOf(map[string]int64{"BenchmarkServe/hit": 2, "BenchmarkServe/miss": 5, "BenchmarkServex": 9}, "BenchmarkServe"); !ok || v != 5 {
+		t.Errorf("worstOf sub-benchmarks: %d %v", v, ok)
+	}
+	if _, ok := worstOf(got, "BenchmarkAbsent"); ok {
+		t.Error("absent benchmark found")
+	}
 	if d, n, ok := splitKey("engine/cache.BenchmarkServe/hit"); !ok || d != "engine/cache" || n != "BenchmarkServe/hit" {
 		t.Errorf("splitKey: %q %q %v", d, n, ok)
 	}
