@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -430,17 +431,17 @@ func TestAggregateAccessLog(t *testing.T) {
 	addrs, _ := aggHome(t)
 	logPath := filepath.Join(t.TempDir(), "access.log")
 	cfg := strings.Replace(aggConfig(addrs, "", aggHomeRoute), `"access_log": "off"`, `"access_log": "`+logPath+`"`, 1)
-	e, url := aggGateway(t, cfg)
+	_, url := aggGateway(t, cfg)
 	if r := aggGet(t, url+"/home/42?lang=de"); r.status != 200 {
 		t.Fatalf("got %d %s", r.status, r.body)
 	}
-	e.Close() // flushes the log
-	f, err := os.Open(logPath)
-	if err != nil {
-		t.Fatal(err)
+	// The log is flushed every 100ms; wait for the line (bounded).
+	var data []byte
+	for deadline := time.Now().Add(3 * time.Second); len(data) == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		data, _ = os.ReadFile(logPath)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	if !sc.Scan() {
 		t.Fatal("empty access log")
 	}
