@@ -9,8 +9,10 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -177,13 +179,15 @@ func (s *Set) Route(policy string, scopes []string, path string) (*Route, config
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &Route{p: p, scopes: append([]string(nil), scopes...)}, nil
+	return &Route{p: p, scopes: append([]string(nil), scopes...),
+		rejected: metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_rejected_total{policy=%q}`, policy))}, nil
 }
 
 // Route is the compiled auth stage of a route.
 type Route struct {
-	p      policy
-	scopes []string
+	p        policy
+	scopes   []string
+	rejected *metrics.Counter // shared by the policy's routes
 }
 
 // Check authenticates x's caller, checks scopes, sets x.Consumer and x.Claims
@@ -193,7 +197,11 @@ func (r *Route) Check(x *pipeline.Exchange) bool {
 	if r == nil {
 		return true
 	}
-	return r.p.check(x, r)
+	if !r.p.check(x, r) {
+		r.rejected.Inc()
+		return false
+	}
+	return true
 }
 
 func containsSpace(s string) bool {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,4 +157,34 @@ func TestJWKSPeriodicRefresh(t *testing.T) {
 	s := remoteSet(t, js, "1s")
 	js.set(jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa, "k2": k.ec256}))
 	waitFor(t, func() bool { return len(s.jwts[0].keys.Load().keys) == 2 })
+}
+
+func TestJWKSKidFloodConcurrent(t *testing.T) {
+	k := keys(t)
+	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
+	s := remoteSet(t, js, "1h")
+	r := route(t, s, "users")
+	toks := make([]string, 64)
+	for i := range toks {
+		toks[i] = sign(t, "ES256", k.ec256, "flood-"+strconv.Itoa(i), nil, claims(nil))
+	}
+	before := js.hits.Load()
+	var wg sync.WaitGroup
+	var accepted atomic.Int64
+	for _, tok := range toks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r.Check(bearer(tok)) {
+				accepted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if accepted.Load() != 0 {
+		t.Fatalf("%d flood tokens accepted", accepted.Load())
+	}
+	if got := js.hits.Load() - before; got > 1 {
+		t.Fatalf("64 concurrent unknown kids caused %d fetches", got)
+	}
 }
