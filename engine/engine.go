@@ -6,6 +6,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -22,6 +23,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
 )
@@ -49,6 +51,7 @@ type Engine struct {
 	limits   *ratelimit.Set
 	cache    *cache.Store
 	proxies  *forward.Proxies
+	tls      *tls.Config
 	log      *accessLog
 
 	unmatched  *statusCounters
@@ -212,6 +215,11 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	}
 	proxies := forward.NewProxies(prefixes)
 	e.proxies = proxies
+	if s.TLS != nil {
+		cfg, tlsErrs := tlsconf.Server(s.TLS, "server.tls")
+		errs = append(errs, tlsErrs...)
+		e.tls = cfg
+	}
 	e.server = st
 	return errs
 }

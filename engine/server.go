@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
-	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/valyala/fasthttp"
 )
 
@@ -28,16 +27,10 @@ type Server struct {
 // NewServer prepares the listeners' settings of e (nothing is bound yet).
 func NewServer(e *Engine) (*Server, error) {
 	st := e.server
-	s := &Server{engine: e, served: make(chan error, 2)}
-	if e.cfg.Server.TLS != nil {
-		cfg, errs := tlsconf.Server(e.cfg.Server.TLS, "server.tls")
-		if len(errs) > 0 {
-			return nil, errs
-		}
-		s.tlsConfig = cfg
-	}
+	s := &Server{engine: e, served: make(chan error, 2), tlsConfig: e.tls}
 	s.http = &fasthttp.Server{
 		Handler:                      e.Handle,
+		Logger:                       quietLogger{},
 		ErrorHandler:                 e.handleParseError,
 		Name:                         "sluice",
 		NoDefaultServerHeader:        true,

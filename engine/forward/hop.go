@@ -73,5 +73,9 @@ func asciiEqualFold(b []byte, lower string) bool {
 func Response(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 	scratch = RemoveHopByHop(h, scratch)
 	h.ResetConnectionClose()
+	// The client speaks to us, not to the upstream: never pass on HTTP/1.0.
+	h.SetProtocol(http11)
 	return scratch
 }
+
+var http11 = []byte("HTTP/1.1")

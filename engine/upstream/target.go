@@ -68,10 +68,17 @@ func newTarget(s *Service, addr, host string, weight, maxConns int, connect time
 func (t *Target) InFlight() int64 { return t.inflight.Load() }
 
 // do runs one request against t, classifying failures; trial marks a
-// half-open circuit's trial request.
-func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, trial bool) error {
+// half-open circuit's trial request and start is nanotime() before it.
+func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, trial bool, start int64) error {
 	t.inflight.Add(1)
 	req.SetHost(t.Addr)
+	// fasthttp refuses a request whose scheme differs from the client's TLS
+	// setting; the client side's scheme is irrelevant upstream.
+	if t.client.IsTLS {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
 	err := t.client.DoDeadline(req, resp, deadline)
 	t.inflight.Add(-1)
 	err = classify(err)
@@ -80,7 +87,7 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 		status = resp.StatusCode()
 	}
 	t.countStatus(status)
-	t.onResult(nanotime(), trial, err, status)
+	t.onResult(start, trial, err, status)
 	return err
 }
 
