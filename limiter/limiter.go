@@ -180,10 +180,18 @@ func (l *Limiter) refill(e *entry, now int64) {
 func (l *Limiter) result(ok bool, tokens float64) Result {
 	r := Result{Allowed: ok, Limit: l.limit, Remaining: int64(tokens)}
 	if tokens < 1 {
-		r.RetryAfter = time.Duration(math.Ceil((1 - tokens) / l.rate))
+		r.RetryAfter = nanos((1 - tokens) / l.rate)
 	}
-	r.ResetAfter = time.Duration(math.Ceil((l.burst - tokens) / l.rate))
+	r.ResetAfter = nanos((l.burst - tokens) / l.rate)
 	return r
+}
+
+// nanos rounds f up to a Duration, saturating instead of overflowing.
+func nanos(f float64) time.Duration {
+	if f >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(math.Ceil(f))
 }
 
 func ceilPow2(n int) int {

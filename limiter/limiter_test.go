@@ -196,3 +196,12 @@ func TestNewClampsBadConfig(t *testing.T) {
 		t.Fatal("clamped limiter should admit exactly one")
 	}
 }
+
+func TestSlowRateSaturates(t *testing.T) {
+	l := New(Config{Rate: 1e-12, Burst: 1})
+	l.AllowAt(1, 1)
+	r := l.AllowAt(1, 1)
+	if r.Allowed || r.RetryAfter <= 0 || r.ResetAfter <= 0 {
+		t.Fatalf("durations overflowed: %+v", r)
+	}
+}

@@ -68,9 +68,10 @@ func validToken(s string) bool {
 }
 
 // compilePolicy validates rl (at JSON path path) and builds its limiter. The
-// instance split divides rate and burst by instances; with a shared store the
-// split is the starting point that the sync then adjusts.
-func compilePolicy(name, path string, rl *config.RateLimit, instances int, errs *config.Errors) *policy {
+// instance split divides rate and burst by instances; with a shared store
+// (shared: cluster.redis is set) the split is the starting point that the
+// sync then adjusts, and the limiter counts usage for it.
+func compilePolicy(name, path string, rl *config.RateLimit, instances int, shared bool, errs *config.Errors) *policy {
 	n := len(*errs)
 	kind, arg, ok := parseKey(rl.Key)
 	if !ok {
@@ -110,7 +111,7 @@ func compilePolicy(name, path string, rl *config.RateLimit, instances int, errs 
 	lim := limiter.New(limiter.Config{
 		Rate:       rate,
 		Burst:      float64(burst) / float64(split),
-		CountUsage: cluster,
+		CountUsage: cluster && shared,
 	})
 	label := `{policy="` + metricLabel(name) + `"}`
 	return &policy{

@@ -53,6 +53,13 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 		errs.Add("cluster.instances", "must be at least 1")
 	}
 	instances = max(instances, 1)
+	// Validate cluster.redis first: only a shared quota counts usage.
+	var opts *syncOptions
+	if r := cfg.Cluster.Redis; r != nil {
+		var rerrs config.Errors
+		opts, rerrs = redisOptions(r, "cluster.redis")
+		errs = append(errs, rerrs...)
+	}
 	s := &Set{policies: make(map[string]*policy, len(cfg.Order.RateLimits))}
 	var shared []*policy
 	for _, name := range cfg.Order.RateLimits {
@@ -63,7 +70,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 			s.policies[name] = nil
 			continue
 		}
-		p := compilePolicy(name, path, rl, instances, &errs)
+		p := compilePolicy(name, path, rl, instances, opts != nil, &errs)
 		s.policies[name] = p
 		if p != nil {
 			s.order = append(s.order, p)
@@ -72,12 +79,8 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 			}
 		}
 	}
-	if r := cfg.Cluster.Redis; r != nil {
-		opts, rerrs := redisOptions(r, "cluster.redis")
-		errs = append(errs, rerrs...)
-		if len(rerrs) == 0 && len(shared) > 0 && len(errs) == 0 {
-			s.sync = newSyncer(opts, shared, instances, slog.Default())
-		}
+	if opts != nil && len(shared) > 0 && len(errs) == 0 {
+		s.sync = newSyncer(opts, shared, instances, slog.Default())
 	}
 	return s, errs
 }

@@ -1,8 +1,10 @@
 package ratelimit
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -147,6 +149,39 @@ func TestInstanceSplitWithoutRedis(t *testing.T) {
 	}
 	if n := admitted(route(t, s, "c", "i"), req{ip: "1.1.1.1"}, 20); n != 10 {
 		t.Fatalf("instance scope admitted %d, want 10", n)
+	}
+	// Without Redis nothing collects usage, so none is counted (counted
+	// usage would keep buckets from being swept).
+	if u := s.policies["c"].lim.AppendUsage(nil); len(u) != 0 {
+		t.Fatalf("split-only policy counted usage: %v", u)
+	}
+	if s.sync != nil {
+		t.Fatal("syncer compiled without cluster.redis")
+	}
+}
+
+func TestStartSweepsAndClose(t *testing.T) {
+	s := compileJSON(t, `{"rate_limits": {"p": {"key": "ip", "requests": 100, "per": "10ms"}}}`)
+	rt := route(t, s, "r", "p")
+	for i := range 50 {
+		do(rt, req{ip: "10.0.1." + string(rune('a'+i%26)) + string(rune('a'+i/26))})
+	}
+	if n := s.policies["p"].lim.Len(); n != 50 {
+		t.Fatalf("%d live buckets, want 50", n)
+	}
+	s.Start(context.Background())
+	s.Start(context.Background()) // second call is a no-op
+	deadline := time.Now().Add(3 * time.Second)
+	for s.policies["p"].keys.Get() != 0 || s.policies["p"].lim.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle buckets not swept: %d live", s.policies["p"].lim.Len())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.Close()
+	s.Close()
+	if !rt.Allow(exchange(req{ip: "1.1.1.1"})) {
+		t.Fatal("route stopped admitting after Close")
 	}
 }
 
