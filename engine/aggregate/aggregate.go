@@ -1,11 +1,41 @@
 // Package aggregate is the upstream stage of aggregate routes: it calls
 // several backends in parallel and answers one JSON object holding each
-// backend's answer under its key.
+// backend's answer under its key, in config order.
 //
 // Backends are called through the same upstream.Service as proxied routes
-// (pooled clients, balancer, health, breakers, retries, metrics). Their
-// answers are checked and spliced into the merged object as raw bytes; only
-// a backend with an allow list is rewritten, by an in-place filter.
+// (pooled clients, balancer, health, breakers, retries, metrics), on a
+// shared pool of worker goroutines; the answer is ready in about the slowest
+// backend's time. Answers are checked (strict JSON, 2xx; 204 counts as null)
+// and spliced into the merged object as raw bytes; only a backend with an
+// allow list is rewritten, by an in-place filter that keeps the listed
+// fields ("name", or dotted paths such as "address.city") of objects,
+// filters arrays element by element and passes other values unchanged.
+//
+// Semantics:
+//   - Backend paths are templates: {param} (route path parameter), {claim.X}
+//     (the caller's verified token claim) and {query.X} (a client query
+//     parameter). Values are percent-encoded for where they land: in a path,
+//     claims and query values have '/' encoded, route parameters keep it
+//     (only a {name...} rest parameter holds one); after '?', everything but
+//     unreserved characters is encoded. The client's own query string is not
+//     forwarded otherwise.
+//   - A required backend whose {claim.X} or {query.X} is absent makes the
+//     request a 400 bad_request before any backend is called; an optional
+//     one is dropped.
+//   - The aggregate timeout (default 3s) counts from the request's arrival;
+//     a backend's timeout defaults to its service's timeout, capped by the
+//     aggregate's, and may not exceed it.
+//   - A failed, late or non-JSON optional backend drops its key; the answer
+//     then has X-Partial-Response: true and Cache-Control: no-store (so a
+//     partial answer is never cached). A failed required backend fails the
+//     request at once, without waiting for the others: 504 upstream_timeout
+//     when it timed out, else 502 bad_gateway.
+//   - Every backend gets the client's request headers as prepared for
+//     upstreams (X-Request-Id, traceparent, X-Forwarded-*, forward_claims),
+//     as a bodiless GET without Content-*, Accept-Encoding, conditional and
+//     Range headers.
+//   - The access log line gets a "backends" member: key, status, ms, target
+//     and, for a backend that did not answer well, error.
 package aggregate
 
 import (

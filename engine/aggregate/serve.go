@@ -310,9 +310,9 @@ var (
 
 // dropped request headers: the backends get a bodiless GET, in identity
 // encoding (to splice it), unconditional (a 304 is no JSON), with their own
-// Host (set per target).
+// Host (set per target) and pooled connections (no Connection: close).
 var dropped = [...]string{
-	"host", "content-length", "content-type", "transfer-encoding", "expect",
+	"host", "connection", "content-length", "content-type", "transfer-encoding", "expect",
 	"accept-encoding", "range", "if-range", "if-match", "if-none-match",
 	"if-modified-since", "if-unmodified-since",
 }

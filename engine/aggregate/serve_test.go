@@ -46,7 +46,7 @@ func TestServeMergeTemplatesAndHeaders(t *testing.T) {
 		{"service": "s0", "path": "/count", "key": "notifications"}]}`), "id")
 
 	x := exchange("/home/42?q=a+b/c?d&x=1", "X-Request-Id: rid-1", "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-		"X-Forwarded-For: 10.0.0.1", "X-User-Id: alice", "Accept-Encoding: gzip", "If-None-Match: \"e\"", "Content-Type: text/plain", "Cookie: a=b")
+		"X-Forwarded-For: 10.0.0.1", "X-User-Id: alice", "Accept-Encoding: gzip", "If-None-Match: \"e\"", "Content-Type: text/plain", "Cookie: a=b", "Connection: close")
 	x.Ctx.Request.Header.SetMethod("POST")
 	x.Ctx.Request.SetBodyString("ignored body")
 	x.Params.Set("id", []byte("42"))
@@ -76,7 +76,7 @@ func TestServeMergeTemplatesAndHeaders(t *testing.T) {
 			t.Errorf("header %s not forwarded (%v)", k, seen.headers)
 		}
 	}
-	for _, k := range []string{"accept-encoding", "if-none-match", "content-type"} {
+	for _, k := range []string{"accept-encoding", "if-none-match", "content-type", "connection"} {
 		if v, ok := seen.headers[k]; ok {
 			t.Errorf("header %s forwarded: %q", k, v)
 		}
