@@ -7,23 +7,40 @@ import (
 )
 
 // balancer chooses a target among the available ones, never one in exclude.
-// ignoreEjection is panic mode: passively ejected targets count as available.
-type balancer interface {
-	pick(now int64, exclude []*Target, ignoreEjection bool) *Target
+// It is one concrete type dispatching on its algorithm rather than an
+// interface, so that the caller's stack-allocated exclude list does not
+// escape to the heap through an interface call.
+type balancer struct {
+	rr  *roundRobin
+	lc  *leastConn
+	p2c *powerOfTwo
+}
+
+// pick returns an available target not in exclude, or nil. ignoreEjection is
+// panic mode: passively ejected targets count as available.
+func (b *balancer) pick(now int64, exclude []*Target, ignoreEjection bool) *Target {
+	switch {
+	case b.lc != nil:
+		return b.lc.pick(now, exclude, ignoreEjection)
+	case b.p2c != nil:
+		return b.p2c.pick(now, exclude, ignoreEjection)
+	default:
+		return b.rr.pick(now, exclude, ignoreEjection)
+	}
 }
 
 func newBalancer(name string, targets []*Target) (balancer, error) {
 	switch name {
 	case "", "round_robin":
-		return &roundRobin{targets: targets}, nil
+		return balancer{rr: &roundRobin{targets: targets}}, nil
 	case "weighted":
-		return &roundRobin{targets: weightedSchedule(targets)}, nil
+		return balancer{rr: &roundRobin{targets: weightedSchedule(targets)}}, nil
 	case "least_conn":
-		return &leastConn{targets: targets}, nil
+		return balancer{lc: &leastConn{targets: targets}}, nil
 	case "p2c":
-		return &powerOfTwo{targets: targets}, nil
+		return balancer{p2c: &powerOfTwo{targets: targets}}, nil
 	}
-	return &roundRobin{targets: targets}, fmt.Errorf("unknown balancer %q (want round_robin, least_conn, weighted or p2c)", name)
+	return balancer{rr: &roundRobin{targets: targets}}, fmt.Errorf("unknown balancer %q (want round_robin, least_conn, weighted or p2c)", name)
 }
 
 func excluded(t *Target, exclude []*Target) bool {

@@ -24,6 +24,7 @@ type testServer struct {
 	status atomic.Int64 // status of proxied requests; 0 = 200
 	delay  atomic.Int64 // nanoseconds before answering
 	sick   atomic.Bool  // health endpoint answers 500
+	dead   atomic.Bool  // killed: connections still open drop requests
 	gate   atomic.Pointer[chan struct{}]
 
 	mu    sync.Mutex
@@ -56,7 +57,8 @@ func (s *testServer) listen(addr string) {
 	s.addr = ln.Addr().String()
 	s.conns = map[net.Conn]struct{}{}
 	s.ln = &trackingListener{Listener: ln, s: s}
-	s.srv = &fasthttp.Server{Handler: s.handle}
+	s.srv = &fasthttp.Server{Handler: s.handle, Logger: quiet{}}
+	s.dead.Store(false)
 	ln2, srv := s.ln, s.srv
 	s.mu.Unlock()
 	go srv.Serve(ln2)
@@ -64,6 +66,7 @@ func (s *testServer) listen(addr string) {
 
 // kill closes the listener and every open connection, like a crashed process.
 func (s *testServer) kill() {
+	s.dead.Store(true) // connections not closed yet stop answering at once
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ln == nil {
@@ -80,6 +83,10 @@ func (s *testServer) kill() {
 func (s *testServer) revive() { s.listen(s.addr) }
 
 func (s *testServer) handle(ctx *fasthttp.RequestCtx) {
+	if s.dead.Load() {
+		ctx.Conn().Close()
+		return
+	}
 	if string(ctx.Path()) == "/health" {
 		s.probes.Add(1)
 		if s.sick.Load() {
@@ -198,3 +205,8 @@ func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) t
 	}
 	return time.Since(start)
 }
+
+// quiet drops fasthttp's log lines about connections the tests cut.
+type quiet struct{}
+
+func (quiet) Printf(string, ...any) {}

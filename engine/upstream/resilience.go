@@ -145,14 +145,22 @@ func (t *Target) admit(now int64) (trial, ok bool) { return t.state.breaker.admi
 // ErrBusy is the gateway's own pool being full, not a fault of the target: it
 // counts as neither success nor failure (but frees a half-open trial slot as
 // a success, so the circuit cannot stall half-open).
-func (t *Target) onResult(now int64, trial bool, err error, status int) {
+//
+// start is when the request began: a success is counted in its bucket (the
+// clock is costly on some hosts), while a failure reads the clock, as an
+// ejection or an opened circuit must start now, not when a slow request did.
+func (t *Target) onResult(start int64, trial bool, err error, status int) {
 	if err == ErrBusy {
 		if trial {
-			t.state.breaker.record(now, true, false)
+			t.state.breaker.record(start, true, false)
 		}
 		return
 	}
 	failed := err != nil || status >= 500
+	now := start
+	if failed {
+		now = nanotime()
+	}
 	t.state.eject.record(now, failed)
 	t.state.breaker.record(now, trial, failed)
 }

@@ -40,9 +40,14 @@ func (r *ring) init(window time.Duration) {
 func (r *ring) add(now, da, db int64) {
 	e := now / r.width
 	s := &r.slots[e%ringSlots]
-	if old := s.epoch.Load(); old != e && s.epoch.CompareAndSwap(old, e) {
-		s.a.Store(0)
-		s.b.Store(0)
+	if old := s.epoch.Load(); old != e {
+		if old > e {
+			return // a late count for a bucket already recycled: drop it
+		}
+		if s.epoch.CompareAndSwap(old, e) {
+			s.a.Store(0)
+			s.b.Store(0)
+		}
 	}
 	if da != 0 {
 		s.a.Add(da)

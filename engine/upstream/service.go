@@ -205,7 +205,7 @@ func (s *Service) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 			tried = append(tried, t)
 		}
 		last = t
-		lastErr = t.do(req, resp, deadline, trial)
+		lastErr = t.do(req, resp, deadline, trial, now)
 		if lastErr == nil && resp.StatusCode() != fasthttp.StatusServiceUnavailable {
 			return t, nil
 		}
@@ -220,14 +220,14 @@ func (s *Service) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 }
 
 // pick chooses a target that is not in tried and admits the request to it.
-// When every target is passively ejected, a first attempt picks among them
-// anyway (panic mode, as Envoy does): better one try than failing everything
-// on ejections that may be stale. Retries never go to an ejected target.
+// When no target is available but for passive ejection, it picks among the
+// ejected ones anyway (panic mode, as Envoy does): better a try than failing
+// everything on ejections that may be stale.
 func (s *Service) pick(now int64, tried []*Target) (*Target, bool, error) {
 	exclude := tried
 	for range len(s.targets) + 1 {
 		t := s.balancer.pick(now, exclude, false)
-		if t == nil && len(tried) == 0 {
+		if t == nil && s.allEjected(now) {
 			t = s.balancer.pick(now, exclude, true)
 		}
 		if t == nil {
@@ -243,6 +243,17 @@ func (s *Service) pick(now int64, tried []*Target) (*Target, bool, error) {
 		exclude = append(exclude, t)
 	}
 	return nil, false, s.noTargetError(now)
+}
+
+// allEjected reports whether passive ejection alone keeps every target out:
+// none would be available if ejection were respected.
+func (s *Service) allEjected(now int64) bool {
+	for _, t := range s.targets {
+		if t.available(now, false) {
+			return false
+		}
+	}
+	return true
 }
 
 // HostOnly strips the port from an address for TLS server names.
