@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -96,4 +97,30 @@ func BenchmarkTemplateFill(b *testing.B) {
 	for b.Loop() {
 		buf, _ = tp.appendTo(buf[:0], x)
 	}
+}
+
+// FuzzEscape checks that any client-supplied value lands as exactly one
+// path segment or one query value, and decodes back to itself.
+func FuzzEscape(f *testing.F) {
+	for _, s := range []string{"", "a b", "a/b?c#d", "ü", "%2F", "../..", "a&b=c+d", "\x00\xff"} {
+		f.Add(s)
+	}
+	seg := part{kind: partQuery}
+	qry := part{kind: partQuery, inQuery: true}
+	f.Fuzz(func(t *testing.T, v string) {
+		p := string(seg.escape(nil, []byte(v)))
+		if strings.ContainsAny(p, "/?# ") {
+			t.Fatalf("segment %q from %q", p, v)
+		}
+		if got, err := url.PathUnescape(p); err != nil || got != v {
+			t.Fatalf("segment %q decodes to %q, %v; want %q", p, got, err, v)
+		}
+		q := string(qry.escape(nil, []byte(v)))
+		if strings.ContainsAny(q, "/?#&=+ ;") {
+			t.Fatalf("query value %q from %q", q, v)
+		}
+		if got, err := url.QueryUnescape(q); err != nil || got != v {
+			t.Fatalf("query value %q decodes to %q, %v; want %q", q, got, err, v)
+		}
+	})
 }
