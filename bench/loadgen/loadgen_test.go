@@ -157,3 +157,24 @@ func TestProgressAndCancel(t *testing.T) {
 		t.Error("progress never called")
 	}
 }
+
+// BenchmarkClosedLoop measures the generator's cost per request against an
+// in-process server (allocations include the server's, which are none).
+func BenchmarkClosedLoop(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") }}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Shutdown()
+	b.ReportAllocs()
+	b.ResetTimer()
+	res, err := Run(context.Background(), Config{
+		Addr: ln.Addr().String(), Request: Request{Path: "/"}, Concurrency: 4,
+		Duration: time.Minute, MaxRequests: int64(b.N),
+	})
+	if err != nil || res.Requests != int64(b.N) {
+		b.Fatalf("requests %d of %d: %v", res.Requests, b.N, err)
+	}
+}
