@@ -10,17 +10,19 @@ const (
 	budgetPerSecond = 3
 )
 
+// budgetReserve is the retries allowed in a window regardless of traffic:
+// 3 a second over 10 seconds. As in Finagle's RetryBudget (the model for this
+// rule), the reserve is whole from the start, so a gateway that has just
+// started can still retry a few requests.
+const budgetReserve = budgetPerSecond * int64(budgetWindow/time.Second)
+
 // retryBudget counts a service's first attempts (a) and retries (b) over
 // budgetWindow in one-second buckets.
 type retryBudget struct {
 	counts ring
-	start  int64 // nanotime at compile; the window is shorter before it fills
 }
 
-func (r *retryBudget) init() {
-	r.counts.init(budgetWindow)
-	r.start = nanotime()
-}
+func (r *retryBudget) init() { r.counts.init(budgetWindow) }
 
 // request counts a first attempt.
 func (r *retryBudget) request(now int64) { r.counts.add(now, 1, 0) }
@@ -30,9 +32,7 @@ func (r *retryBudget) request(now int64) { r.counts.add(now, 1, 0) }
 func (r *retryBudget) allow(now int64) bool {
 	r.counts.add(now, 0, 1)
 	reqs, retries := r.counts.sum(now)
-	// The per-second allowance covers only the seconds the window has seen.
-	secs := min((now-r.start)/int64(time.Second)+1, int64(budgetWindow/time.Second))
-	if retries*100 <= reqs*budgetPercent+secs*budgetPerSecond*100 {
+	if retries*100 <= reqs*budgetPercent+budgetReserve*100 {
 		return true
 	}
 	r.counts.add(now, 0, -1)

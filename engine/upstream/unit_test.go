@@ -36,10 +36,11 @@ func TestRingSlides(t *testing.T) {
 func TestRetryBudget(t *testing.T) {
 	var b retryBudget
 	b.init()
-	now := b.start + 9*sec // the window is full: 3/s × 10 s = 30 retries
+	now := 100 * sec
 	for i := 0; i < 100; i++ {
 		b.request(now)
 	}
+	// 20% of 100 requests plus 3/s × 10 s.
 	allowed := 0
 	for i := 0; i < 1000; i++ {
 		if b.allow(now) {
@@ -50,22 +51,20 @@ func TestRetryBudget(t *testing.T) {
 		t.Fatalf("allowed %d retries for 100 requests, want 50", allowed)
 	}
 	// Ten seconds on, the old counts are gone and the budget is back.
-	later := now + 10*sec
-	if !b.allow(later) {
+	if !b.allow(now + 10*sec) {
 		t.Fatal("budget did not refill")
 	}
-
-	// Right after start only the seconds seen so far count.
-	var fresh retryBudget
-	fresh.init()
+	// Without traffic only the reserve remains.
+	var idle retryBudget
+	idle.init()
 	allowed = 0
 	for i := 0; i < 100; i++ {
-		if fresh.allow(fresh.start) {
+		if idle.allow(now) {
 			allowed++
 		}
 	}
-	if allowed != 3 {
-		t.Fatalf("fresh budget allowed %d, want 3", allowed)
+	if allowed != 30 {
+		t.Fatalf("reserve allowed %d, want 30", allowed)
 	}
 }
 
