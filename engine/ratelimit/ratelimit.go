@@ -21,7 +21,6 @@ package ratelimit
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -80,7 +79,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 		}
 	}
 	if opts != nil && len(shared) > 0 && len(errs) == 0 {
-		s.sync = newSyncer(opts, shared, instances, slog.Default())
+		s.sync = newSyncer(opts, shared, instances)
 	}
 	return s, errs
 }

@@ -122,7 +122,6 @@ type syncer struct {
 	prefix    string
 	policies  []*policy
 	instances float64
-	log       *slog.Logger
 
 	degraded     bool        // on the plain split until Redis answers again
 	degradedFlag atomic.Bool // degraded, for readers outside the loop
@@ -135,14 +134,13 @@ type syncer struct {
 	usage [][]limiter.Usage // per policy, reused between ticks
 }
 
-func newSyncer(o *syncOptions, policies []*policy, instances int, log *slog.Logger) *syncer {
+func newSyncer(o *syncOptions, policies []*policy, instances int) *syncer {
 	return &syncer{
 		client:    redis.NewClient(o.redis),
 		interval:  o.interval,
 		prefix:    o.prefix,
 		policies:  policies,
 		instances: float64(instances),
-		log:       log,
 		errors:    metrics.GetOrCreateCounter("sluice_ratelimit_redis_errors_total"),
 		syncs:     metrics.GetOrCreateCounter("sluice_ratelimit_redis_syncs_total"),
 		fallback:  metrics.GetOrCreateGauge("sluice_ratelimit_redis_fallback", nil),
@@ -185,7 +183,7 @@ func (s *syncer) tick(ctx context.Context) {
 			s.degraded = false
 			s.degradedFlag.Store(false)
 			s.fallback.Set(0)
-			s.log.Info("rate limit: Redis is back, sharing cluster quotas again", "addr", s.client.Options().Addr)
+			slog.Info("rate limit: Redis is back, sharing cluster quotas again", "addr", s.client.Options().Addr)
 		}
 		return // usage from the outage is not reported: the split already bounded it
 	}
@@ -195,7 +193,7 @@ func (s *syncer) tick(ctx context.Context) {
 		s.degradedFlag.Store(true)
 		s.lastProbe = time.Now()
 		s.fallback.Set(1)
-		s.log.Warn("rate limit: Redis sync failed, each instance falls back to its split of cluster quotas",
+		slog.Warn("rate limit: Redis sync failed, each instance falls back to its split of cluster quotas",
 			"addr", s.client.Options().Addr, "error", err)
 	}
 }
@@ -221,7 +219,7 @@ func (s *syncer) exchange(ctx context.Context) error {
 		cmd  *redis.Cmd
 	}
 	var calls []call
-	ctx, cancel := context.WithTimeout(ctx, s.interval)
+	ctx, cancel := context.WithTimeout(ctx, max(s.interval, 10*time.Millisecond))
 	defer cancel()
 	pipe := s.client.Pipeline()
 	for i, p := range s.policies {
