@@ -69,7 +69,7 @@ func TestTargetKilledUnderLoad(t *testing.T) {
 	const workers = 8
 	for _, tc := range []struct {
 		name, method, extra string
-		maxFailed         int64
+		maxFailed           int64
 	}{
 		// GET retries a refused connection on another target: callers see
 		// at most the requests the dead target had already accepted.
