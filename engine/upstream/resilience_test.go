@@ -181,8 +181,8 @@ func TestFlappingTarget(t *testing.T) {
 	<-done
 	// Without protection half the requests hit b, failing half the time: 25%.
 	ratio := float64(st.failed) / float64(st.total)
-	t.Logf("flapping: %d requests, %d failed (%.2f%%), b served %d, ejected %v times",
-		st.total, st.failed, 100*ratio, b.hits.Load(), s.targets[1].state.eject.level+1)
+	t.Logf("flapping: %d requests, %d failed (%.2f%%), b served %d, ejected %d times (back-off level %d)",
+		st.total, st.failed, 100*ratio, b.hits.Load(), s.targets[1].state.eject.count.Get(), s.targets[1].state.eject.level)
 	if ratio > 0.05 {
 		t.Errorf("%.1f%% of requests failed, want under 5%%", 100*ratio)
 	}

@@ -1,6 +1,15 @@
 // Package upstream holds the compiled services of a config: their targets,
 // pooled fasthttp clients, balancers, retries and the per-target resilience
 // state (health, passive ejection, circuit breaker).
+//
+// A target takes requests while its active health checks pass (health.go),
+// it is not passively ejected (eject.go: 5 consecutive connect errors,
+// timeouts, bad answers or 5xx eject it for 1s, doubling on repeats within
+// 30s, capped at 30s; it returns on its own when the back-off ends) and its
+// circuit lets requests through (breaker.go). When ejection alone keeps every
+// target out, requests go to the ejected ones anyway (panic mode): stale
+// ejections must not fail a whole service. Retries draw on a per-service
+// budget (budget.go). All request-path state is atomics on compiled structs.
 package upstream
 
 import (
