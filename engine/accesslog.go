@@ -26,6 +26,7 @@ type accessLog struct {
 	done    chan struct{}
 	stopped chan struct{}
 	dropped *metrics.Counter
+	once    sync.Once
 }
 
 const (
@@ -91,11 +92,13 @@ func (l *accessLog) Close() {
 	if !l.enabled {
 		return
 	}
-	close(l.done)
-	<-l.stopped
-	if l.file != nil {
-		_ = l.file.Close()
-	}
+	l.once.Do(func() {
+		close(l.done)
+		<-l.stopped
+		if l.file != nil {
+			_ = l.file.Close()
+		}
+	})
 }
 
 // write appends the access log line of x.

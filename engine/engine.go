@@ -265,6 +265,12 @@ func (e *Engine) closeStores() {
 	if e.cache != nil {
 		e.cache.Close()
 	}
+	if e.auth != nil {
+		e.auth.Close()
+	}
+	if e.limits != nil {
+		e.limits.Close()
+	}
 }
 
 // Ready reports whether the engine should receive traffic: not draining and

@@ -6,22 +6,30 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Headers is what request and response headers have in common in fasthttp.
-type Headers interface {
-	Peek(key string) []byte
-	Del(key string)
-	VisitAll(f func(key, value []byte))
-}
-
 var hopByHop = [...]string{"Connection", "Keep-Alive", "TE", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection", "Proxy-Authenticate", "Proxy-Authorization"}
 
-// RemoveHopByHop deletes hop-by-hop headers from h: the fixed list, every
-// Proxy-* header and every header named in Connection. scratch is reused to
-// hold names and returned for reuse.
-func RemoveHopByHop(h Headers, scratch []byte) []byte {
-	scratch = scratch[:0]
-	// Names listed in Connection, then any Proxy-* header.
-	conn := h.Peek("Connection")
+// RemoveHopByHop deletes hop-by-hop headers from a request header: the fixed
+// list, every Proxy-* header and every header named in Connection. scratch is
+// reused to hold names and returned for reuse.
+func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte) []byte {
+	scratch = connectionNames(h.Peek("Connection"), scratch[:0])
+	h.VisitAll(func(k, _ []byte) { scratch = appendProxyName(scratch, k) })
+	deleteNames(h, scratch)
+	return scratch[:0]
+}
+
+// removeHopByHopResponse is RemoveHopByHop for a response header. (Two
+// concrete functions keep the visitor closure on the stack.)
+func removeHopByHopResponse(h *fasthttp.ResponseHeader, scratch []byte) []byte {
+	scratch = connectionNames(h.Peek("Connection"), scratch[:0])
+	h.VisitAll(func(k, _ []byte) { scratch = appendProxyName(scratch, k) })
+	deleteNames(h, scratch)
+	return scratch[:0]
+}
+
+// connectionNames appends the header names listed in a Connection value,
+// each followed by a NUL.
+func connectionNames(conn, dst []byte) []byte {
 	for len(conn) > 0 {
 		tok := conn
 		if i := bytes.IndexByte(conn, ','); i >= 0 {
@@ -31,25 +39,31 @@ func RemoveHopByHop(h Headers, scratch []byte) []byte {
 		}
 		tok = bytes.TrimSpace(tok)
 		if len(tok) > 0 && !asciiEqualFold(tok, "close") && !asciiEqualFold(tok, "keep-alive") {
-			scratch = append(scratch, tok...)
-			scratch = append(scratch, 0)
+			dst = append(dst, tok...)
+			dst = append(dst, 0)
 		}
 	}
-	h.VisitAll(func(k, _ []byte) {
-		if len(k) > 6 && asciiEqualFold(k[:6], "proxy-") {
-			scratch = append(scratch, k...)
-			scratch = append(scratch, 0)
-		}
-	})
-	for rest := scratch; len(rest) > 0; {
-		i := bytes.IndexByte(rest, 0)
-		h.Del(b2s(rest[:i]))
-		rest = rest[i+1:]
+	return dst
+}
+
+func appendProxyName(dst, k []byte) []byte {
+	if len(k) > 6 && asciiEqualFold(k[:6], "proxy-") {
+		dst = append(dst, k...)
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// deleteNames deletes the NUL-separated names, then the fixed hop-by-hop list.
+func deleteNames(h interface{ Del(string) }, names []byte) {
+	for len(names) > 0 {
+		i := bytes.IndexByte(names, 0)
+		h.Del(b2s(names[:i]))
+		names = names[i+1:]
 	}
 	for _, name := range hopByHop {
 		h.Del(name)
 	}
-	return scratch[:0]
 }
 
 func asciiEqualFold(b []byte, lower string) bool {
@@ -71,7 +85,7 @@ func asciiEqualFold(b []byte, lower string) bool {
 // Response removes hop-by-hop headers from an upstream answer and keeps the
 // client connection's keep-alive decision ours, not the upstream's.
 func Response(h *fasthttp.ResponseHeader, scratch []byte) []byte {
-	scratch = RemoveHopByHop(h, scratch)
+	scratch = removeHopByHopResponse(h, scratch)
 	h.ResetConnectionClose()
 	// The client speaks to us, not to the upstream: never pass on HTTP/1.0.
 	h.SetProtocol(http11)
