@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -50,6 +51,7 @@ type Engine struct {
 	auth     *auth.Set
 	limits   *ratelimit.Set
 	cache    *cache.Store
+	grpc     *grpcgw.Set
 	proxies  *forward.Proxies
 	tls      *tls.Config
 	log      *accessLog
@@ -132,6 +134,10 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	limits, es := ratelimit.Compile(cfg)
 	errs = append(errs, es...)
 	e.limits = limits
+
+	grpcSet, es := grpcgw.Compile(cfg)
+	errs = append(errs, es...)
+	e.grpc = grpcSet
 
 	store, err := cache.New(e.server.cacheMaxBytes)
 	if err != nil {
@@ -270,6 +276,9 @@ func (e *Engine) closeStores() {
 	}
 	if e.limits != nil {
 		e.limits.Close()
+	}
+	if e.grpc != nil {
+		e.grpc.Close()
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
 	"github.com/valyala/fasthttp"
 )
@@ -91,9 +92,15 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	se.scratch = forward.Request(x, &req.Header, trustedPeer, se.scratch)
 	r.requestHeaders.apply(&req.Header)
 	fetch := proxyFetch
-	if r.aggregate != nil {
+	switch {
+	case r.aggregate != nil:
 		fetch = aggregateFetch
-	} else {
+	case r.grpc != nil:
+		fetch = grpcFetch
+		x.Deadline = x.Start.Add(r.service.Timeout)
+	case r.websocket && wsproxy.IsUpgrade(x):
+		fetch = websocketFetch
+	default:
 		x.Deadline = x.Start.Add(r.service.Timeout)
 	}
 	if r.cache != nil {
@@ -168,6 +175,20 @@ func proxyFetch(x *pipeline.Exchange) {
 // aggregateFetch is the upstream stage of an aggregate route.
 func aggregateFetch(x *pipeline.Exchange) {
 	x.Route.(*route).aggregate.Serve(x)
+}
+
+// grpcFetch is the upstream stage of a grpc_method route.
+func grpcFetch(x *pipeline.Exchange) {
+	x.Route.(*route).grpc.Serve(x)
+}
+
+// websocketFetch proxies an admitted WebSocket upgrade.
+func websocketFetch(x *pipeline.Exchange) {
+	r := x.Route.(*route)
+	se := owner(x)
+	se.uri = r.upstreamURI(se, &x.Ctx.Request)
+	x.Ctx.Request.SetRequestURIBytes(se.uri)
+	wsproxy.Serve(x, r.service)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after

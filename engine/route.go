@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/auth"
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
@@ -32,6 +33,8 @@ type route struct {
 	cache    *cache.Route
 
 	aggregate *aggregate.Plan
+	grpc      *grpcgw.Method
+	websocket bool
 
 	requestHeaders  headerOps
 	responseHeaders headerOps
@@ -120,7 +123,9 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		errs = append(errs, es...)
 		r.aggregate = plan
 	case rc.GRPCMethod != "":
-		errs.Add(config.Join(path, "grpc_method"), "not supported yet")
+		m, es := e.grpc.Method(rc.Service, rc.GRPCMethod, pathParams(rc.Path), path)
+		errs = append(errs, es...)
+		r.grpc = m
 	case rc.Service == "":
 		errs.Add(config.Join(path, "service"), "required")
 	default:
@@ -133,7 +138,10 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		r.service = svc
 	}
 	if rc.WebSocket {
-		errs.Add(config.Join(path, "websocket"), "not supported yet")
+		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Cache != nil {
+			errs.Add(config.Join(path, "websocket"), "a websocket route proxies to a service: no aggregate, grpc_method or cache")
+		}
+		r.websocket = true
 	}
 
 	if rc.StripPrefix != "" {

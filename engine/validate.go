@@ -4,6 +4,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/schema"
 )
 
 // validation is the compiled validate stage of a route.
@@ -11,6 +12,7 @@ type validation struct {
 	required []string
 	messages []string
 	jsonBody bool
+	schema   *schema.Validator
 }
 
 func compileValidation(c *config.Validate, path string) (*validation, config.Errors) {
@@ -25,7 +27,10 @@ func compileValidation(c *config.Validate, path string) (*validation, config.Err
 		v.messages = append(v.messages, "missing required header "+h)
 	}
 	if c.JSONSchemaFile != "" {
-		errs.Add(config.Join(path, "json_schema_file"), "not supported yet")
+		sv, es := schema.Compile(c.JSONSchemaFile, config.Join(path, "json_schema_file"))
+		errs = append(errs, es...)
+		v.schema = sv
+		v.jsonBody = true
 	}
 	return v, errs
 }
@@ -47,6 +52,11 @@ func (v *validation) check(x *pipeline.Exchange) bool {
 		}
 		if !json.Valid(body) {
 			return x.Fail(400, pipeline.CodeBadRequest, "request body is not valid JSON")
+		}
+		if v.schema != nil {
+			if err := v.schema.Validate(body); err != nil {
+				return x.Fail(400, pipeline.CodeBadRequest, "request body does not match the schema: "+err.Error())
+			}
 		}
 	}
 	return true
