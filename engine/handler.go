@@ -88,7 +88,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	if r.limits != nil && !r.limits.Allow(x) {
 		return r
 	}
-	// From here on the request goes upstream: prepare its headers once.
+	// From here on the request goes upstream: prepare its headers once
+	// (which removes the hop-by-hop Upgrade, so look at it first).
+	upgrade := r.websocket && wsproxy.IsUpgrade(x)
 	se.scratch = forward.Request(x, &req.Header, trustedPeer, se.scratch)
 	r.requestHeaders.apply(&req.Header)
 	fetch := proxyFetch
@@ -98,7 +100,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case r.grpc != nil:
 		fetch = grpcFetch
 		x.Deadline = x.Start.Add(r.service.Timeout)
-	case r.websocket && wsproxy.IsUpgrade(x):
+	case upgrade:
 		fetch = websocketFetch
 	default:
 		x.Deadline = x.Start.Add(r.service.Timeout)
