@@ -4,7 +4,7 @@
 #                     upstream direct, nginx and haproxy (when installed), sluice
 #                     plain proxy, full pipeline, cache hit and aggregate; report
 #                     and SVG plots in bench/results/
-#   make bench-check  the CI guard (about a minute): allocs/op ceilings and
+#   make bench-check  the CI guard (about 40 s warm, well under 3 minutes): allocs/op ceilings and
 #                     throughput ratio floors from bench/baseline.json
 #   make bench-peers  install nginx-light and haproxy, then compare them with
 #                     sluice's plain proxy

@@ -62,7 +62,7 @@ func main() {
 	fs.StringVar(&o.baseline, "baseline", "bench/baseline.json", "baseline for check")
 	defTargets, defDur := "direct,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
 	if cmd == "check" {
-		defTargets, defDur = "direct,plain,pipeline,cache", 3*time.Second
+		defTargets, defDur = "direct,plain,pipeline,cache", 6*time.Second
 	}
 	fs.StringVar(&o.targets, "targets", defTargets, "comma-separated targets to run")
 	fs.DurationVar(&o.duration, "duration", defDur, "length of each measured load run")
@@ -73,7 +73,7 @@ func main() {
 	fs.Int64Var(&o.maxRequests, "max-requests", 10_000_000, "cap on requests per load run")
 	fs.StringVar(&o.pin, "pin", "auto", "core placement with taskset: auto, on or off")
 	fs.StringVar(&o.benchtime, "benchtime", "3000x", "check/baseline: -benchtime for the Go benchmarks")
-	fs.IntVar(&o.rounds, "rounds", 3, "check: interleaved rounds per target (each -duration/rounds long; best counts)")
+	fs.IntVar(&o.rounds, "rounds", 6, "check: interleaved rounds per target (each -duration/rounds long; best counts)")
 	_ = fs.Parse(os.Args[2:])
 
 	pin := placement(o.pin)
