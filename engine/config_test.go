@@ -35,7 +35,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad header op", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "request_headers": {"set": {"Bad Name": "x"}}}]}`, "routes[0].request_headers.set.Bad Name: invalid header name"},
 		{"negative body", `{"server": {"max_body_bytes": -1}, "services": {"catalog": {"targets": ["127.0.0.1:9"]}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "server.max_body_bytes: must not be negative"},
 		{"grpc", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "protocol": "grpc"}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "services.catalog.protocol:"},
-		{"websocket", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "websocket": true}]}`, "routes[0].websocket: not supported yet"},
+		{"websocket with cache", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "websocket": true, "cache": {"ttl": "1s"}}]}`, "routes[0].websocket:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

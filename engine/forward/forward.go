@@ -116,7 +116,7 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 		s = s[:bytes.IndexByte(s, ':')]
 	}
 	var a netip.Addr
-	if err := a.UnmarshalText(s); err != nil {
+	if err := a.UnmarshalText(s); err != nil || !a.IsValid() {
 		return netip.Addr{}, false
 	}
 	return a.Unmap(), true
