@@ -134,7 +134,7 @@ func environment(o options, pin bool) string {
 	rev, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
 	placement := "no core pinning"
 	if pin {
-		placement = "proxies and upstream pinned to core 0, load generator to core 1 (taskset)"
+		placement = "proxies and upstream pinned to core 0, load generator to core 1 (taskset); the generator's single core may cap upstream direct and cache hit"
 	}
 	return fmt.Sprintf("commit %s, %s, %d CPUs (%s), %s/%s; %s. Request: GET /catalog/sku-42 (aggregate: GET /home/u1) over keep-alive connections on loopback.",
 		strings.TrimSpace(string(rev)), runtime.Version(), cpuCount(), cpuModel(), runtime.GOOS, runtime.GOARCH, placement)

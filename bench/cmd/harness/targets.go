@@ -23,6 +23,11 @@ type target struct {
 	req   loadgen.Request
 	// wantHit asks the probe to check that the second answer is a cache HIT.
 	wantHit bool
+	// wantHeader, when set, must be on the probe's answer (proof a stage ran).
+	wantHeader string
+	// needs, when set, is a request header without which the target must
+	// answer 401 (proof that auth is enforced, not just configured).
+	needs string
 }
 
 // catalogReq is the request every proxy scenario sends: the same route for
@@ -38,7 +43,8 @@ func allTargets(configs, peers string, token string) []target {
 		{key: "nginx", title: "nginx (peer)", kind: "nginx", file: filepath.Join(peers, "nginx.conf.tmpl"), req: catalogReq},
 		{key: "haproxy", title: "haproxy (peer)", kind: "haproxy", file: filepath.Join(peers, "haproxy.cfg.tmpl"), req: catalogReq},
 		{key: "plain", title: "sluice plain proxy", kind: "sluice", file: filepath.Join(configs, "plain.json"), req: catalogReq},
-		{key: "pipeline", title: "sluice full pipeline", kind: "sluice", file: filepath.Join(configs, "pipeline.json"), req: pipeReq},
+		{key: "pipeline", title: "sluice full pipeline", kind: "sluice", file: filepath.Join(configs, "pipeline.json"), req: pipeReq,
+			wantHeader: "RateLimit-Limit", needs: "Authorization"},
 		{key: "cache", title: "sluice cache hit", kind: "sluice", file: filepath.Join(configs, "cache.json"), req: catalogReq, wantHit: true},
 		{key: "aggregate", title: "sluice aggregate of three", kind: "sluice", file: filepath.Join(configs, "aggregate.json"),
 			req: loadgen.Request{Method: "GET", Path: "/home/u1"}},
@@ -194,6 +200,18 @@ func (s *session) probe(t target, addr string) error {
 	if t.wantHit {
 		if xc := string(resp.Header.Peek("X-Cache")); xc != "HIT" {
 			return skipf("probe %s: second answer has X-Cache %q, want HIT", t.req.Path, xc)
+		}
+	}
+	if t.wantHeader != "" && len(resp.Header.Peek(t.wantHeader)) == 0 {
+		return skipf("probe %s: answer lacks %s", t.req.Path, t.wantHeader)
+	}
+	if t.needs != "" {
+		req.Header.Del(t.needs)
+		if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+			return skipf("probe %s without %s: %v", t.req.Path, t.needs, err)
+		}
+		if resp.StatusCode() != 401 {
+			return skipf("probe %s without %s: status %d, want 401", t.req.Path, t.needs, resp.StatusCode())
 		}
 	}
 	return nil
