@@ -139,9 +139,9 @@ func runMicro(ctx context.Context, keys []string, benchtime string) (got map[str
 		}
 		pattern := "^(" + strings.Join(top, "|") + ")$"
 		args := []string{"go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-benchtime", benchtime, "./" + dir}
-		if os.Getenv(pinnedEnv) != "" {
-			// The harness sits on core 1; let the compiler use every core.
-			args = append([]string{"taskset", "-c", fmt.Sprintf("0-%d", cpuCount()-1)}, args...)
+		if cpus := os.Getenv(allCPUsEnv); cpus != "" {
+			// The harness sits on one core; let the compiler use them all.
+			args = append([]string{"taskset", "-c", cpus}, args...)
 		}
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Env = append(os.Environ(), "GOFLAGS=-count=1")

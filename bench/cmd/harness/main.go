@@ -22,10 +22,12 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // options are the command-line flags shared by the subcommands.
@@ -46,6 +48,10 @@ type options struct {
 
 // pinnedEnv marks a harness that already re-executed itself under taskset.
 const pinnedEnv = "SLUICE_BENCH_PINNED"
+
+// allCPUsEnv lists the CPUs the harness had before pinning itself, for the
+// compiler and Go benchmarks that check runs.
+const allCPUsEnv = "SLUICE_BENCH_CPUS"
 
 func main() {
 	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") {
@@ -100,23 +106,25 @@ func main() {
 	}
 }
 
-// placement decides whether to pin, and re-executes the harness on core 1
-// when pinning; it returns whether children go on core 0.
+// placement decides whether to pin. When pinning, it re-executes the
+// harness under taskset on the second allowed CPU and returns true; the
+// children then go on the first one (proxyCore).
 func placement(mode string) bool {
 	if os.Getenv(pinnedEnv) != "" {
 		return true
 	}
 	taskset, err := exec.LookPath("taskset")
+	cpus := allowedCPUs()
 	switch mode {
 	case "off":
 		return false
 	case "on":
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "harness: -pin=on but taskset is not installed")
+		if err != nil || len(cpus) < 2 {
+			fmt.Fprintln(os.Stderr, "harness: -pin=on needs taskset and two CPUs")
 			os.Exit(2)
 		}
 	default:
-		if err != nil || runtime.NumCPU() < 2 {
+		if err != nil || len(cpus) < 2 {
 			return false
 		}
 	}
@@ -125,9 +133,37 @@ func placement(mode string) bool {
 		fmt.Fprintln(os.Stderr, "harness: cannot pin:", err)
 		return false
 	}
-	os.Setenv(pinnedEnv, "1")
-	args := append([]string{"taskset", "-c", "1", self}, os.Args[1:]...)
+	os.Setenv(pinnedEnv, strconv.Itoa(cpus[0]))
+	all := make([]string, len(cpus))
+	for i, c := range cpus {
+		all[i] = strconv.Itoa(c)
+	}
+	os.Setenv(allCPUsEnv, strings.Join(all, ","))
+	args := append([]string{"taskset", "-c", strconv.Itoa(cpus[1]), self}, os.Args[1:]...)
 	err = syscall.Exec(taskset, args, os.Environ())
 	fmt.Fprintln(os.Stderr, "harness: cannot re-exec under taskset:", err)
 	return false
+}
+
+// allowedCPUs lists the CPUs this process may run on, in order.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for i := 0; i < 1024 && len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
+// proxyCore is the CPU the children are pinned to (set by placement).
+func proxyCore() string {
+	if c := os.Getenv(pinnedEnv); c != "" {
+		return c
+	}
+	return "0"
 }

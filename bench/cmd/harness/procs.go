@@ -19,7 +19,7 @@ import (
 // workers go too), dies with the harness (Pdeathsig), and killAll runs on
 // normal exit and on SIGINT/SIGTERM.
 type procs struct {
-	pin    bool   // run children under `taskset -c 0`
+	pin    bool   // run children under `taskset -c <proxyCore>`
 	logDir string // where children's stdout/stderr go
 
 	mu   sync.Mutex
@@ -41,7 +41,7 @@ func newProcs(pin bool, logDir string) *procs {
 // start runs name with args, output in logDir/<label>.log.
 func (p *procs) start(label, name string, args ...string) (*child, error) {
 	if p.pin {
-		args = append([]string{"-c", "0", name}, args...)
+		args = append([]string{"-c", proxyCore(), name}, args...)
 		name = "taskset"
 	}
 	if err := os.MkdirAll(p.logDir, 0o755); err != nil {
