@@ -115,12 +115,10 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		tlsCfg, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
 		errs = append(errs, es...)
 	case "grpc":
-		errs.Add(config.Join(path, "protocol"), "\"grpc\" is not supported yet")
+		// The grpcgw package compiles grpc services (descriptor_set, tls,
+		// connections); the targets compiled here only keep the service known.
 	default:
 		errs.Add(config.Join(path, "protocol"), "unknown protocol %q (want http, https or grpc)", c.Protocol)
-	}
-	if c.DescriptorSet != "" {
-		errs.Add(config.Join(path, "descriptor_set"), "not supported yet")
 	}
 
 	if len(c.Targets) == 0 {

@@ -1,0 +1,239 @@
+package grpcgw
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// Defaults for grpc service settings the config leaves out (the same as the
+// upstream package's for HTTP services).
+const (
+	defaultTimeout        = 30 * time.Second
+	defaultConnectTimeout = 2 * time.Second
+	defaultRetries        = 1
+	// maxReconnectDelay caps the reconnect back-off of a failed target, so
+	// that a target that comes back takes traffic within seconds.
+	maxReconnectDelay = 5 * time.Second
+	// maxRing bounds the weighted round-robin ring.
+	maxRing = 1024
+)
+
+// service is one compiled grpc service: its descriptors and one connection
+// per target. Targets are balanced here rather than inside one
+// grpc.ClientConn so that each call knows its target (metrics, access log)
+// and a target that cannot be reached is retried on another.
+type service struct {
+	name    string
+	files   *protoregistry.Files
+	timeout time.Duration
+	retries int
+	targets []*target
+	// ring is the round-robin order: each target once, or weight times
+	// (smoothly interleaved) for balancer "weighted".
+	ring      []*target
+	leastConn bool
+	next      atomic.Uint32
+}
+
+// target is one upstream address and its connection.
+type target struct {
+	addr     string
+	conn     *grpc.ClientConn
+	inflight atomic.Int32
+	labels   string // `{service="…",target="…"` without the closing brace
+	byStatus [600]atomic.Pointer[metrics.Counter]
+}
+
+func compileService(name string, c *config.Service, path string) (*service, config.Errors) {
+	var errs config.Errors
+	s := &service{name: name, timeout: c.Timeout.D(), retries: defaultRetries}
+	if s.timeout <= 0 {
+		s.timeout = defaultTimeout
+	}
+	if c.Retries != nil && *c.Retries >= 0 {
+		s.retries = *c.Retries
+	}
+	if c.HealthCheck != nil {
+		errs.Add(config.Join(path, "health_check"), "not supported for protocol \"grpc\" (the gRPC client watches its connections)")
+	}
+	if c.CircuitBreaker != nil {
+		errs.Add(config.Join(path, "circuit_breaker"), "not supported for protocol \"grpc\"")
+	}
+	if c.DescriptorSet == "" {
+		errs.Add(config.Join(path, "descriptor_set"), "required for protocol \"grpc\"")
+	} else {
+		files, err := loadDescriptorSet(c.DescriptorSet)
+		if err != nil {
+			errs.Add(config.Join(path, "descriptor_set"), "%v", err)
+		}
+		s.files = files
+	}
+	credsFor := func(string) credentials.TransportCredentials { return insecure.NewCredentials() }
+	if c.TLS != nil {
+		base, es := tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
+		errs = append(errs, es...)
+		if base != nil {
+			base = base.Clone()
+			base.NextProtos = nil // credentials.NewTLS offers h2
+			credsFor = func(addr string) credentials.TransportCredentials {
+				return credentials.NewTLS(tlsconf.ForTarget(base, addr))
+			}
+		}
+	}
+	// The upstream package reports missing and malformed targets.
+	badTargets := len(c.Targets) == 0
+	for _, t := range c.Targets {
+		host, port, err := net.SplitHostPort(t.Addr)
+		badTargets = badTargets || err != nil || host == "" || port == ""
+	}
+	if len(errs) > 0 || badTargets {
+		return nil, errs
+	}
+
+	connect := c.ConnectTimeout.D()
+	if connect <= 0 {
+		connect = defaultConnectTimeout
+	}
+	weights := make([]int, len(c.Targets))
+	for i, t := range c.Targets {
+		conn, err := grpc.NewClient("passthrough:///"+t.Addr,
+			grpc.WithTransportCredentials(credsFor(t.Addr)),
+			grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff: backoff.Config{
+					BaseDelay:  100 * time.Millisecond,
+					Multiplier: 1.6,
+					Jitter:     0.2,
+					MaxDelay:   maxReconnectDelay,
+				},
+				MinConnectTimeout: connect,
+			}),
+			grpc.WithUserAgent("sluice"),
+		)
+		if err != nil {
+			errs.Add(config.Index(config.Join(path, "targets"), i), "%v", err)
+			continue
+		}
+		s.targets = append(s.targets, &target{
+			addr:   t.Addr,
+			conn:   conn,
+			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
+		})
+		weights[len(s.targets)-1] = max(t.Weight, 1)
+	}
+	if len(errs) > 0 {
+		s.close()
+		return nil, errs
+	}
+	switch c.Balancer {
+	case "weighted":
+		s.ring = weightedRing(s.targets, weights[:len(s.targets)])
+	case "least_conn", "p2c":
+		s.leastConn = true
+		s.ring = s.targets
+	default:
+		s.ring = s.targets
+	}
+	return s, nil
+}
+
+func (s *service) close() {
+	for _, t := range s.targets {
+		_ = t.conn.Close()
+	}
+}
+
+// weightedRing interleaves targets by weight (nginx's smooth weighted round
+// robin), so a heavy target's turns are spread out rather than bunched.
+func weightedRing(targets []*target, weights []int) []*target {
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	if total > maxRing {
+		for i, w := range weights {
+			weights[i] = max(w*maxRing/total, 1)
+		}
+		total = 0
+		for _, w := range weights {
+			total += w
+		}
+	}
+	current := make([]int, len(targets))
+	ring := make([]*target, 0, total)
+	for range total {
+		best := 0
+		for i, w := range weights {
+			current[i] += w
+			if current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		ring = append(ring, targets[best])
+	}
+	return ring
+}
+
+// pick chooses the next target that is not skip and whose connection is not
+// known to be failing; when every connection is failing it still returns one
+// (its call fails fast and is answered 502), nil only when skip is the sole
+// target.
+func (s *service) pick(skip *target) *target {
+	n := int(s.next.Add(1))
+	var fallback *target
+	var best *target
+	for i := range s.ring {
+		t := s.ring[(n+i)%len(s.ring)]
+		if t == skip {
+			continue
+		}
+		if t.conn.GetState() == connectivity.TransientFailure {
+			if fallback == nil {
+				fallback = t
+			}
+			continue
+		}
+		if !s.leastConn {
+			return t
+		}
+		if best == nil || t.inflight.Load() < best.inflight.Load() {
+			best = t
+		}
+	}
+	if best != nil {
+		return best
+	}
+	return fallback
+}
+
+// count increments sluice_upstream_requests_total for the HTTP status the
+// gateway answered.
+func (t *target) count(status int) {
+	if status < 0 || status >= len(t.byStatus) {
+		status = 0
+	}
+	c := t.byStatus[status].Load()
+	if c == nil {
+		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
+		t.byStatus[status].Store(c)
+	}
+	c.Inc()
+}
+
+// labelValue escapes s for a Prometheus label value.
+func labelValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
