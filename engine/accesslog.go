@@ -9,6 +9,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/valyala/fasthttp"
 )
 
 // accessLog writes one JSON line per request. Lines are appended to an
@@ -128,7 +129,7 @@ func (l *accessLog) write(x *pipeline.Exchange, status int, d time.Duration) {
 	b = append(b, `,"duration_ms":`...)
 	b = strconv.AppendFloat(b, float64(d.Microseconds())/1000, 'f', 3, 64)
 	b = append(b, `,"bytes":`...)
-	b = strconv.AppendInt(b, int64(len(ctx.Response.Body())), 10)
+	b = strconv.AppendInt(b, int64(responseSize(&ctx.Response)), 10)
 	if x.Target != "" {
 		b = append(b, `,"upstream":`...)
 		b = appendJSONString(b, x.Target)
@@ -153,4 +154,13 @@ func (l *accessLog) write(x *pipeline.Exchange, status int, d time.Duration) {
 		default:
 		}
 	}
+}
+
+// responseSize is the body size without forcing a streamed body into memory
+// (-1 when a stream's size is unknown).
+func responseSize(resp *fasthttp.Response) int {
+	if resp.IsBodyStream() {
+		return resp.Header.ContentLength()
+	}
+	return len(resp.Body())
 }

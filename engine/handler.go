@@ -57,6 +57,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		x.Fail(400, pipeline.CodeBadRequest, "conflicting Content-Length or Transfer-Encoding")
 		return nil
 	}
+	if !e.admitBody(x) {
+		return nil
+	}
 	path, err := router.Normalize(x.Path[:0], req.URI().PathOriginal())
 	x.Path = path
 	if err != nil {
@@ -163,7 +166,10 @@ func proxyFetch(x *pipeline.Exchange) {
 	req := &ctx.Request
 	se.uri = r.upstreamURI(se, req)
 	req.SetRequestURIBytes(se.uri)
-	t, err := r.service.Do(req, &ctx.Response, x.Deadline, idempotent(ctx))
+	// A streamed request body cannot be replayed, so it is never retried.
+	retryable := idempotent(ctx) && !req.IsBodyStream()
+	ctx.Response.StreamBody = true
+	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
 		x.Target = t.Addr
 	}
@@ -171,6 +177,7 @@ func proxyFetch(x *pipeline.Exchange) {
 		failUpstream(x, r.service, err)
 		return
 	}
+	bufferSmallResponse(&ctx.Response)
 	forward.Response(&ctx.Response.Header, nil)
 }
 

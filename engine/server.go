@@ -41,6 +41,7 @@ func NewServer(e *Engine) (*Server, error) {
 		IdleTimeout:                  st.idleTimeout,
 		ReadBufferSize:               st.maxHeaderBytes,
 		MaxRequestBodySize:           st.maxBodyBytes,
+		StreamRequestBody:            true,
 		CloseOnShutdown:              true,
 		DisablePreParseMultipartForm: true,
 		Concurrency:                  256 * 1024,
