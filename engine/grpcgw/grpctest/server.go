@@ -1,0 +1,116 @@
+package grpctest
+
+import (
+	"net"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/dynamicpb"
+)
+
+// Server is a running catalog gRPC server.
+//
+// GetProduct answers Product{sku, name "Product <sku>", stock 7 when
+// include_stock, echo: the request, metadata: the call's metadata (keys
+// not starting with ':' or "grpc-", values joined by ",")}. It waits
+// delay_ms first (or until the call's deadline). These skus fail instead:
+// "missing" NOT_FOUND, "bad" INVALID_ARGUMENT, "anon" UNAUTHENTICATED,
+// "denied" PERMISSION_DENIED, "busy" RESOURCE_EXHAUSTED, "down" UNAVAILABLE,
+// "boom" INTERNAL.
+type Server struct {
+	// Addr is the listening address (127.0.0.1:port).
+	Addr string
+	// Calls counts the calls received.
+	Calls atomic.Int64
+
+	srv *grpc.Server
+}
+
+// Start runs a catalog server on 127.0.0.1:0 until the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("grpctest: listen: %v", err)
+	}
+	s := Serve(ln)
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// Serve runs a catalog server on ln in the background.
+func Serve(ln net.Listener) *Server {
+	s := &Server{Addr: ln.Addr().String()}
+	s.srv = grpc.NewServer(grpc.UnknownServiceHandler(s.handle))
+	go func() { _ = s.srv.Serve(ln) }()
+	return s
+}
+
+// Stop closes the listener and every connection at once.
+func (s *Server) Stop() { s.srv.Stop() }
+
+var (
+	file      = CatalogFile()
+	reqDesc   = file.Messages().ByName("GetProductRequest")
+	prodDesc  = file.Messages().ByName("Product")
+	failBySKU = map[string]codes.Code{
+		"missing": codes.NotFound, "bad": codes.InvalidArgument, "anon": codes.Unauthenticated,
+		"denied": codes.PermissionDenied, "busy": codes.ResourceExhausted, "down": codes.Unavailable,
+		"boom": codes.Internal,
+	}
+)
+
+func (s *Server) handle(_ any, stream grpc.ServerStream) error {
+	s.Calls.Add(1)
+	method, _ := grpc.MethodFromServerStream(stream)
+	if method != "/"+GetProduct {
+		return status.Errorf(codes.Unimplemented, "method %s not implemented", method)
+	}
+	in := dynamicpb.NewMessage(reqDesc)
+	if err := stream.RecvMsg(in); err != nil {
+		return err
+	}
+	get := func(name string) protoreflect.Value { return in.Get(reqDesc.Fields().ByName(protoreflect.Name(name))) }
+	sku := get("sku").String()
+	if d := get("delay_ms").Int(); d > 0 {
+		select {
+		case <-time.After(time.Duration(d) * time.Millisecond):
+		case <-stream.Context().Done():
+			return stream.Context().Err()
+		}
+	}
+	if code, ok := failBySKU[sku]; ok {
+		return status.Errorf(code, "product %q: %s", sku, code)
+	}
+	out := dynamicpb.NewMessage(prodDesc)
+	set := func(name string, v protoreflect.Value) { out.Set(prodDesc.Fields().ByName(protoreflect.Name(name)), v) }
+	set("sku", protoreflect.ValueOfString(sku))
+	set("name", protoreflect.ValueOfString("Product "+sku))
+	if get("include_stock").Bool() {
+		set("stock", protoreflect.ValueOfInt64(7))
+	}
+	set("echo", protoreflect.ValueOfMessage(in))
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	mdField := prodDesc.Fields().ByName("metadata")
+	mm := out.Mutable(mdField).Map()
+	keys := make([]string, 0, len(md))
+	for k := range md {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if strings.HasPrefix(k, ":") || strings.HasPrefix(k, "grpc-") {
+			continue
+		}
+		mm.Set(protoreflect.ValueOfString(k).MapKey(), protoreflect.ValueOfString(strings.Join(md[k], ",")))
+	}
+	return stream.SendMsg(out)
+}
