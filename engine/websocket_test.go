@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/sha1"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 )
 
 // wsUpstream is a real WebSocket echo server on 127.0.0.1 (gorilla on
@@ -33,9 +35,18 @@ type wsUpstream struct {
 
 func wsStartUpstream(t testing.TB, greeting string) *wsUpstream {
 	t.Helper()
+	return wsServe(t, greeting, nil)
+}
+
+// wsServe starts a wsUpstream, over TLS when cfg is set.
+func wsServe(t testing.TB, greeting string, cfg *tls.Config) *wsUpstream {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	u := &wsUpstream{addr: ln.Addr().String(), greeting: greeting,
 		seen: make(chan *http.Request, 64), closed: make(chan error, 64)}
@@ -375,4 +386,82 @@ func errAs(err error, target *net.Error) bool {
 		*target = ne
 	}
 	return ok
+}
+
+// BenchmarkWebSocketEcho is one 1 KiB message round trip through an open
+// tunnel (client and upstream allocations included).
+func BenchmarkWebSocketEcho(b *testing.B) {
+	up := wsStartUpstream(b, "")
+	g := startGateway(b, wsConfig(up.addr, "30s"))
+	c, _ := wsDial(b, wsURL(g, "/api/ws/bench"), nil)
+	msg := strings.Repeat("x", 1024)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		wsEcho(b, c, websocket.TextMessage, msg)
+	}
+}
+
+// BenchmarkWebSocketHandshake is one upgrade through the gateway, dial to close.
+func BenchmarkWebSocketHandshake(b *testing.B) {
+	up := wsStartUpstream(b, "")
+	g := startGateway(b, wsConfig(up.addr, "30s"))
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	url := wsURL(g, "/api/ws/bench")
+	b.ReportAllocs()
+	for b.Loop() {
+		c, _, err := d.Dial(url, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
+
+func TestWebSocketHTTPSUpstream(t *testing.T) {
+	ca := tlstest.NewCA(t, "ws-ca")
+	leaf := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
+	up := wsServe(t, "secure hello", &tls.Config{Certificates: []tls.Certificate{leaf.TLS}})
+	cfg := func(caFile string) string {
+		return cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"chat": {"protocol": "https", "targets": [%q], "timeout": "2s", "tls": {"ca_file": %q}}},
+  "routes": [{"name": "ws", "path": "/ws", "service": "chat", "websocket": true}]
+}`, up.addr, caFile)
+	}
+	g := startGateway(t, cfg(ca.CertFile))
+	c, _ := wsDial(t, wsURL(g, "/ws"), nil)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "secure hello" {
+		t.Fatalf("greeting over TLS: %q, %v", msg, err)
+	}
+	wsEcho(t, c, websocket.TextMessage, "over tls")
+
+	// An upstream certificate the gateway cannot verify is a 502.
+	other := tlstest.NewCA(t, "other-ca")
+	g2 := startGateway(t, cfg(other.CertFile))
+	r := do(t, "GET", g2.url+"/ws", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, "")
+	r.wantError(t, 502, "bad_gateway")
+}
+
+// A refused connection is retried on another target, as for proxied GETs.
+func TestWebSocketRetriesAnotherTarget(t *testing.T) {
+	up := wsStartUpstream(t, "")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"chat": {"targets": [%q, %q], "timeout": "2s", "retries": 1}},
+  "routes": [{"name": "ws", "path": "/ws", "service": "chat", "websocket": true}]
+}`, dead, up.addr))
+	for range 4 {
+		c, _ := wsDial(t, wsURL(g, "/ws"), nil)
+		wsEcho(t, c, websocket.TextMessage, "via retry")
+		c.Close()
+	}
 }
