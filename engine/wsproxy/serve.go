@@ -54,7 +54,7 @@ func Serve(x *pipeline.Exchange, svc *upstream.Service) {
 		fail(x, svc, upstream.ErrBadResponse)
 		return
 	}
-	x.Ctx.Hijack(newSplice(tun, upr, svc.Timeout).run)
+	x.Ctx.Hijack(newSplice(svc, tun, upr, svc.Timeout).run)
 }
 
 // handshake sends the upgrade request over tun and reads the answer into

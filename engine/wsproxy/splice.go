@@ -17,19 +17,21 @@ import (
 // fasthttp to hand over the client connection. fasthttp skips the hijack
 // handler when the client's response fails or asks to close (a draining
 // gateway); the guard then closes the upstream side instead of leaking it.
-const orphanAfter = 10 * time.Second
+// (A variable so that tests can shorten it.)
+var orphanAfter = 10 * time.Second
 
 // bufSize is the copy buffer of one direction of a tunnel.
 const bufSize = 32 << 10
 
 var (
-	tunnelsOpen = metrics.GetOrCreateGauge(`sluice_websocket_tunnels`, nil)
 	bufPool     = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 	longAgo     = time.Unix(1, 0)
 )
 
 // splice is one established tunnel between a client and a target.
 type splice struct {
+	svc     *upstream.Service
+	client  net.Conn // set while registered in tunnels
 	tun     *upstream.Tunnel
 	upr     *bufio.Reader // the target's side, holding bytes read past its 101
 	idle    time.Duration
@@ -39,8 +41,8 @@ type splice struct {
 	guard   *time.Timer
 }
 
-func newSplice(tun *upstream.Tunnel, upr *bufio.Reader, idle time.Duration) *splice {
-	s := &splice{tun: tun, upr: upr, idle: idle}
+func newSplice(svc *upstream.Service, tun *upstream.Tunnel, upr *bufio.Reader, idle time.Duration) *splice {
+	s := &splice{svc: svc, tun: tun, upr: upr, idle: idle}
 	s.guard = time.AfterFunc(orphanAfter, s.orphan)
 	return s
 }
@@ -59,8 +61,8 @@ func (s *splice) run(client net.Conn) {
 		return
 	}
 	s.guard.Stop()
-	tunnelsOpen.Inc()
-	defer tunnelsOpen.Dec()
+	tunnels.add(s, client)
+	defer tunnels.remove(s)
 	s.touch()
 	up := s.tun.Conn
 	var wg sync.WaitGroup
@@ -128,4 +130,49 @@ func (s *splice) active() bool {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// tunnels registers the open tunnels so that shutdown can end them: a
+// hijacked connection is outside the server's drain.
+var tunnels = registry{m: map[*splice]struct{}{}, gauge: metrics.GetOrCreateGauge(`sluice_websocket_tunnels`, nil)}
+
+type registry struct {
+	mu    sync.Mutex
+	m     map[*splice]struct{}
+	gauge *metrics.Gauge
+}
+
+func (r *registry) add(s *splice, client net.Conn) {
+	r.mu.Lock()
+	s.client = client
+	r.m[s] = struct{}{}
+	r.mu.Unlock()
+	r.gauge.Inc()
+}
+
+// remove unregisters s before fasthttp reclaims its client connection, so
+// that CloseTunnels never touches a released one.
+func (r *registry) remove(s *splice) {
+	r.mu.Lock()
+	delete(r.m, s)
+	s.client = nil
+	r.mu.Unlock()
+	r.gauge.Dec()
+}
+
+// CloseTunnels ends every open WebSocket tunnel to svc (both connections
+// close at once) and returns how many there were. The engine calls it for
+// each of its services when it shuts down: a hijacked connection is outside
+// the server's drain and would otherwise outlive it.
+func CloseTunnels(svc *upstream.Service) int {
+	tunnels.mu.Lock()
+	defer tunnels.mu.Unlock()
+	n := 0
+	for s := range tunnels.m {
+		if s.svc == svc {
+			s.stop(s.client)
+			n++
+		}
+	}
+	return n
 }
