@@ -273,3 +273,12 @@ func TestGRPCConfigErrors(t *testing.T) {
 		t.Errorf("valid config: %q", errs)
 	}
 }
+
+// BenchmarkGRPC is one unary call end to end in one process: in-memory
+// client connection → engine → loopback gRPC server (whose own work is
+// included in the figures).
+func BenchmarkGRPC(b *testing.B) {
+	srv := grpctest.Start(b)
+	c := benchGateway(b, grpcConfig(grpcProtoset(b), "2s", srv.Addr))
+	runProxyBench(b, c, "http://gateway/grpc/products/abc?include_stock=true&page_size=10", map[string]string{"X-Client": "bench"})
+}
