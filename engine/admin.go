@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"net/http/pprof"
 	"sort"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -8,6 +10,14 @@ import (
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+// Go's profiles under /debug/pprof/ on the admin listener, for finding where
+// a gateway's time goes under real load.
+var (
+	pprofIndex = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Index)
+	pprofCPU   = fasthttpadaptor.NewFastHTTPHandlerFunc(pprof.Profile)
 )
 
 // handleAdmin serves the admin listener: /healthz, /readyz, /metrics, /routes.
@@ -40,6 +50,14 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 		}
 		ctx.SetBody(append(body, '\n'))
 	default:
+		if string(ctx.Path()) == "/debug/pprof/profile" {
+			pprofCPU(ctx)
+			return
+		}
+		if bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+			pprofIndex(ctx)
+			return
+		}
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"error":{"status":404,"code":"not_found","message":"unknown admin endpoint"}}` + "\n")
