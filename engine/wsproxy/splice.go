@@ -24,8 +24,8 @@ var orphanAfter = 10 * time.Second
 const bufSize = 32 << 10
 
 var (
-	bufPool     = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
-	longAgo     = time.Unix(1, 0)
+	bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+	longAgo = time.Unix(1, 0)
 )
 
 // splice is one established tunnel between a client and a target.
