@@ -315,3 +315,20 @@ func BenchmarkServe(b *testing.B) {
 		}
 	}
 }
+
+// TestDemoProtosetMatchesGrpctest keeps configs/catalog.protoset (built by
+// protoc from configs/catalog/v1/catalog.proto) and the descriptors
+// grpctest builds in Go in step.
+func TestDemoProtosetMatchesGrpctest(t *testing.T) {
+	data, err := os.ReadFile("../../configs/catalog.protoset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(data, &set); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&set, grpctest.CatalogSet()) {
+		t.Errorf("configs/catalog.protoset differs from grpctest.CatalogSet:\n%v\n%v", &set, grpctest.CatalogSet())
+	}
+}
