@@ -66,6 +66,7 @@ func handshake(ctx *fasthttp.RequestCtx, tun *upstream.Tunnel, deadline time.Tim
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.SetHost(tun.Target.Addr)
+	req.UseHostHeader = true // never the client's host, even from a parsed URI
 	if err := tun.Conn.SetDeadline(deadline); err != nil {
 		return nil, upstream.ErrBadResponse
 	}
