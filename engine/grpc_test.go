@@ -282,3 +282,20 @@ func BenchmarkGRPC(b *testing.B) {
 	c := benchGateway(b, grpcConfig(grpcProtoset(b), "2s", srv.Addr))
 	runProxyBench(b, c, "http://gateway/grpc/products/abc?include_stock=true&page_size=10", map[string]string{"X-Client": "bench"})
 }
+
+// A body over the engine's streaming threshold is read whole for the message.
+func TestGRPCLargeBody(t *testing.T) {
+	srv := grpctest.Start(t)
+	g := startGateway(t, grpcConfig(grpcProtoset(t), "2s", srv.Addr))
+	tag := strings.Repeat("t", 1000)
+	tags := strings.TrimSuffix(strings.Repeat(`"`+tag+`",`, 100), ",")
+	r := do(t, "POST", g.url+"/grpc/products/big", nil, `{"tags": [`+tags+`]}`)
+	if r.status != 200 {
+		t.Fatalf("status %d: %.300s", r.status, r.body)
+	}
+	var p grpcProduct
+	r.json(t, &p)
+	if len(p.Echo.Tags) != 100 || p.Echo.Tags[99] != tag {
+		t.Errorf("echoed %d tags", len(p.Echo.Tags))
+	}
+}

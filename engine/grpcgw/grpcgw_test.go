@@ -1,6 +1,7 @@
 package grpcgw
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -330,5 +332,37 @@ func TestDemoProtosetMatchesGrpctest(t *testing.T) {
 	}
 	if !proto.Equal(&set, grpctest.CatalogSet()) {
 		t.Errorf("configs/catalog.protoset differs from grpctest.CatalogSet:\n%v\n%v", &set, grpctest.CatalogSet())
+	}
+}
+
+func TestTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "grpc-ca")
+	pair := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
+	srv := grpctest.StartTLS(t, &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
+	other := tlstest.NewCA(t, "other-ca")
+	for caFile, want := range map[string]int{ca.CertFile: 200, other.CertFile: 502} {
+		cfg, err := config.Parse([]byte(`{"services": {"catalog": {"protocol": "grpc", "timeout": "2s", "tls": {"ca_file": "` + caFile + `"},
+			"descriptor_set": "` + writeProtoset(t, grpctest.CatalogProtoset()) + `", "targets": ["` + srv.Addr + `"]}},
+			"routes": [{"name": "r", "path": "/p/{sku}", "service": "catalog", "grpc_method": "` + grpctest.GetProduct + `"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, errs := Compile(cfg)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		m, _ := s.Method("catalog", grpctest.GetProduct, []string{"sku"}, "routes[0]")
+		var x pipeline.Exchange
+		var ctx fasthttp.RequestCtx
+		exchange(&x, &ctx, "/p/a", "", "a")
+		m.Serve(&x)
+		got := ctx.Response.StatusCode()
+		if rej, failed := x.Rejected(); failed {
+			got = rej.Status
+		}
+		if got != want {
+			t.Errorf("ca %s: status %d, want %d", caFile, got, want)
+		}
+		s.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package grpctest
 
 import (
+	"crypto/tls"
 	"net"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -35,21 +37,26 @@ type Server struct {
 }
 
 // Start runs a catalog server on 127.0.0.1:0 until the test ends.
-func Start(tb testing.TB) *Server {
+func Start(tb testing.TB, opts ...grpc.ServerOption) *Server {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("grpctest: listen: %v", err)
 	}
-	s := Serve(ln)
+	s := Serve(ln, opts...)
 	tb.Cleanup(s.Stop)
 	return s
 }
 
+// StartTLS is Start with TLS from tc.
+func StartTLS(tb testing.TB, tc *tls.Config) *Server {
+	return Start(tb, grpc.Creds(credentials.NewTLS(tc)))
+}
+
 // Serve runs a catalog server on ln in the background.
-func Serve(ln net.Listener) *Server {
+func Serve(ln net.Listener, opts ...grpc.ServerOption) *Server {
 	s := &Server{Addr: ln.Addr().String()}
-	s.srv = grpc.NewServer(grpc.UnknownServiceHandler(s.handle))
+	s.srv = grpc.NewServer(append(opts, grpc.UnknownServiceHandler(s.handle))...)
 	go func() { _ = s.srv.Serve(ln) }()
 	return s
 }
