@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
 )
 
@@ -260,6 +261,10 @@ func (e *Engine) Start() error {
 func (e *Engine) Close() {
 	if e.stop != nil {
 		e.stop()
+	}
+	// Hijacked WebSocket tunnels are outside the server's drain.
+	for _, svc := range e.services {
+		wsproxy.CloseTunnels(svc)
 	}
 	if e.log != nil {
 		e.log.Close()

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -13,7 +14,7 @@ var hopByHop = [...]string{"Connection", "Keep-Alive", "TE", "Trailer", "Transfe
 // reused to hold names and returned for reuse.
 func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte) []byte {
 	scratch = connectionNames(h.Peek("Connection"), scratch[:0])
-	h.VisitAll(func(k, _ []byte) { scratch = appendProxyName(scratch, k) })
+	h.VisitAll(func(k, _ []byte) { scratch = appendHopName(scratch, k) })
 	deleteNames(h, scratch)
 	return scratch[:0]
 }
@@ -22,7 +23,7 @@ func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte) []byte {
 // concrete functions keep the visitor closure on the stack.)
 func removeHopByHopResponse(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 	scratch = connectionNames(h.Peek("Connection"), scratch[:0])
-	h.VisitAll(func(k, _ []byte) { scratch = appendProxyName(scratch, k) })
+	h.VisitAll(func(k, _ []byte) { scratch = appendHopName(scratch, k) })
 	deleteNames(h, scratch)
 	return scratch[:0]
 }
@@ -46,23 +47,34 @@ func connectionNames(conn, dst []byte) []byte {
 	return dst
 }
 
-func appendProxyName(dst, k []byte) []byte {
-	if len(k) > 6 && asciiEqualFold(k[:6], "proxy-") {
+// appendHopName appends k (and a NUL) when it is a hop-by-hop header: one of
+// the fixed list or any Proxy-*. Scanning once and deleting only what is
+// there is much cheaper than deleting every name on the list blindly.
+func appendHopName(dst, k []byte) []byte {
+	hop := len(k) > 6 && asciiEqualFold(k[:6], "proxy-")
+	for i := 0; i < len(hopByHop) && !hop; i++ {
+		hop = len(k) == len(hopByHop[i]) && asciiEqualFold(k, hopLower[i])
+	}
+	if hop {
 		dst = append(dst, k...)
 		dst = append(dst, 0)
 	}
 	return dst
 }
 
-// deleteNames deletes the NUL-separated names, then the fixed hop-by-hop list.
+var hopLower = func() (out [len(hopByHop)]string) {
+	for i, name := range hopByHop {
+		out[i] = strings.ToLower(name)
+	}
+	return out
+}()
+
+// deleteNames deletes the NUL-separated names.
 func deleteNames(h interface{ Del(string) }, names []byte) {
 	for len(names) > 0 {
 		i := bytes.IndexByte(names, 0)
 		h.Del(b2s(names[:i]))
 		names = names[i+1:]
-	}
-	for _, name := range hopByHop {
-		h.Del(name)
 	}
 }
 
