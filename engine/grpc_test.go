@@ -253,8 +253,6 @@ func TestGRPCConfigErrors(t *testing.T) {
 			`routes[0].path: path parameter {item}: catalog.v1.GetProductRequest has no field "item"`},
 		"proxy route to grpc service": {cfg(grpcSvc, `{"name": "r", "path": "/p", "service": "catalog"}`),
 			`routes[0].grpc_method: required: service "catalog" has protocol "grpc"`},
-		"health check": {cfg(`{"protocol": "grpc", "descriptor_set": "`+protoset+`", "targets": ["127.0.0.1:1"], "health_check": {"path": "/"}}`, route(grpctest.GetProduct)),
-			`services.catalog.health_check: not supported`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			errs := compileErrors(t, c.cfg)
@@ -267,8 +265,11 @@ func TestGRPCConfigErrors(t *testing.T) {
 		})
 	}
 
-	// A valid grpc config compiles (params may use the JSON name).
-	ok := cfg(grpcSvc, `{"name": "r", "path": "/p/{pageSize}/{sku}", "service": "catalog", "grpc_method": "/`+grpctest.GetProduct+`"}`)
+	// A valid grpc config compiles (params may use the JSON name); the
+	// resilience keys of HTTP services are accepted.
+	resilient := `{"protocol": "grpc", "descriptor_set": "` + protoset + `", "targets": ["127.0.0.1:1"],
+		"health_check": {"path": "/healthz"}, "circuit_breaker": {"window": "10s"}}`
+	ok := cfg(resilient, `{"name": "r", "path": "/p/{pageSize}/{sku}", "service": "catalog", "grpc_method": "/`+grpctest.GetProduct+`"}`)
 	if errs := compileErrors(t, ok); errs != nil {
 		t.Errorf("valid config: %q", errs)
 	}

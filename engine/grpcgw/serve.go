@@ -160,15 +160,15 @@ func fail(x *pipeline.Exchange, err error, reached bool, ctxErr error) int {
 	if errors.Is(ctxErr, context.DeadlineExceeded) {
 		code = codes.DeadlineExceeded
 	}
-	status, errCode, msg := httpStatus(code, reached)
-	if status < 500 && st.Message() != "" {
+	httpCode, errCode, msg := httpStatus(code, reached)
+	if httpCode < 500 && st.Message() != "" {
 		msg = st.Message() // the upstream's own words help the client
 	}
-	if status == 429 {
+	if httpCode == 429 {
 		x.AddResponseHeaderString("Retry-After", "1")
 	}
-	x.Fail(status, errCode, msg)
-	return status
+	x.Fail(httpCode, errCode, msg)
+	return httpCode
 }
 
 // httpStatus maps a gRPC status code to the HTTP status, error code and

@@ -1,6 +1,7 @@
 package grpcgw
 
 import (
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -66,11 +67,13 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 	if c.Retries != nil && *c.Retries >= 0 {
 		s.retries = *c.Retries
 	}
+	// Accepted for a uniform service shape but not applied: the gRPC
+	// client's connection state steers calls away from failing targets.
 	if c.HealthCheck != nil {
-		errs.Add(config.Join(path, "health_check"), "not supported for protocol \"grpc\" (the gRPC client watches its connections)")
+		slog.Warn("grpc: health_check is not applied to grpc services", "path", config.Join(path, "health_check"))
 	}
 	if c.CircuitBreaker != nil {
-		errs.Add(config.Join(path, "circuit_breaker"), "not supported for protocol \"grpc\"")
+		slog.Warn("grpc: circuit_breaker is not applied to grpc services", "path", config.Join(path, "circuit_breaker"))
 	}
 	if c.DescriptorSet == "" {
 		errs.Add(config.Join(path, "descriptor_set"), "required for protocol \"grpc\"")

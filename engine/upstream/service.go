@@ -100,6 +100,13 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		maxConns = DefaultMaxConnsPerTarget
 	}
 
+	if c.Protocol == "grpc" {
+		// gRPC calls go through grpcgw, which does not use these (yet): no
+		// HTTP health checks against a gRPC server.
+		cc := *c
+		cc.HealthCheck, cc.CircuitBreaker = nil, nil
+		c = &cc
+	}
 	res, es := compileResilience(s, c, path)
 	errs = append(errs, es...)
 	s.res = res
