@@ -6,6 +6,10 @@
 package engine_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -298,5 +302,49 @@ func TestGRPCLargeBody(t *testing.T) {
 	r.json(t, &p)
 	if len(p.Echo.Tags) != 100 || p.Echo.Tags[99] != tag {
 		t.Errorf("echoed %d tags", len(p.Echo.Tags))
+	}
+}
+
+// grpcToken mints an HS256 JWT for sub.
+func grpcToken(secret, sub string) string {
+	enc := base64.RawURLEncoding
+	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	claims := enc.EncodeToString([]byte(fmt.Sprintf(`{"sub":%q,"exp":%d}`, sub, time.Now().Add(time.Hour).Unix())))
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(head + "." + claims))
+	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
+}
+
+// forward_claims headers reach the gRPC server as metadata on routes with
+// auth; a client's own copy never does.
+func TestGRPCForwardsClaims(t *testing.T) {
+	const secret = "grpc-test-secret-0123456789abcdef"
+	srv := grpctest.Start(t)
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"catalog": {"protocol": "grpc", "descriptor_set": %q, "targets": [%q]}},
+  "auth": {"users": {"type": "jwt", "algorithms": ["HS256"], "secret": %q, "forward_claims": {"sub": "X-User-Id"}}},
+  "routes": [
+    {"name": "authed", "path": "/me/{sku}", "service": "catalog", "auth": "users", "grpc_method": %q},
+    {"name": "open", "path": "/open/{sku}", "service": "catalog", "grpc_method": %q}
+  ]
+}`, grpcProtoset(t), srv.Addr, secret, grpctest.GetProduct, grpctest.GetProduct))
+
+	var p grpcProduct
+	r := do(t, "GET", g.url+"/me/a", map[string]string{"Authorization": "Bearer " + grpcToken(secret, "alice"), "X-User-Id": "mallory"}, "")
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	r.json(t, &p)
+	if got := p.Metadata["x-user-id"]; got != "alice" {
+		t.Errorf("x-user-id %q, want alice", got)
+	}
+	do(t, "GET", g.url+"/me/a", nil, "").wantError(t, 401, "unauthorized")
+
+	p = grpcProduct{}
+	r = do(t, "GET", g.url+"/open/a", map[string]string{"X-User-Id": "mallory"}, "")
+	r.json(t, &p)
+	if got, ok := p.Metadata["x-user-id"]; ok {
+		t.Errorf("client's X-User-Id forwarded on a route without auth: %q", got)
 	}
 }
