@@ -348,3 +348,22 @@ func TestGRPCForwardsClaims(t *testing.T) {
 		t.Errorf("client's X-User-Id forwarded on a route without auth: %q", got)
 	}
 }
+
+// A cached grpc route answers repeats from memory.
+func TestGRPCCachedRoute(t *testing.T) {
+	srv := grpctest.Start(t)
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"catalog": {"protocol": "grpc", "descriptor_set": %q, "targets": [%q]}},
+  "routes": [{"name": "cached", "path": "/c/{sku}", "service": "catalog", "grpc_method": %q, "cache": {"ttl": "1m"}}]
+}`, grpcProtoset(t), srv.Addr, grpctest.GetProduct))
+	for i, want := range []string{"MISS", "HIT"} {
+		r := get(t, g.url+"/c/a")
+		if r.status != 200 || r.header.Get("X-Cache") != want || r.header.Get("Content-Type") != "application/json" {
+			t.Fatalf("request %d: %d X-Cache %q type %q", i, r.status, r.header.Get("X-Cache"), r.header.Get("Content-Type"))
+		}
+	}
+	if n := srv.Calls.Load(); n != 1 {
+		t.Errorf("upstream calls %d, want 1", n)
+	}
+}
