@@ -95,44 +95,11 @@ func (b *aggBackend) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(a.body)
 }
 
-// aggClosedAddr is a loopback address nobody listens on.
-func aggClosedAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // aggGateway compiles cfg and serves it on loopback until the test ends.
 func aggGateway(t testing.TB, cfg string) (*engine.Engine, string) {
 	t.Helper()
-	c, err := config.Parse([]byte(cfg))
-	if err != nil {
-		t.Fatalf("parse config: %v", err)
-	}
-	e, errs := engine.Compile(c)
-	if len(errs) > 0 {
-		t.Fatalf("compile config: %v", errs)
-	}
-	srv, err := engine.NewServer(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		e.Close()
-	})
-	return e, "http://" + srv.Addr().String()
+	g := startGateway(t, cfg)
+	return g.engine, g.url
 }
 
 // aggCompileErrors returns the config's compile errors, one a string.
@@ -355,7 +322,7 @@ func TestAggregateOptionalFailures(t *testing.T) {
 	addrs, bs := aggHome(t)
 	bs[1].set("/slow", aggAnswer{body: `[]`, delay: 400 * time.Millisecond})
 	bs[1].set("/html", aggAnswer{body: `<html>`})
-	down := aggClosedAddr(t)
+	down := closedAddr(t)
 	_, url := aggGateway(t, aggConfig(append(addrs, down), "", `{"name": "home", "path": "/home/{id}", "aggregate": {"timeout": "200ms", "backends": [
 		{"service": "s0", "path": "/users/{id}", "key": "profile", "allow": ["name"]},
 		{"service": "s1", "path": "/slow", "key": "slow", "optional": true},
@@ -379,7 +346,7 @@ func TestAggregateRequiredFailures(t *testing.T) {
 	addrs, bs := aggHome(t)
 	bs[1].set("/slow", aggAnswer{body: `[]`, delay: 300 * time.Millisecond})
 	bs[1].set("/500", aggAnswer{status: 500, body: `{}`})
-	down := aggClosedAddr(t)
+	down := closedAddr(t)
 	_, url := aggGateway(t, aggConfig(append(addrs, down), "", `
 		{"name": "down", "path": "/down", "aggregate": {"timeout": "1s", "backends": [
 			{"service": "s2", "path": "/count", "key": "n"}, {"service": "s3", "path": "/x", "key": "x"}]}},

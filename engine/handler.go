@@ -174,7 +174,7 @@ func proxyFetch(x *pipeline.Exchange) {
 		x.Target = t.Addr
 	}
 	if err != nil {
-		failUpstream(x, r.service, err)
+		upstream.FailExchange(x, r.service, err)
 		return
 	}
 	bufferSmallResponse(&ctx.Response)
@@ -240,28 +240,6 @@ func idempotent(ctx *fasthttp.RequestCtx) bool {
 		return true
 	}
 	return false
-}
-
-// failUpstream maps an upstream failure class to the contract's status.
-func failUpstream(x *pipeline.Exchange, svc *upstream.Service, err error) {
-	switch err {
-	case upstream.ErrTimeout:
-		x.Fail(504, pipeline.CodeUpstreamTimeout, "upstream did not answer in time")
-	case upstream.ErrNoTarget:
-		x.Fail(503, pipeline.CodeUnavailable, "no healthy upstream target")
-	case upstream.ErrBusy:
-		x.Fail(503, pipeline.CodeUnavailable, "upstream connections exhausted")
-	case upstream.ErrCircuitOpen:
-		if fb := svc.Fallback; fb != nil {
-			x.FailWithBody(fb.Status, pipeline.CodeUnavailable, "circuit open", fb.Body)
-			return
-		}
-		x.Fail(503, pipeline.CodeUnavailable, "upstream circuit open")
-	case upstream.ErrConnect:
-		x.Fail(502, pipeline.CodeBadGateway, "upstream refused the connection")
-	default:
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answered badly or reset the connection")
-	}
 }
 
 // finish writes a gateway-made answer if a stage failed the request, applies

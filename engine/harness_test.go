@@ -230,6 +230,18 @@ func rawRequest(t testing.TB, addr, data string) string {
 	}
 }
 
+// closedAddr is a loopback address nobody listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 func hostOf(url string) string { return strings.TrimPrefix(url, "http://") }
 
 // cfgf formats a config template.

@@ -61,17 +61,6 @@ func (u *resUpstream) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString("up:" + u.addr)
 }
 
-// resDeadAddr is a loopback address nobody listens on.
-func resDeadAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 type resGateway struct {
 	url, admin string
 }
@@ -80,31 +69,9 @@ type resGateway struct {
 // on loopback until the test ends.
 func resStartGateway(t testing.TB, services, routes string) *resGateway {
 	t.Helper()
-	c, err := config.Parse([]byte(`{"server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off"},
-		"services": ` + services + `, "routes": ` + routes + `}`))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	e, errs := engine.Compile(c)
-	if len(errs) > 0 {
-		t.Fatalf("compile: %v", errs)
-	}
-	srv, err := engine.NewServer(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	srv.Serve()
-	t.Cleanup(func() {
-		srv.Shutdown()
-		e.Close()
-	})
-	return &resGateway{url: "http://" + srv.Addr().String(), admin: "http://" + srv.AdminAddr().String()}
+	g := startGateway(t, `{"server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off"},
+		"services": `+services+`, "routes": `+routes+`}`)
+	return &resGateway{url: g.url, admin: g.admin}
 }
 
 type resResponse struct {
@@ -222,7 +189,7 @@ func TestResilienceHealthChecksAndReadyz(t *testing.T) {
 // connection; POST is not.
 func TestResilienceRetryOnConnectError(t *testing.T) {
 	u := resStartUpstream(t)
-	dead := resDeadAddr(t)
+	dead := closedAddr(t)
 	g := resStartGateway(t, fmt.Sprintf(`{"svc": {"targets": [%q, %q], "retries": 1}}`, dead, u.addr),
 		`[{"name": "r", "path": "/r", "methods": ["GET", "POST"], "service": "svc"}]`)
 	// Round robin starts on the dead target: a POST there fails 502, it is

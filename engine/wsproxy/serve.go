@@ -29,7 +29,7 @@ func Serve(x *pipeline.Exchange, svc *upstream.Service) {
 	}
 	tun, err := svc.Dial(deadline)
 	if err != nil {
-		fail(x, svc, err)
+		upstream.FailExchange(x, svc, err)
 		return
 	}
 	x.Target = tun.Target.Addr
@@ -37,7 +37,7 @@ func Serve(x *pipeline.Exchange, svc *upstream.Service) {
 	if err != nil {
 		tun.Answered(err, 0)
 		tun.Close()
-		fail(x, svc, err)
+		upstream.FailExchange(x, svc, err)
 		return
 	}
 	resp := &x.Ctx.Response
@@ -51,7 +51,7 @@ func Serve(x *pipeline.Exchange, svc *upstream.Service) {
 	switched(&resp.Header)
 	if err := tun.Conn.SetDeadline(time.Time{}); err != nil {
 		tun.Close()
-		fail(x, svc, upstream.ErrBadResponse)
+		upstream.FailExchange(x, svc, upstream.ErrBadResponse)
 		return
 	}
 	x.Ctx.Hijack(newSplice(svc, tun, upr, svc.Timeout).run)
@@ -124,24 +124,3 @@ func switched(h *fasthttp.ResponseHeader) {
 }
 
 var http11 = []byte("HTTP/1.1")
-
-// fail maps an upstream failure class to the contract's status, as the
-// engine does for proxied requests.
-func fail(x *pipeline.Exchange, svc *upstream.Service, err error) {
-	switch err {
-	case upstream.ErrTimeout:
-		x.Fail(504, pipeline.CodeUpstreamTimeout, "upstream did not answer in time")
-	case upstream.ErrNoTarget:
-		x.Fail(503, pipeline.CodeUnavailable, "no healthy upstream target")
-	case upstream.ErrCircuitOpen:
-		if fb := svc.Fallback; fb != nil {
-			x.FailWithBody(fb.Status, pipeline.CodeUnavailable, "circuit open", fb.Body)
-			return
-		}
-		x.Fail(503, pipeline.CodeUnavailable, "upstream circuit open")
-	case upstream.ErrConnect:
-		x.Fail(502, pipeline.CodeBadGateway, "upstream refused the connection")
-	default:
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answered badly or reset the connection")
-	}
-}
