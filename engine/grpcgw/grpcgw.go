@@ -16,7 +16,8 @@
 // may be dotted paths into nested messages (filter.min_price); unknown query
 // names are ignored, as in grpc-gateway. The answer is the response message
 // in protojson (lowerCamelCase names, unpopulated fields included), status
-// 200, Content-Type application/json.
+// 200, Content-Type application/json. A path parameter that names no field
+// of the request message is left out (with a warning at start-up).
 //
 // Errors map to the contract's statuses: NOT_FOUND 404, INVALID_ARGUMENT
 // 400, UNAUTHENTICATED 401, PERMISSION_DENIED 403, RESOURCE_EXHAUSTED 429,
@@ -25,6 +26,7 @@
 package grpcgw
 
 import (
+	"log/slog"
 	"strings"
 
 	"github.com/sluice-gw/sluice/engine/config"
@@ -138,13 +140,12 @@ func (s *Set) Method(service, method string, routeParams []string, path string) 
 	for _, p := range routeParams {
 		fp, err := resolveField(m.in, p)
 		if err != nil {
-			errs.Add(config.Join(path, "path"), "path parameter {%s}: %v", p, err)
+			// A parameter may only serve routing (a tenant, a version):
+			// warn rather than refuse the config.
+			slog.Warn("grpc: path parameter fills no request field", "path", config.Join(path, "path"), "param", p, "reason", err.Error())
 			continue
 		}
 		m.params = append(m.params, param{name: p, field: fp})
-	}
-	if len(errs) > 0 {
-		return nil, errs
 	}
 	return m, nil
 }
