@@ -34,10 +34,14 @@ test-deps:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null || \
 		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
 
-## fuzz: run each fuzz target briefly.
+## fuzz: run every fuzz target for FUZZTIME (default 10s) each.
+FUZZTIME ?= 10s
 fuzz:
-	$(GO) test ./router -run '^$$' -fuzz FuzzLookup -fuzztime 20s
-	$(GO) test ./router -run '^$$' -fuzz FuzzNormalize -fuzztime 20s
+	@grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r pkg; do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$pkg/*_test.go | sed 's/func //'); do \
+			echo "== $$pkg $$f"; $(GO) test $$pkg -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
 
 ## certs: a self-signed certificate for configs/demo-tls.json.
 certs:
