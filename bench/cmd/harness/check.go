@@ -281,16 +281,14 @@ func (s *session) interleaved(ctx context.Context, targets []target) (tput map[s
 	var live []target
 	addrs := map[string]string{}
 	for _, t := range targets {
-		fmt.Fprintf(os.Stderr, "%s: starting\n", t.title)
-		l, err := s.launch(ctx, t)
-		var skip *skipError
-		if errors.As(err, &skip) {
-			skipped[t.key] = skip.why
-			fmt.Printf("SKIP  %-22s %s\n", t.title, skip.why)
-			continue
-		}
+		l, why, err := s.start(ctx, t)
 		if err != nil {
 			return nil, nil, err
+		}
+		if l == nil {
+			skipped[t.key] = why
+			fmt.Printf("SKIP  %-22s %s\n", t.title, why)
+			continue
 		}
 		defer s.procs.stop(l.proc)
 		live = append(live, t)

@@ -75,7 +75,7 @@ func main() {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured closed-loop load before each target's runs")
 	fs.IntVar(&o.concurrency, "concurrency", 32, "closed loop: workers (= connections)")
 	fs.IntVar(&o.openWorkers, "open-workers", 128, "open loop: most requests in flight (= connections)")
-	fs.Float64Var(&o.rate, "rate", 0, "open loop: requests per second (0: half the upstream's closed-loop throughput)")
+	fs.Float64Var(&o.rate, "rate", 0, "open loop: requests per second (0: half the lowest closed-loop throughput)")
 	fs.Int64Var(&o.maxRequests, "max-requests", 10_000_000, "cap on requests per load run")
 	fs.StringVar(&o.pin, "pin", "auto", "core placement with taskset: auto, on or off")
 	fs.StringVar(&o.benchtime, "benchtime", "3000x", "check/baseline: -benchtime for the Go benchmarks")

@@ -83,12 +83,10 @@ func (s *session) selected() ([]target, error) {
 
 // outcome is what happened to one target.
 type outcome struct {
-	t             target
-	skipped       string
-	closed, open  *loadgen.Result
-	openRate      float64
-	openWorkers   int
-	closedWorkers int
+	t            target
+	skipped      string
+	closed, open *loadgen.Result
+	openRate     float64
 }
 
 // measure runs one load run against addr and prints a progress line.
@@ -115,52 +113,42 @@ func (s *session) measure(ctx context.Context, t target, addr, label string, cfg
 	return res, nil
 }
 
-// loadTarget launches t, warms it up and runs the closed loop, then the open
-// loop at *rate; when *rate is 0, the first target sets it to half its
-// closed-loop throughput (the upstream, when selected, comes first), so every
-// target of a run gets the same open-loop load. A target that cannot run
-// comes back skipped.
-func (s *session) loadTarget(ctx context.Context, t target, rate *float64) (outcome, error) {
-	out := outcome{t: t}
+// start launches t; a target that cannot run comes back as a skip reason
+// (in a full run also one that fails to start; check fails on that).
+func (s *session) start(ctx context.Context, t target) (l *launched, skipped string, err error) {
 	fmt.Fprintf(os.Stderr, "%s: starting\n", t.title)
-	l, err := s.launch(ctx, t)
+	l, err = s.launch(ctx, t)
 	var skip *skipError
 	if err != nil && !errors.As(err, &skip) && s.lenient {
-		// In a full run a target that fails to start is reported, not fatal.
 		skip = &skipError{"failed to start: " + err.Error()}
 	}
 	if skip != nil {
-		out.skipped = skip.why
 		fmt.Fprintf(os.Stderr, "%s: SKIPPED: %s\n", t.title, skip.why)
-		return out, nil
+		return nil, skip.why, nil
 	}
-	if err != nil {
-		return out, err
+	return l, "", err
+}
+
+// loadTarget launches t, warms it up and runs one load run with cfg.
+func (s *session) loadTarget(ctx context.Context, t target, label string, cfg loadgen.Config) (res *loadgen.Result, skipped string, err error) {
+	l, skipped, err := s.start(ctx, t)
+	if l == nil {
+		return nil, skipped, err
 	}
 	defer s.procs.stop(l.proc)
 	if s.o.warmup > 0 {
 		if _, err := s.measure(ctx, t, l.addr, "warmup", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.warmup}); err != nil {
-			return out, err
+			return nil, "", err
 		}
 	}
-	out.closedWorkers = s.o.concurrency
-	out.closed, err = s.measure(ctx, t, l.addr, "closed", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.duration})
-	if err != nil {
-		return out, err
-	}
-	fmt.Fprintf(os.Stderr, "%s: %.0f req/s closed loop\n", t.title, out.closed.Throughput())
-	if rate == nil {
-		return out, nil
-	}
-	if *rate == 0 {
-		*rate = roundRate(out.closed.Throughput() / 2)
-	}
-	out.openRate, out.openWorkers = *rate, s.o.openWorkers
-	out.open, err = s.measure(ctx, t, l.addr, "open", loadgen.Config{Concurrency: s.o.openWorkers, Rate: *rate, Duration: s.o.duration})
-	return out, err
+	res, err = s.measure(ctx, t, l.addr, label, cfg)
+	return res, "", err
 }
 
-// runBench is `harness run`.
+// runBench is `harness run`: a closed-loop pass over every target, then an
+// open-loop pass at one rate for all of them: -rate, or by default half the
+// lowest closed-loop throughput seen, so that every target can sustain it
+// and the latencies compare service, not overload.
 func runBench(ctx context.Context, o options, pin bool) error {
 	s, err := newSession(ctx, o, pin)
 	if err != nil {
@@ -172,14 +160,38 @@ func runBench(ctx context.Context, o options, pin bool) error {
 	if err != nil {
 		return err
 	}
-	rate := o.rate
-	var outs []outcome
-	for _, t := range targets {
-		out, err := s.loadTarget(ctx, t, &rate)
+	outs := make([]outcome, len(targets))
+	lowest := 0.0
+	for i, t := range targets {
+		outs[i].t = t
+		res, skipped, err := s.loadTarget(ctx, t, "closed", loadgen.Config{Concurrency: o.concurrency, Duration: o.duration})
 		if err != nil {
 			return err
 		}
-		outs = append(outs, out)
+		outs[i].closed, outs[i].skipped = res, skipped
+		if res != nil {
+			fmt.Fprintf(os.Stderr, "%s: %.0f req/s closed loop\n", t.title, res.Throughput())
+			if tp := res.Throughput(); tp > 0 && (lowest == 0 || tp < lowest) {
+				lowest = tp
+			}
+		}
+	}
+	rate := o.rate
+	if rate == 0 {
+		rate = roundRate(lowest / 2)
+	}
+	for i, t := range targets {
+		if outs[i].closed == nil {
+			continue
+		}
+		res, skipped, err := s.loadTarget(ctx, t, "open", loadgen.Config{Concurrency: o.openWorkers, Rate: rate, Duration: o.duration})
+		if err != nil {
+			return err
+		}
+		outs[i].open, outs[i].openRate = res, rate
+		if skipped != "" {
+			outs[i].skipped = "open loop: " + skipped
+		}
 	}
 	return writeReport(o, pin, outs)
 }
