@@ -5,6 +5,23 @@
 // /stream) and can add latency and random 500s, so that the demo, the
 // black-box tests and the benchmark harness share one well-known backend.
 // Every answer carries X-Served-By with the service's -name.
+//
+//	GET  /healthz                  200 "ok" (never delayed or failed)
+//	GET  /catalog/{sku}, /products/{sku}   {"sku","name","price","currency","served_by"}
+//	GET|POST /cart, /cart/{id}     the cart; POST stores the posted JSON as its items
+//	POST /checkout                 201 {"order_id","status","request": <posted JSON>}
+//	GET  /users/{id}               a profile
+//	GET  /feed                     a JSON array of three items
+//	GET  /notifications/count      {"count":3}
+//	ANY  /echo/...                 the request as received: method, path (raw URI),
+//	                               host, headers, body, served_by
+//	GET  /status/{code}            answers that status
+//	GET  /slow?ms=N                answers after N ms
+//	GET  /stream                   text/event-stream, 5 events 50ms apart, chunked
+//	GET  /stats                    {"requests": N} (requests seen, health checks excluded)
+//
+// Any request may add response headers with ?header=Name:Value (repeatable),
+// e.g. ?header=Cache-Control:max-age=5 for cache tests.
 package main
 
 import (
