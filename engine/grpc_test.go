@@ -1,8 +1,3 @@
-//go:build grpce2e
-
-// Build tag until engine/route.go sets r.service for grpc routes (see the
-// grpcgw report); then drop these lines.
-
 package engine_test
 
 import (

@@ -53,6 +53,11 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	var trustedPeer bool
 	x.ClientIP, trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
 
+	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
+		x.Ctx.SetConnectionClose()
+		x.Fail(431, pipeline.CodeHeadersTooLarge, "request headers too large")
+		return nil
+	}
 	if badFraming(&req.Header) {
 		x.Fail(400, pipeline.CodeBadRequest, "conflicting Content-Length or Transfer-Encoding")
 		return nil
@@ -117,6 +122,13 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		r.responseHeaders.apply(&ctx.Response.Header)
 	}
 	return r
+}
+
+// headerBlockSize is the size of the request line and the header block as
+// received (the read buffer is a little larger than max_header_bytes, so the
+// limit is exact here rather than at the buffer's edge).
+func headerBlockSize(h *fasthttp.RequestHeader) int {
+	return len(h.Method()) + 1 + len(h.RequestURI()) + 1 + len(h.Protocol()) + 2 + len(h.RawHeaders())
 }
 
 // badFraming reports a request carrying both Transfer-Encoding and

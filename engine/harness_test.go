@@ -97,7 +97,7 @@ func startUpstream(t testing.TB, name string) *upstream {
 		t.Fatal(err)
 	}
 	u := &upstream{addr: ln.Addr().String(), name: name, ln: ln}
-	u.srv = &fasthttp.Server{Handler: u.handle, DisableHeaderNamesNormalizing: true}
+	u.srv = &fasthttp.Server{Handler: u.handle, DisableHeaderNamesNormalizing: true, ReadBufferSize: 64 << 10}
 	go u.srv.Serve(ln)
 	t.Cleanup(func() { u.srv.Shutdown() })
 	return u

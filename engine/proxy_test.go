@@ -229,6 +229,17 @@ func TestSizeLimits(t *testing.T) {
 	if up.hits.Load() != 0 {
 		t.Errorf("oversized requests reached the upstream")
 	}
+	// max_header_bytes (4096 here) counts the request line and the whole block.
+	block := func(size int) string {
+		head := "GET /api/items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Pad: "
+		return head + strings.Repeat("p", size-len(head)-4) + "\r\n\r\n"
+	}
+	if raw := rawRequest(t, hostOf(g.url), block(4096)); !strings.HasPrefix(raw, "HTTP/1.1 200") {
+		t.Errorf("header block of exactly max_header_bytes: %.40q", raw)
+	}
+	if raw := rawRequest(t, hostOf(g.url), block(4097)); !strings.HasPrefix(raw, "HTTP/1.1 431") {
+		t.Errorf("header block one byte over: %.40q", raw)
+	}
 }
 
 func TestSmugglingRefused(t *testing.T) {

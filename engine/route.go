@@ -126,6 +126,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		m, es := e.grpc.Method(rc.Service, rc.GRPCMethod, pathParams(rc.Path), path)
 		errs = append(errs, es...)
 		r.grpc = m
+		r.service = e.services[rc.Service]
 	case rc.Service == "":
 		errs.Add(config.Join(path, "service"), "required")
 	default:

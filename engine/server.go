@@ -13,6 +13,11 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// headerSlack enlarges the read buffer beyond max_header_bytes: fasthttp
+// refuses header blocks somewhat smaller than its buffer, so the exact limit
+// is enforced by the handler (headerBlockSize).
+const headerSlack = 1024
+
 // Server runs an Engine on its client and admin listeners.
 type Server struct {
 	engine    *Engine
@@ -39,7 +44,7 @@ func NewServer(e *Engine) (*Server, error) {
 		ReadTimeout:                  st.readTimeout,
 		WriteTimeout:                 st.writeTimeout,
 		IdleTimeout:                  st.idleTimeout,
-		ReadBufferSize:               st.maxHeaderBytes,
+		ReadBufferSize:               st.maxHeaderBytes + headerSlack,
 		MaxRequestBodySize:           st.maxBodyBytes,
 		StreamRequestBody:            true,
 		CloseOnShutdown:              true,
