@@ -18,6 +18,8 @@ type scratchExchange struct {
 	pipeline.Exchange
 	uri     []byte
 	scratch []byte
+	// trustedPeer is true when the TCP peer is a trusted proxy.
+	trustedPeer bool
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -50,8 +52,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	} else {
 		x.RequestID = forward.AppendRequestID(x.RequestID[:0])
 	}
-	var trustedPeer bool
-	x.ClientIP, trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
+	x.ClientIP, se.trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
@@ -96,11 +97,8 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	if r.limits != nil && !r.limits.Allow(x) {
 		return r
 	}
-	// From here on the request goes upstream: prepare its headers once
-	// (which removes the hop-by-hop Upgrade, so look at it first).
+	// Look at Upgrade before prepareUpstream removes it as hop-by-hop.
 	upgrade := r.websocket && wsproxy.IsUpgrade(x)
-	se.scratch = forward.Request(x, &req.Header, trustedPeer, se.scratch)
-	r.requestHeaders.apply(&req.Header)
 	fetch := proxyFetch
 	switch {
 	case r.aggregate != nil:
@@ -170,8 +168,19 @@ func caseEqual(b []byte, s string) bool {
 	return true
 }
 
+// prepareUpstream turns the client request into the upstream request, in
+// place: forwarding headers and the route's request_headers. Every fetch
+// starts with it, so that a cache hit never pays for it.
+func prepareUpstream(x *pipeline.Exchange) {
+	se := owner(x)
+	h := &x.Ctx.Request.Header
+	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
+	x.Route.(*route).requestHeaders.apply(h)
+}
+
 // proxyFetch is the upstream stage of a proxied route.
 func proxyFetch(x *pipeline.Exchange) {
+	prepareUpstream(x)
 	r := x.Route.(*route)
 	se := owner(x)
 	ctx := x.Ctx
@@ -195,16 +204,19 @@ func proxyFetch(x *pipeline.Exchange) {
 
 // aggregateFetch is the upstream stage of an aggregate route.
 func aggregateFetch(x *pipeline.Exchange) {
+	prepareUpstream(x)
 	x.Route.(*route).aggregate.Serve(x)
 }
 
 // grpcFetch is the upstream stage of a grpc_method route.
 func grpcFetch(x *pipeline.Exchange) {
+	prepareUpstream(x)
 	x.Route.(*route).grpc.Serve(x)
 }
 
 // websocketFetch proxies an admitted WebSocket upgrade.
 func websocketFetch(x *pipeline.Exchange) {
+	prepareUpstream(x)
 	r := x.Route.(*route)
 	se := owner(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
