@@ -56,6 +56,7 @@ var ratioDefs = []ratioDef{
 	{"plain_vs_direct", "plain", "direct"},
 	{"pipeline_vs_plain", "pipeline", "plain"},
 	{"cache_vs_direct", "cache", "direct"},
+	{"cache_vs_direct_1ms", "cache", "direct-1ms"},
 }
 
 func ratioByName(name string) (ratioDef, bool) {

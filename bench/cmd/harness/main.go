@@ -66,9 +66,9 @@ func main() {
 	fs.StringVar(&o.peers, "peers", "bench/peers", "directory of the peer proxy config templates")
 	fs.StringVar(&o.results, "results", "bench/results", "directory for reports, plots and logs")
 	fs.StringVar(&o.baseline, "baseline", "bench/baseline.json", "baseline for check")
-	defTargets, defDur := "direct,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
+	defTargets, defDur := "direct,direct-1ms,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
 	if cmd == "check" {
-		defTargets, defDur = "direct,plain,pipeline,cache", 6*time.Second
+		defTargets, defDur = "direct,direct-1ms,plain,pipeline,cache", 6*time.Second
 	}
 	fs.StringVar(&o.targets, "targets", defTargets, "comma-separated targets to run")
 	fs.DurationVar(&o.duration, "duration", defDur, "length of each measured load run")

@@ -14,12 +14,14 @@ import (
 
 // session is one harness invocation: the shared upstream and the children.
 type session struct {
-	o         options
-	pin       bool
-	procs     *procs
-	tmp       string
-	upstream  string
-	sluiceBin string
+	o        options
+	pin      bool
+	procs    *procs
+	tmp      string
+	upstream string
+	// serviceUpstream answers like upstream but spends 1 ms on each request.
+	serviceUpstream string
+	sluiceBin       string
 	// lenient turns launch failures into skips (run); check fails on them.
 	lenient bool
 }
@@ -49,6 +51,19 @@ func newSession(ctx context.Context, o options, pin bool) (*session, error) {
 	if err := waitHTTP(ctx, c, s.upstream, "/healthz", 10*time.Second); err != nil {
 		s.close()
 		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	if s.serviceUpstream, err = freeAddr(); err != nil {
+		s.close()
+		return nil, err
+	}
+	c, err = s.procs.start("upstream-1ms", o.upstreamBin, "-listen", s.serviceUpstream, "-name", "catalog-svc", "-latency", "1ms")
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := waitHTTP(ctx, c, s.serviceUpstream, "/healthz", 10*time.Second); err != nil {
+		s.close()
+		return nil, fmt.Errorf("upstream with service time: %w", err)
 	}
 	return s, nil
 }

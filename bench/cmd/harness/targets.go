@@ -28,6 +28,9 @@ type target struct {
 	// needs, when set, is a request header without which the target must
 	// answer 401 (proof that auth is enforced, not just configured).
 	needs string
+	// serviceTime selects the upstream that spends 1 ms on every answer, as a
+	// real service does: the baseline a cache hit has to beat.
+	serviceTime bool
 }
 
 // catalogReq is the request every proxy scenario sends: the same route for
@@ -40,6 +43,7 @@ func allTargets(configs, peers string, token string) []target {
 	pipeReq.Headers = [][2]string{{"Authorization", "Bearer " + token}, {"X-Client", "bench"}}
 	return []target{
 		{key: "direct", title: "upstream direct", kind: "direct", req: catalogReq},
+		{key: "direct-1ms", title: "upstream direct, 1 ms service time", kind: "direct", req: catalogReq, serviceTime: true},
 		{key: "nginx", title: "nginx (peer)", kind: "nginx", file: filepath.Join(peers, "nginx.conf.tmpl"), req: catalogReq},
 		{key: "haproxy", title: "haproxy (peer)", kind: "haproxy", file: filepath.Join(peers, "haproxy.cfg.tmpl"), req: catalogReq},
 		{key: "plain", title: "sluice plain proxy", kind: "sluice", file: filepath.Join(configs, "plain.json"), req: catalogReq},
@@ -77,7 +81,11 @@ type launched struct {
 // launch starts t and waits until it is ready and answers its request.
 func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 	if t.kind == "direct" {
-		return &launched{addr: s.upstream}, s.probe(t, s.upstream)
+		addr := s.upstream
+		if t.serviceTime {
+			addr = s.serviceUpstream
+		}
+		return &launched{addr: addr}, s.probe(t, addr)
 	}
 	listen, err := freeAddr()
 	if err != nil {
