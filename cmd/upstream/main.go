@@ -33,6 +33,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 )
 
 func main() {
@@ -42,7 +44,17 @@ func main() {
 	fs.StringVar(&opts.Name, "name", "upstream", "service name reported in X-Served-By and served_by")
 	fs.DurationVar(&opts.Latency, "latency", 0, "latency added to every answer except /healthz")
 	fs.Float64Var(&opts.ErrorRate, "error-rate", 0, "fraction (0..1) of requests answered 500, except /healthz")
+	grpcListen := fs.String("grpc", "", "also serve the demo gRPC catalog (catalog.v1.Catalog) on this address")
 	_ = fs.Parse(os.Args[1:])
+	if *grpcListen != "" {
+		gln, err := net.Listen("tcp", *grpcListen)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "upstream: listen grpc: %v\n", err)
+			os.Exit(1)
+		}
+		defer grpctest.Serve(gln).Stop()
+		fmt.Fprintf(os.Stderr, "upstream %s serving gRPC on %s\n", opts.Name, gln.Addr())
+	}
 	if opts.ErrorRate < 0 || opts.ErrorRate > 1 {
 		fmt.Fprintln(os.Stderr, "upstream: -error-rate must be within 0..1")
 		os.Exit(2)
