@@ -21,7 +21,7 @@ run: build
 	@./scripts/demo.sh
 
 ## test: install what tests need (redis-server), check formatting, vet, run every test with -race.
-test: test-deps
+test: test-deps certs
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
@@ -43,8 +43,10 @@ fuzz:
 		done; \
 	done
 
-## certs: a self-signed certificate for configs/demo-tls.json.
-certs:
+## certs: a self-signed certificate for configs/demo-tls.json (kept once made).
+certs: configs/certs/cert.pem
+
+configs/certs/cert.pem:
 	$(GO) run ./cmd/gencert -dir configs/certs
 
 clean:
