@@ -28,24 +28,17 @@ func (e *Engine) admitBody(x *pipeline.Exchange) bool {
 		return x.Fail(413, pipeline.CodePayloadTooLarge, "request body too large")
 	case n == -1:
 		limit := int64(e.server.maxBodyBytes)
-		lr := io.LimitedReader{R: x.Ctx.RequestBodyStream(), N: limit + 1}
-		w := req.BodyWriter()
-		buf := make([]byte, 0, 32<<10)
-		for {
-			nr, err := lr.Read(buf[:cap(buf)])
-			if nr > 0 {
-				_, _ = w.Write(buf[:nr])
-			}
-			if err != nil {
-				break
-			}
+		body, err := io.ReadAll(io.LimitReader(x.Ctx.RequestBodyStream(), limit+1))
+		if err != nil {
+			x.Ctx.SetConnectionClose()
+			return x.Fail(400, pipeline.CodeBadRequest, "malformed chunked request body")
 		}
-		if lr.N <= 0 {
+		if int64(len(body)) > limit {
 			x.Ctx.SetConnectionClose()
 			return x.Fail(413, pipeline.CodePayloadTooLarge, "request body too large")
 		}
 		// Now a buffered body: fasthttp sends it with a Content-Length.
-		req.SetBodyRaw(append([]byte(nil), req.Body()...))
+		req.SetBody(body)
 		return true
 	case n <= streamThreshold:
 		req.Body() // reads the rest into the buffer: the fast path

@@ -146,6 +146,10 @@ func TestChunkedUploadOverLimit(t *testing.T) {
 	if !strings.HasPrefix(raw, "HTTP/1.1 200") || !strings.Contains(raw, `"body":"hello"`) {
 		t.Errorf("small chunked body: %q", raw)
 	}
+	raw = rawRequest(t, hostOf(g.url), "POST /api/items/1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+	if !strings.HasPrefix(raw, "HTTP/1.1 400") {
+		t.Errorf("malformed chunked body: %q", raw)
+	}
 	if up.hits.Load() != 1 {
 		t.Errorf("upstream hits %d, want 1", up.hits.Load())
 	}
