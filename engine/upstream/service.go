@@ -115,7 +115,7 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	switch c.Protocol {
 	case "", "http":
 		if c.TLS != nil {
-			errs.Add(config.Join(path, "tls"), "only for protocol \"https\"")
+			errs.Add(config.Join(path, "tls"), "only for protocol \"https\" or \"grpc\"")
 		}
 	case "https":
 		var es config.Errors
