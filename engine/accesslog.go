@@ -115,15 +115,15 @@ func (l *accessLog) write(x *pipeline.Exchange, status int, d time.Duration) {
 	b = append(b, `{"time":"`...)
 	b = x.Start.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","request_id":`...)
-	b = appendJSONString(b, b2s(x.RequestID))
+	b = pipeline.AppendJSONString(b, b2s(x.RequestID))
 	b = append(b, `,"client_ip":"`...)
 	b = append(b, x.ClientIP...)
 	b = append(b, `","method":`...)
-	b = appendJSONString(b, b2s(ctx.Method()))
+	b = pipeline.AppendJSONString(b, b2s(ctx.Method()))
 	b = append(b, `,"path":`...)
-	b = appendJSONString(b, b2s(x.Path))
+	b = pipeline.AppendJSONString(b, b2s(x.Path))
 	b = append(b, `,"route":`...)
-	b = appendJSONString(b, x.RouteName)
+	b = pipeline.AppendJSONString(b, x.RouteName)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, `,"duration_ms":`...)
@@ -132,11 +132,11 @@ func (l *accessLog) write(x *pipeline.Exchange, status int, d time.Duration) {
 	b = strconv.AppendInt(b, int64(responseSize(&ctx.Response)), 10)
 	if x.Target != "" {
 		b = append(b, `,"upstream":`...)
-		b = appendJSONString(b, x.Target)
+		b = pipeline.AppendJSONString(b, x.Target)
 	}
 	if len(x.Consumer) > 0 {
 		b = append(b, `,"consumer":`...)
-		b = appendJSONString(b, b2s(x.Consumer))
+		b = pipeline.AppendJSONString(b, b2s(x.Consumer))
 	}
 	if x.CacheResult != "" {
 		b = append(b, `,"cache":"`...)

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,17 +55,6 @@ type grpcProduct struct {
 		} `json:"filter"`
 	} `json:"echo"`
 	Metadata map[string]string `json:"metadata"`
-}
-
-// grpcDeadPort returns a loopback address nothing listens on.
-func grpcDeadPort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestGRPCRequestMapping(t *testing.T) {
@@ -178,7 +166,7 @@ func TestGRPCBadRequestNeverCallsUpstream(t *testing.T) {
 }
 
 func TestGRPCUpstreamDown(t *testing.T) {
-	g := startGateway(t, grpcConfig(grpcProtoset(t), "2s", grpcDeadPort(t)))
+	g := startGateway(t, grpcConfig(grpcProtoset(t), "2s", closedAddr(t)))
 	for range 3 { // the first call connects, later ones see a failed channel
 		get(t, g.url+"/grpc/products/a").wantError(t, 502, "bad_gateway")
 	}
@@ -186,7 +174,7 @@ func TestGRPCUpstreamDown(t *testing.T) {
 
 func TestGRPCBalancesAndSkipsDeadTargets(t *testing.T) {
 	a, b := grpctest.Start(t), grpctest.Start(t)
-	g := startGateway(t, grpcConfig(grpcProtoset(t), "2s", a.Addr, grpcDeadPort(t), b.Addr))
+	g := startGateway(t, grpcConfig(grpcProtoset(t), "2s", a.Addr, closedAddr(t), b.Addr))
 	for i := range 30 {
 		if r := get(t, g.url+"/grpc/products/a"); r.status != 200 {
 			t.Fatalf("request %d: status %d: %s", i, r.status, r.body)

@@ -28,7 +28,7 @@ func (st *state) log(x *pipeline.Exchange, start time.Time) {
 			}
 			if c.target != "" {
 				b = append(b, `,"target":`...)
-				b = appendJSONString(b, c.target)
+				b = pipeline.AppendJSONString(b, c.target)
 			}
 		}
 		if c.final != resMissing {
@@ -43,22 +43,4 @@ func (st *state) log(x *pipeline.Exchange, start time.Time) {
 		b = append(b, '}')
 	}
 	x.LogExtra = append(b, ']')
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }

@@ -164,3 +164,22 @@ const (
 // Fetch runs the upstream stage of a route for x: on return, either x.Ctx.Response
 // holds the upstream's answer or x has been failed.
 type Fetch func(x *Exchange)
+
+// AppendJSONString appends s as a JSON string literal (for LogExtra members
+// and error bodies, without going through reflection).
+func AppendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
