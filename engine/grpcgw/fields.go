@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -101,6 +102,10 @@ func parseValue(m protoreflect.Message, fd protoreflect.FieldDescriptor, text []
 	s := string(text)
 	switch fd.Kind() {
 	case protoreflect.StringKind:
+		// Protobuf strings must be UTF-8; a query or path value may not be.
+		if !utf8.ValidString(s) {
+			return protoreflect.Value{}, errSyntax
+		}
 		return protoreflect.ValueOfString(s), nil
 	case protoreflect.BytesKind:
 		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
