@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -59,15 +58,6 @@ func Join(path, key string) string {
 
 // Index returns path joined with an array index.
 func Index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
-
-// LoadFile reads and decodes the configuration at name.
-func LoadFile(name string) (*Config, error) {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return nil, Errors{Errorf("", "read config: %v", err)}
-	}
-	return Parse(data)
-}
 
 // Parse strictly decodes data. It reports every unknown key and type mismatch
 // it finds, each with its JSON path, as Errors. Unless data is not JSON at
