@@ -47,6 +47,7 @@ func NewServer(e *Engine) (*Server, error) {
 		ReadBufferSize:               st.maxHeaderBytes + headerSlack,
 		MaxRequestBodySize:           st.maxBodyBytes,
 		StreamRequestBody:            true,
+		LazyRequestTime:              true, // we keep our own start time
 		CloseOnShutdown:              true,
 		DisablePreParseMultipartForm: true,
 		Concurrency:                  256 * 1024,
