@@ -97,3 +97,24 @@ func TestShutdownClosesBusyKeepAlive(t *testing.T) {
 		t.Errorf("status %d close=%v, want 200 with Connection: close", resp.StatusCode, resp.Close)
 	}
 }
+
+// TestShutdownTimeoutCutsOff: a request slower than shutdown_timeout makes
+// Shutdown report that it cut requests off (the process then exits 1).
+func TestShutdownTimeoutCutsOff(t *testing.T) {
+	up := startUpstream(t, "slow")
+	up.delay.Store(int64(2 * time.Second))
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off", "shutdown_timeout": "200ms"},
+  "services": {"slow": {"targets": [%q], "timeout": "5s"}},
+  "routes": [{"name": "slow", "path": "/slow", "service": "slow"}]
+}`, up.addr))
+	go http.Get(g.url + "/slow")
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	if clean := g.server.Shutdown(); clean {
+		t.Errorf("Shutdown reported clean although a request was still running")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Shutdown took %v, want about shutdown_timeout", d)
+	}
+}
