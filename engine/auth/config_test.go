@@ -48,7 +48,11 @@ func TestConfigAlgorithmNone(t *testing.T) {
 
 func TestConfigSecretWithPublicKeyAlgorithm(t *testing.T) {
 	expectProblem(t, `{"auth": {"users": {"type": "jwt", "secret": "s", "algorithms": ["RS256"]}}}`,
-		`auth.users.algorithms[0]: algorithm "RS256" needs a public key`)
+		`auth.users.algorithms: no listed algorithm works with a shared secret`)
+	// A list that also names HS256 (as the contract's example does) loads;
+	// the public-key algorithms are ignored with a warning.
+	compile(t, `{"auth": {"users": {"type": "jwt", "secret": "s", "algorithms": ["RS256", "ES256", "EdDSA", "HS256"]}},
+		"routes": []}`)
 }
 
 func TestConfigNoKeySource(t *testing.T) {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"log/slog"
 	"net/url"
 	"os"
 	"sort"
@@ -64,6 +65,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 			names = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 		}
 	}
+	ignored := 0
 	for i, name := range names {
 		ap := config.Index(config.Join(path, "algorithms"), i)
 		switch {
@@ -74,7 +76,10 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 			errs.Add(ap, "unknown algorithm %q (want one of HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)", name)
 			continue
 		case shared && name[0] != 'H':
-			errs.Add(ap, "algorithm %q needs a public key (jwks_file or jwks_url), not a shared secret", name)
+			// A list shared with public-key policies (as in the contract's
+			// example) is fine: this one can never verify with a secret.
+			slog.Warn("jwt algorithm ignored: it needs a public key, the policy has a shared secret", "path", ap, "algorithm", name)
+			ignored++
 			continue
 		case contains(p.algNames, name):
 			continue
@@ -82,6 +87,9 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 		alg, _ := jwa.LookupSignatureAlgorithm(name)
 		p.algs = append(p.algs, algorithm{name: name, alg: alg})
 		p.algNames = append(p.algNames, name)
+	}
+	if ignored > 0 && len(p.algs) == 0 {
+		errs.Add(config.Join(path, "algorithms"), "no listed algorithm works with a shared secret (want HS256, HS384 or HS512)")
 	}
 
 	for i, aud := range a.Audience {
@@ -93,9 +101,8 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 	if a.JWKSRefresh != 0 && a.JWKSRefresh.D() < time.Second {
 		errs.Add(config.Join(path, "jwks_refresh"), "must be at least 1s")
 	}
-	if a.JWKSRefresh != 0 && a.JWKSURL == "" && sources == 1 {
-		errs.Add(config.Join(path, "jwks_refresh"), "only applies with jwks_url")
-	}
+	// jwks_refresh without jwks_url is accepted and has no effect, so that a
+	// config written like the contract's example (every key present) loads.
 
 	if sources == 1 {
 		switch {

@@ -114,7 +114,8 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	var tlsCfg *tls.Config
 	switch c.Protocol {
 	case "", "http":
-		if c.TLS != nil {
+		// An empty block (all fields "") is tolerated: it sets nothing.
+		if t := c.TLS; t != nil && *t != (config.ServiceTLS{}) {
 			errs.Add(config.Join(path, "tls"), "only for protocol \"https\" or \"grpc\"")
 		}
 	case "https":
