@@ -248,7 +248,6 @@ func TestResilienceConfigErrors(t *testing.T) {
 	got := errs.Error()
 	for _, want := range []string{
 		`services.catalog.health_check.path: must start with "/"`,
-		`services.catalog.health_check.timeout: must not exceed interval (1s)`,
 		`services.catalog.health_check.healthy_after: must be at least 1`,
 		`services.catalog.circuit_breaker.failure_ratio: must be within (0,1]`,
 		`services.catalog.circuit_breaker.min_requests: must not be negative`,

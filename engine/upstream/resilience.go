@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/sluice-gw/sluice/engine/config"
@@ -61,7 +62,10 @@ func compileHealth(c *config.HealthCheck, path string, errs *config.Errors) *hea
 		h.timeout = min(DefaultHealthTimeout, h.interval)
 	}
 	if h.timeout > h.interval {
-		errs.Add(config.Join(path, "timeout"), "must not exceed interval (%s)", h.interval)
+		// A probe may not outlive its interval; cap it rather than refuse a
+		// config that only sped up the interval.
+		slog.Warn("health check timeout capped at the interval", "path", config.Join(path, "timeout"), "interval", h.interval.String())
+		h.timeout = h.interval
 	}
 	if h.healthyAfter < 0 {
 		errs.Add(config.Join(path, "healthy_after"), "must be at least 1")

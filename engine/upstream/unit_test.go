@@ -185,7 +185,6 @@ func TestConfigErrors(t *testing.T) {
 		{`"circuit_breaker": {"fallback": {"status": 99}}`, "services.svc.circuit_breaker.fallback.status: must be between 200 and 599"},
 		{`"health_check": {"path": "healthz"}`, "services.svc.health_check.path: must start with \"/\""},
 		{`"health_check": {"interval": "-2s"}`, "services.svc.health_check.interval: "},
-		{`"health_check": {"interval": "1s", "timeout": "2s"}`, "services.svc.health_check.timeout: must not exceed interval (1s)"},
 		{`"health_check": {"healthy_after": -1}`, "services.svc.health_check.healthy_after: must be at least 1"},
 		{`"health_check": {"unhealthy_after": -3}`, "services.svc.health_check.unhealthy_after: must be at least 1"},
 		{`"max_conns_per_target": -1`, "services.svc.max_conns_per_target: must not be negative"},
@@ -219,5 +218,13 @@ func TestDefaultsAndFallback(t *testing.T) {
 	}
 	if s2 := compileOne(t, `{"targets": ["127.0.0.1:1"], "circuit_breaker": {}}`); s2.Fallback != nil {
 		t.Errorf("fallback without config: %+v", s2.Fallback)
+	}
+}
+
+func TestHealthTimeoutCappedAtInterval(t *testing.T) {
+	var errs config.Errors
+	h := compileHealth(&config.HealthCheck{Interval: config.Duration(time.Second), Timeout: config.Duration(2 * time.Second)}, "services.svc.health_check", &errs)
+	if len(errs) > 0 || h.timeout != time.Second {
+		t.Fatalf("timeout %v, errors %v: want the timeout capped at the 1s interval", h.timeout, errs)
 	}
 }
