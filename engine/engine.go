@@ -136,7 +136,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	errs = append(errs, es...)
 	e.limits = limits
 
-	grpcSet, es := grpcgw.Compile(cfg)
+	grpcSet, es := grpcgw.Compile(cfg, e.services)
 	errs = append(errs, es...)
 	e.grpc = grpcSet
 

@@ -348,3 +348,38 @@ func TestGRPCCachedRoute(t *testing.T) {
 		t.Errorf("upstream calls %d, want 1", n)
 	}
 }
+
+// TestGRPCCircuitBreakerFallback: gRPC targets share the upstream package's
+// circuit breaker: failures open the circuit, the service then answers its
+// fallback verbatim without calling the target, and the gauge says open.
+func TestGRPCCircuitBreakerFallback(t *testing.T) {
+	srv := grpctest.Start(t)
+	cfg := strings.Replace(grpcConfig(grpcProtoset(t), "2s", srv.Addr), `"timeout": "2s",`,
+		`"timeout": "2s", "circuit_breaker": {"window": "10s", "min_requests": 4, "failure_ratio": 0.5, "open_for": "2s",
+		 "fallback": {"status": 503, "body": {"message": "catalog unavailable"}}},`, 1)
+	g := startGateway(t, cfg)
+	if r := get(t, g.url+"/grpc/products/abc"); r.status != 200 {
+		t.Fatalf("healthy call: %d %s", r.status, r.body)
+	}
+	for i := 0; i < 4; i++ {
+		get(t, g.url+"/grpc/products/boom") // INTERNAL: a 502 and a failure
+	}
+	r := get(t, g.url+"/grpc/products/abc")
+	if r.status != 503 || string(r.body) != `{"message": "catalog unavailable"}` {
+		t.Fatalf("open circuit answered %d %s, want the fallback", r.status, r.body)
+	}
+	metrics := string(get(t, g.admin+"/metrics").body)
+	if !strings.Contains(metrics, `sluice_circuit_state{service="catalog",target="`+srv.Addr+`"} 1`) {
+		t.Errorf("circuit gauge not open:\n%s", grepLines(metrics, "sluice_circuit_state"))
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
 // Set holds the gRPC connections of every grpc service of a config.
@@ -43,7 +44,11 @@ type Set struct {
 // Compile prepares every service with protocol "grpc" (descriptor sets,
 // connections). Problems carry their JSON paths. It also rejects routes that
 // would send plain HTTP to a grpc service.
-func Compile(cfg *config.Config) (*Set, config.Errors) {
+//
+// services are the compiled upstream services: a grpc service leases its
+// targets from its upstream.Service (balancer, passive ejection, circuit
+// breaker, fallback), so that gRPC calls follow the same rules as HTTP ones.
+func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, config.Errors) {
 	var errs config.Errors
 	s := &Set{services: map[string]*service{}, declared: cfg.Services}
 	for _, name := range cfg.Order.Services {
@@ -61,7 +66,12 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 		svc, es := compileService(name, c, path)
 		errs = append(errs, es...)
 		if svc != nil {
-			s.services[name] = svc
+			if up := services[name]; up != nil && len(up.Targets()) == len(svc.targets) {
+				svc.up = up
+				s.services[name] = svc
+			} else {
+				svc.close() // the upstream package reported why
+			}
 		}
 	}
 	errs = append(errs, s.checkRoutes(cfg)...)

@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
+	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
@@ -41,12 +42,20 @@ func compileSet(t testing.TB, addr string) *Set {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, errs := Compile(cfg)
+	s, errs := compileWithUpstream(cfg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+// compileWithUpstream compiles cfg's upstream services, then the grpc set
+// that leases targets from them.
+func compileWithUpstream(cfg *config.Config) (*Set, config.Errors) {
+	services, errs := upstream.Compile(cfg)
+	s, es := Compile(cfg, services)
+	return s, append(errs, es...)
 }
 
 // exchange prepares x for a request to uri with body and path parameter sku.
@@ -246,21 +255,6 @@ func TestHTTPStatus(t *testing.T) {
 	}
 }
 
-func TestWeightedRing(t *testing.T) {
-	a, b := &target{addr: "a"}, &target{addr: "b"}
-	ring := weightedRing([]*target{a, b}, []int{3, 1})
-	var got []string
-	for _, t := range ring {
-		got = append(got, t.addr)
-	}
-	if strings.Join(got, "") != "abaa" && strings.Join(got, "") != "aaba" {
-		t.Errorf("ring %v, want 3 a and 1 b spread out", got)
-	}
-	if big := weightedRing([]*target{a, b}, []int{100000, 1}); len(big) > maxRing+1 {
-		t.Errorf("ring of %d entries", len(big))
-	}
-}
-
 // FuzzBuild feeds untrusted query names, values and bodies to the message
 // builder: it must reject or accept, never panic.
 func FuzzBuild(f *testing.F) {
@@ -347,7 +341,7 @@ func TestTLS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, errs := Compile(cfg)
+		s, errs := compileWithUpstream(cfg)
 		if len(errs) > 0 {
 			t.Fatal(errs)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -56,28 +57,52 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 	ctx = m.outgoing(ctx, x, c)
 
 	out := dynamicpb.NewMessage(m.out)
+	var tried [8]*upstream.Target
+	ntried := 0
+	var lease upstream.Lease
 	var t *target
 	var err error
 	for attempt := 0; ; attempt++ {
-		next := m.svc.pick(t)
-		if next == nil {
-			break
+		l, lerr := m.svc.acquire(tried[:ntried])
+		if lerr != nil {
+			if attempt > 0 {
+				// The previous attempt could not connect (already recorded)
+				// and no other target is left to try.
+				lerr = upstream.ErrConnect
+			}
+			upstream.FailExchange(x, m.svc.up, lerr)
+			return
 		}
-		t = next
+		lease, t = l, m.svc.targets[l.Index]
 		c.peer = peer.Peer{}
-		t.inflight.Add(1)
 		err = t.conn.Invoke(ctx, m.fullName, in, out, c.opts...)
-		t.inflight.Add(-1)
 		// Only a call that never reached a server is safe to send again.
 		if err == nil || c.peer.Addr != nil || attempt >= m.svc.retries || ctx.Err() != nil {
 			break
 		}
+		lease.Done(upstream.ErrConnect, 0)
+		t.count(502)
+		if ntried < len(tried) {
+			tried[ntried] = l.Target
+			ntried++
+		}
 	}
 	x.Target = t.addr
 	if err != nil {
-		t.count(fail(x, err, c.peer.Addr != nil, ctx.Err()))
+		reached := c.peer.Addr != nil
+		code := fail(x, err, reached, ctx.Err())
+		t.count(code)
+		switch {
+		case !reached:
+			lease.Done(upstream.ErrConnect, 0)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			lease.Done(upstream.ErrTimeout, 0)
+		default:
+			lease.Done(nil, code)
+		}
 		return
 	}
+	lease.Done(nil, 200)
 	resp := &x.Ctx.Response
 	body, merr := marshalJSON.MarshalAppend(resp.SwapBody(nil)[:0], out)
 	resp.SwapBody(body)

@@ -11,6 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/connectivity"
@@ -28,8 +29,6 @@ const (
 	// maxReconnectDelay caps the reconnect back-off of a failed target, so
 	// that a target that comes back takes traffic within seconds.
 	maxReconnectDelay = 5 * time.Second
-	// maxRing bounds the weighted round-robin ring.
-	maxRing = 1024
 )
 
 // service is one compiled grpc service: its descriptors and one connection
@@ -41,19 +40,16 @@ type service struct {
 	files   *protoregistry.Files
 	timeout time.Duration
 	retries int
+	// targets are in config order, as are up's: a lease's Index picks ours.
 	targets []*target
-	// ring is the round-robin order: each target once, or weight times
-	// (smoothly interleaved) for balancer "weighted".
-	ring      []*target
-	leastConn bool
-	next      atomic.Uint32
+	// up chooses targets and keeps their resilience state.
+	up *upstream.Service
 }
 
 // target is one upstream address and its connection.
 type target struct {
 	addr     string
 	conn     *grpc.ClientConn
-	inflight atomic.Int32
 	labels   string // `{service="…",target="…"` without the closing brace
 	byStatus [600]atomic.Pointer[metrics.Counter]
 }
@@ -68,12 +64,10 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 		s.retries = *c.Retries
 	}
 	// Accepted for a uniform service shape but not applied: the gRPC
-	// client's connection state steers calls away from failing targets.
+	// client's connection state, passive ejection and the circuit breaker
+	// steer calls away from failing targets.
 	if c.HealthCheck != nil {
 		slog.Warn("grpc: health_check is not applied to grpc services", "path", config.Join(path, "health_check"))
-	}
-	if c.CircuitBreaker != nil {
-		slog.Warn("grpc: circuit_breaker is not applied to grpc services", "path", config.Join(path, "circuit_breaker"))
 	}
 	if c.DescriptorSet == "" {
 		errs.Add(config.Join(path, "descriptor_set"), "required for protocol \"grpc\"")
@@ -110,7 +104,6 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 	if connect <= 0 {
 		connect = defaultConnectTimeout
 	}
-	weights := make([]int, len(c.Targets))
 	for i, t := range c.Targets {
 		conn, err := grpc.NewClient("passthrough:///"+t.Addr,
 			grpc.WithTransportCredentials(credsFor(t.Addr)),
@@ -134,20 +127,10 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 			conn:   conn,
 			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
 		})
-		weights[len(s.targets)-1] = max(t.Weight, 1)
 	}
 	if len(errs) > 0 {
 		s.close()
 		return nil, errs
-	}
-	switch c.Balancer {
-	case "weighted":
-		s.ring = weightedRing(s.targets, weights[:len(s.targets)])
-	case "least_conn", "p2c":
-		s.leastConn = true
-		s.ring = s.targets
-	default:
-		s.ring = s.targets
 	}
 	return s, nil
 }
@@ -158,68 +141,21 @@ func (s *service) close() {
 	}
 }
 
-// weightedRing interleaves targets by weight (nginx's smooth weighted round
-// robin), so a heavy target's turns are spread out rather than bunched.
-func weightedRing(targets []*target, weights []int) []*target {
-	total := 0
-	for _, w := range weights {
-		total += w
-	}
-	if total > maxRing {
-		for i, w := range weights {
-			weights[i] = max(w*maxRing/total, 1)
-		}
-		total = 0
-		for _, w := range weights {
-			total += w
+// acquire leases a target not in tried, steering away from targets whose
+// connection is known to be failing unless that leaves none (then a call
+// fails fast and is answered 502).
+func (s *service) acquire(tried []*upstream.Target) (upstream.Lease, error) {
+	skip := tried
+	for i, t := range s.targets {
+		if t.conn.GetState() == connectivity.TransientFailure && len(skip) < cap(skip) {
+			skip = append(skip, s.up.Targets()[i])
 		}
 	}
-	current := make([]int, len(targets))
-	ring := make([]*target, 0, total)
-	for range total {
-		best := 0
-		for i, w := range weights {
-			current[i] += w
-			if current[i] > current[best] {
-				best = i
-			}
-		}
-		current[best] -= total
-		ring = append(ring, targets[best])
+	l, err := s.up.Acquire(skip)
+	if err == upstream.ErrNoTarget && len(skip) > len(tried) {
+		l, err = s.up.Acquire(tried)
 	}
-	return ring
-}
-
-// pick chooses the next target that is not skip and whose connection is not
-// known to be failing; when every connection is failing it still returns one
-// (its call fails fast and is answered 502), nil only when skip is the sole
-// target.
-func (s *service) pick(skip *target) *target {
-	n := int(s.next.Add(1))
-	var fallback *target
-	var best *target
-	for i := range s.ring {
-		t := s.ring[(n+i)%len(s.ring)]
-		if t == skip {
-			continue
-		}
-		if t.conn.GetState() == connectivity.TransientFailure {
-			if fallback == nil {
-				fallback = t
-			}
-			continue
-		}
-		if !s.leastConn {
-			return t
-		}
-		if best == nil || t.inflight.Load() < best.inflight.Load() {
-			best = t
-		}
-	}
-	if best != nil {
-		return best
-	}
-	return fallback
+	return l, err
 }
 
 // count increments sluice_upstream_requests_total for the HTTP status the

@@ -101,10 +101,11 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	}
 
 	if c.Protocol == "grpc" {
-		// gRPC calls go through grpcgw, which does not use these (yet): no
-		// HTTP health checks against a gRPC server.
+		// gRPC calls go through grpcgw, which leases targets from here
+		// (balancer, ejection, circuits), but no HTTP health checks run
+		// against a gRPC server.
 		cc := *c
-		cc.HealthCheck, cc.CircuitBreaker = nil, nil
+		cc.HealthCheck = nil
 		c = &cc
 	}
 	res, es := compileResilience(s, c, path)
