@@ -383,3 +383,35 @@ func grepLines(text, substr string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestGRPCHealthChecks: health_check on a grpc service probes the standard
+// gRPC health service; a NOT_SERVING target leaves rotation (503 at once, no
+// call) and comes back when it serves again.
+func TestGRPCHealthChecks(t *testing.T) {
+	srv := grpctest.Start(t)
+	cfg := strings.Replace(grpcConfig(grpcProtoset(t), "2s", srv.Addr), `"timeout": "2s",`,
+		`"timeout": "2s", "health_check": {"interval": "50ms", "timeout": "50ms", "healthy_after": 1, "unhealthy_after": 1},`, 1)
+	g := startGateway(t, cfg)
+	waitStatus := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			r := get(t, g.url+"/grpc/products/abc")
+			if r.status == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %d (%s), want %d", r.status, r.body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStatus(200)
+	srv.SetServing(false)
+	waitStatus(503)
+	if r := get(t, g.url+"/grpc/products/abc"); r.status != 503 || !strings.Contains(string(r.body), `"unavailable"`) {
+		t.Errorf("unhealthy target: %d %s", r.status, r.body)
+	}
+	srv.SetServing(true)
+	waitStatus(200)
+}

@@ -68,6 +68,9 @@ func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, c
 		if svc != nil {
 			if up := services[name]; up != nil && len(up.Targets()) == len(svc.targets) {
 				svc.up = up
+				if c.HealthCheck != nil {
+					up.SetProbe(svc.healthProbe(strings.TrimPrefix(up.HealthPath(), "/")))
+				}
 				s.services[name] = svc
 			} else {
 				svc.close() // the upstream package reported why

@@ -1,7 +1,7 @@
 package grpcgw
 
 import (
-	"log/slog"
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
@@ -63,12 +64,7 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 	if c.Retries != nil && *c.Retries >= 0 {
 		s.retries = *c.Retries
 	}
-	// Accepted for a uniform service shape but not applied: the gRPC
-	// client's connection state, passive ejection and the circuit breaker
-	// steer calls away from failing targets.
-	if c.HealthCheck != nil {
-		slog.Warn("grpc: health_check is not applied to grpc services", "path", config.Join(path, "health_check"))
-	}
+
 	if c.DescriptorSet == "" {
 		errs.Add(config.Join(path, "descriptor_set"), "required for protocol \"grpc\"")
 	} else {
@@ -175,4 +171,26 @@ func (t *target) count(status int) {
 // labelValue escapes s for a Prometheus label value.
 func labelValue(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// healthProbe checks a target with the standard gRPC health protocol
+// (grpc.health.v1.Health/Check): name is the service to ask about ("" for
+// the whole server); only SERVING passes.
+func (s *service) healthProbe(name string) upstream.Probe {
+	req := &healthpb.HealthCheckRequest{Service: name}
+	return func(t *upstream.Target, timeout time.Duration) bool {
+		var conn *grpc.ClientConn
+		for i, ut := range s.up.Targets() {
+			if ut == t {
+				conn = s.targets[i].conn
+			}
+		}
+		if conn == nil {
+			return false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, req)
+		return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+	}
 }

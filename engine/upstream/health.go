@@ -33,27 +33,32 @@ type health struct {
 	settled atomic.Bool // the first check has finished
 }
 
+// Probe checks one target once within timeout and reports whether it passed.
+// Services probe with an HTTP GET of health_check.path unless SetProbe
+// installs another (gRPC services use the gRPC health protocol).
+type Probe func(t *Target, timeout time.Duration) bool
+
+// SetProbe replaces the service's health probe. Call it before Start.
+func (s *Service) SetProbe(p Probe) { s.probe = p }
+
+// HealthPath returns the service's health_check.path ("" without checks).
+func (s *Service) HealthPath() string {
+	if s.res.health == nil {
+		return ""
+	}
+	return s.res.health.path
+}
+
 // runHealthChecks probes t every interval until stop closes. The first probe
 // runs at once and decides the initial state by itself; after that a state
 // changes only after healthyAfter passes or unhealthyAfter failures in a row.
-func runHealthChecks(t *Target, hs *healthSettings, stop <-chan struct{}) {
-	c := healthClient(t, hs)
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.Header.SetMethod(fasthttp.MethodGet)
-	req.SetRequestURI(hs.path)
-
+func runHealthChecks(t *Target, hs *healthSettings, probe Probe, stop <-chan struct{}) {
 	h := &t.state.health
 	passes, fails := 0, 0
 	ticker := time.NewTicker(hs.interval)
 	defer ticker.Stop()
 	for {
-		req.SetHost(t.Addr)
-		err := c.DoTimeout(req, resp, hs.timeout)
-		pass := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 400
-		resp.Reset()
+		pass := probe(t, hs.timeout)
 		if pass {
 			passes, fails = passes+1, 0
 		} else {
@@ -72,10 +77,26 @@ func runHealthChecks(t *Target, hs *healthSettings, stop <-chan struct{}) {
 		}
 		select {
 		case <-stop:
-			c.CloseIdleConnections()
 			return
 		case <-ticker.C:
 		}
+	}
+}
+
+// httpProbe returns the default probe of a target: GET health_check.path
+// over a small pool of its own, passing on 2xx and 3xx.
+func httpProbe(t *Target, hs *healthSettings) Probe {
+	c := healthClient(t, hs)
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	req.Header.SetMethod(fasthttp.MethodGet)
+	req.SetRequestURI(hs.path)
+	return func(t *Target, timeout time.Duration) bool {
+		req.SetHost(t.Addr)
+		err := c.DoTimeout(req, resp, timeout)
+		pass := err == nil && resp.StatusCode() >= 200 && resp.StatusCode() < 400
+		resp.Reset()
+		return pass
 	}
 }
 

@@ -206,7 +206,11 @@ func Start(services map[string]*Service, stop <-chan struct{}) {
 			continue
 		}
 		for _, t := range s.targets {
-			go runHealthChecks(t, hs, stop)
+			probe := s.probe
+			if probe == nil {
+				probe = httpProbe(t, hs)
+			}
+			go runHealthChecks(t, hs, probe, stop)
 		}
 	}
 }

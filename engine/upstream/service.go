@@ -45,6 +45,7 @@ type Service struct {
 
 	targets  []*Target
 	balancer balancer
+	probe    Probe
 	res      *serviceResilience
 }
 
@@ -100,14 +101,6 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		maxConns = DefaultMaxConnsPerTarget
 	}
 
-	if c.Protocol == "grpc" {
-		// gRPC calls go through grpcgw, which leases targets from here
-		// (balancer, ejection, circuits), but no HTTP health checks run
-		// against a gRPC server.
-		cc := *c
-		cc.HealthCheck = nil
-		c = &cc
-	}
 	res, es := compileResilience(s, c, path)
 	errs = append(errs, es...)
 	s.res = res

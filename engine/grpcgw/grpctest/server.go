@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -33,7 +35,8 @@ type Server struct {
 	// Calls counts the calls received.
 	Calls atomic.Int64
 
-	srv *grpc.Server
+	srv    *grpc.Server
+	health *health.Server
 }
 
 // Start runs a catalog server on 127.0.0.1:0 until the test ends.
@@ -55,10 +58,21 @@ func StartTLS(tb testing.TB, tc *tls.Config) *Server {
 
 // Serve runs a catalog server on ln in the background.
 func Serve(ln net.Listener, opts ...grpc.ServerOption) *Server {
-	s := &Server{Addr: ln.Addr().String()}
+	s := &Server{Addr: ln.Addr().String(), health: health.NewServer()}
 	s.srv = grpc.NewServer(append(opts, grpc.UnknownServiceHandler(s.handle))...)
+	healthpb.RegisterHealthServer(s.srv, s.health)
 	go func() { _ = s.srv.Serve(ln) }()
 	return s
+}
+
+// SetServing sets what the standard health service answers for the whole
+// server: SERVING or NOT_SERVING.
+func (s *Server) SetServing(ok bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ok {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
 }
 
 // Stop closes the listener and every connection at once.
