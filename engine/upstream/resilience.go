@@ -1,6 +1,8 @@
 package upstream
 
 import (
+	"time"
+
 	"log/slog"
 	"sync/atomic"
 
@@ -49,37 +51,28 @@ func compileHealth(c *config.HealthCheck, path string, errs *config.Errors) *hea
 	} else if h.path[0] != '/' {
 		errs.Add(config.Join(path, "path"), "must start with \"/\"")
 	}
-	if h.interval < 0 {
-		errs.Add(config.Join(path, "interval"), "must be positive")
-	}
-	if h.interval <= 0 {
-		h.interval = DefaultHealthInterval
-	}
-	if h.timeout < 0 {
-		errs.Add(config.Join(path, "timeout"), "must be positive")
-	}
-	if h.timeout <= 0 {
-		h.timeout = min(DefaultHealthTimeout, h.interval)
-	}
+	orDefault(&h.interval, DefaultHealthInterval, errs, config.Join(path, "interval"), "must be positive")
+	orDefault(&h.timeout, min(DefaultHealthTimeout, h.interval), errs, config.Join(path, "timeout"), "must be positive")
 	if h.timeout > h.interval {
 		// A probe may not outlive its interval; cap it rather than refuse a
 		// config that only sped up the interval.
 		slog.Warn("health check timeout capped at the interval", "path", config.Join(path, "timeout"), "interval", h.interval.String())
 		h.timeout = h.interval
 	}
-	if h.healthyAfter < 0 {
-		errs.Add(config.Join(path, "healthy_after"), "must be at least 1")
-	}
-	if h.healthyAfter <= 0 {
-		h.healthyAfter = DefaultHealthHealthyAfter
-	}
-	if h.unhealthyAfter < 0 {
-		errs.Add(config.Join(path, "unhealthy_after"), "must be at least 1")
-	}
-	if h.unhealthyAfter <= 0 {
-		h.unhealthyAfter = DefaultHealthUnhealthyAfter
-	}
+	orDefault(&h.healthyAfter, DefaultHealthHealthyAfter, errs, config.Join(path, "healthy_after"), "must be at least 1")
+	orDefault(&h.unhealthyAfter, DefaultHealthUnhealthyAfter, errs, config.Join(path, "unhealthy_after"), "must be at least 1")
 	return h
+}
+
+// orDefault reports a negative setting at path with msg, and replaces a
+// zero (unset) or negative one with def.
+func orDefault[T int | int64 | time.Duration](v *T, def T, errs *config.Errors, path, msg string) {
+	if *v < 0 {
+		errs.Add(path, "%s", msg)
+	}
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) (*breakerSettings, *Fallback) {
@@ -87,18 +80,8 @@ func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) 
 		window: c.Window.D(), minRequests: int64(c.MinRequests),
 		ratio: c.FailureRatio, openFor: int64(c.OpenFor.D()),
 	}
-	if b.window < 0 {
-		errs.Add(config.Join(path, "window"), "must be positive")
-	}
-	if b.window <= 0 {
-		b.window = DefaultBreakerWindow
-	}
-	if b.minRequests < 0 {
-		errs.Add(config.Join(path, "min_requests"), "must not be negative")
-	}
-	if b.minRequests <= 0 {
-		b.minRequests = DefaultBreakerMinRequests
-	}
+	orDefault(&b.window, DefaultBreakerWindow, errs, config.Join(path, "window"), "must be positive")
+	orDefault(&b.minRequests, DefaultBreakerMinRequests, errs, config.Join(path, "min_requests"), "must not be negative")
 	// 0 reads as "not set": the decoded config cannot tell the two apart.
 	if b.ratio < 0 || b.ratio > 1 || b.ratio != b.ratio {
 		errs.Add(config.Join(path, "failure_ratio"), "must be within (0,1]")
@@ -106,12 +89,7 @@ func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) 
 	if b.ratio <= 0 {
 		b.ratio = DefaultBreakerFailureRatio
 	}
-	if b.openFor < 0 {
-		errs.Add(config.Join(path, "open_for"), "must be positive")
-	}
-	if b.openFor <= 0 {
-		b.openFor = int64(DefaultBreakerOpenFor)
-	}
+	orDefault(&b.openFor, int64(DefaultBreakerOpenFor), errs, config.Join(path, "open_for"), "must be positive")
 	var fb *Fallback
 	if f := c.Fallback; f != nil {
 		fb = &Fallback{Status: f.Status, Body: []byte(f.Body)}
