@@ -14,6 +14,7 @@ type Config struct {
 	Auth       map[string]*Auth      `json:"auth"`
 	RateLimits map[string]*RateLimit `json:"rate_limits"`
 	Routes     []*Route              `json:"routes"`
+	Tracing    *Tracing              `json:"tracing"`
 
 	// SHA256 is the lower-case hex SHA-256 of the file's bytes (not part of the JSON).
 	SHA256 string `json:"-"`
@@ -44,6 +45,14 @@ type Server struct {
 	TLS             *ServerTLS `json:"tls"`
 	CacheMaxBytes   int64      `json:"cache_max_bytes"`
 	AccessLog       string     `json:"access_log"`
+	// ProxyProtocol is "off" (default), "optional" or "required".
+	ProxyProtocol string `json:"proxy_protocol"`
+	// ReusePort binds the client listener with SO_REUSEPORT.
+	ReusePort bool `json:"reuse_port"`
+	// HTTP2 offers h2 by ALPN on a TLS listener; nil means the default (true).
+	HTTP2 *bool `json:"http2"`
+	// AdminPprof serves /debug/pprof/ on the admin listener.
+	AdminPprof bool `json:"admin_pprof"`
 }
 
 // ServerTLS configures TLS termination on the client listener.
@@ -67,7 +76,10 @@ type Cluster struct {
 
 // Redis configures the shared quota store.
 type Redis struct {
-	Addr         string   `json:"addr"`
+	Addr string `json:"addr"`
+	// Addrs with MasterName selects Redis Sentinel, without it Redis Cluster.
+	Addrs        []string `json:"addrs"`
+	MasterName   string   `json:"master_name"`
 	SyncInterval Duration `json:"sync_interval"`
 	KeyPrefix    string   `json:"key_prefix"`
 	Password     string   `json:"password"`
@@ -80,6 +92,7 @@ type Service struct {
 	Targets           []Target        `json:"targets"`
 	Balancer          string          `json:"balancer"`
 	Timeout           Duration        `json:"timeout"`
+	TryTimeout        Duration        `json:"try_timeout"`
 	ConnectTimeout    Duration        `json:"connect_timeout"`
 	MaxConnsPerTarget int             `json:"max_conns_per_target"`
 	Retries           *int            `json:"retries"`
@@ -188,6 +201,45 @@ type Route struct {
 	Aggregate       *Aggregate        `json:"aggregate"`
 	GRPCMethod      string            `json:"grpc_method"`
 	WebSocket       bool              `json:"websocket"`
+	CORS            *CORS             `json:"cors"`
+	IPFilter        *IPFilter         `json:"ip_filter"`
+	Compress        bool              `json:"compress"`
+	Split           *Split            `json:"split"`
+}
+
+// CORS answers preflights at the edge and marks answers for allowed origins.
+type CORS struct {
+	AllowOrigins     []string `json:"allow_origins"`
+	AllowMethods     []string `json:"allow_methods"`
+	AllowHeaders     []string `json:"allow_headers"`
+	ExposeHeaders    []string `json:"expose_headers"`
+	AllowCredentials bool     `json:"allow_credentials"`
+	MaxAge           Duration `json:"max_age"`
+}
+
+// IPFilter allows or denies client addresses by CIDR.
+type IPFilter struct {
+	Allow []string `json:"allow"`
+	Deny  []string `json:"deny"`
+}
+
+// Split sends a share of a route's requests to other services.
+type Split struct {
+	By       string         `json:"by"`
+	Services []SplitService `json:"services"`
+}
+
+// SplitService is one side of a split and its share in percent.
+type SplitService struct {
+	Service string  `json:"service"`
+	Percent float64 `json:"percent"`
+}
+
+// Tracing exports spans over OTLP/HTTP.
+type Tracing struct {
+	OTLPEndpoint string   `json:"otlp_endpoint"`
+	SampleRatio  *float64 `json:"sample_ratio"`
+	ServiceName  string   `json:"service_name"`
 }
 
 // Cache configures response caching for a route.
