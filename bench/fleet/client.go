@@ -1,0 +1,94 @@
+package fleet
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// client is an HTTP/1.1 keep-alive client that never retries: one request on
+// one connection, and an error is the caller's failure. (Go's http.Transport
+// and fasthttp's client re-send idempotent requests on a closed keep-alive
+// connection, which hides exactly the failures a drain must avoid.) It
+// honours Connection: close by dialling anew for the next request.
+type client struct {
+	addr    string
+	local   *net.TCPAddr // source address; nil for the default
+	timeout time.Duration
+
+	conn net.Conn
+	br   *bufio.Reader
+	req  []byte
+	resp fasthttp.Response
+}
+
+func newClient(addr string, local *net.TCPAddr) *client {
+	return &client{addr: addr, local: local, timeout: 5 * time.Second}
+}
+
+// result is one answer: status, the sluice instance that answered
+// (X-Instance) and whether the server asked to close the connection.
+type result struct {
+	status   int
+	instance string
+	closed   bool
+	body     []byte
+}
+
+var errNoAnswer = errors.New("connection closed without an answer")
+
+// get sends GET path and reads the answer. Any failure closes the connection;
+// the next call dials again.
+func (c *client) get(path string, wantBody bool) (result, error) {
+	if c.conn == nil {
+		d := net.Dialer{Timeout: c.timeout}
+		if c.local != nil {
+			d.LocalAddr = c.local
+		}
+		conn, err := d.Dial("tcp", c.addr)
+		if err != nil {
+			return result{}, fmt.Errorf("dial: %w", err)
+		}
+		c.conn = conn
+		if c.br == nil {
+			c.br = bufio.NewReaderSize(conn, 4096)
+		} else {
+			c.br.Reset(conn)
+		}
+	}
+	_ = c.conn.SetDeadline(time.Now().Add(c.timeout))
+	c.req = append(c.req[:0], "GET "...)
+	c.req = append(c.req, path...)
+	c.req = append(c.req, " HTTP/1.1\r\nHost: fleet.test\r\nUser-Agent: sluice-fleet\r\n\r\n"...)
+	if _, err := c.conn.Write(c.req); err != nil {
+		c.close()
+		return result{}, fmt.Errorf("write: %w", err)
+	}
+	c.resp.Reset()
+	if err := c.resp.Read(c.br); err != nil {
+		c.close()
+		if errors.Is(err, fasthttp.ErrNoFreeConns) || err.Error() == "EOF" {
+			return result{}, errNoAnswer
+		}
+		return result{}, fmt.Errorf("read: %w", err)
+	}
+	r := result{status: c.resp.StatusCode(), instance: string(c.resp.Header.Peek("X-Instance")), closed: c.resp.ConnectionClose()}
+	if wantBody {
+		r.body = append([]byte(nil), c.resp.Body()...)
+	}
+	if r.closed {
+		c.close()
+	}
+	return r, nil
+}
+
+func (c *client) close() {
+	if c.conn != nil {
+		_ = c.conn.Close()
+		c.conn = nil
+	}
+}
