@@ -73,10 +73,10 @@ const (
 
 // Rate limit policies of the generated config.
 const (
-	ipBurst    = 5        // per-ip: burst 5, 1 token every 10s
-	sharedRate = 1000000  // shared: a cluster quota that does not reject, to watch Redis
-	clientBase = 10       // first 127.0.0.x source address of the ip scenario
-	maxClients = 200      // 127.0.0.10 .. 127.0.0.209
+	ipBurst    = 5       // per-ip: burst 5, 1 token every 10s
+	sharedRate = 1000000 // shared: a cluster quota that does not reject, to watch Redis
+	clientBase = 10      // first 127.0.0.x source address of the ip scenario
+	maxClients = 200     // 127.0.0.10 .. 127.0.0.209
 )
 
 // Fleet is a running fleet.

@@ -30,10 +30,10 @@ var FullPlan = Plan{Clients: 50, Skewed: 2, Warm: 2 * time.Second, Window: 10 * 
 
 // Row is one line of the fleet table.
 type Row struct {
-	N                     string
-	Scenario, Measured    string
-	Goal                  string
-	OK                    bool
+	N                  string
+	Scenario, Measured string
+	Goal               string
+	OK                 bool
 }
 
 // Report is the outcome of Run.
