@@ -345,4 +345,3 @@ func TestProxyProtocolBeforeTLS(t *testing.T) {
 		t.Errorf("TLS after header: %d %q", resp.StatusCode, echoedXFF(t, body))
 	}
 }
-
