@@ -34,7 +34,10 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 
 	r := e.serve(se)
 	e.finish(x, r)
-	if clientClose || e.closing.Load() {
+	// Once draining starts every answer closes its connection, so a busy
+	// keep-alive client reconnects (to the new process) instead of meeting
+	// the close of an idle connection it is about to reuse.
+	if clientClose || e.draining.Load() {
 		ctx.SetConnectionClose()
 	}
 	x.Reset()
