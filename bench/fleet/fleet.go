@@ -110,16 +110,15 @@ type instance struct {
 // Start starts redis-server, the upstreams, probes which fleet features the
 // sluice binary has, then starts the instances and HAProxy. On error
 // everything started so far is stopped.
-func Start(ctx context.Context, opts Options) (f *Fleet, err error) {
+func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	opts.defaults()
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleet dir: %w", err)
 	}
-	f = &Fleet{opts: opts, procs: newProcs(opts.Dir)}
+	f := &Fleet{opts: opts, procs: newProcs(opts.Dir)}
 	defer func() {
 		if err != nil {
 			f.Close()
-			f = nil
 		}
 	}()
 	if err := f.startRedis(ctx); err != nil {

@@ -58,26 +58,45 @@ func probe(ctx context.Context, f *Fleet) (Features, error) {
 		return ft, err
 	}
 	var admins, cfgs [2]string
+	writeCfg := func(i int, reusePort bool) error {
+		name := fmt.Sprintf("probe-%d", i+1)
+		cfgs[i] = filepath.Join(f.opts.Dir, name+".json")
+		// Redis is given but nothing uses a cluster quota here.
+		data := sluiceConfig(listen, admins[i], f.redisAddr, name, f.upstreams, 1, 100, 2*time.Second, "optional", reusePort)
+		if err := os.WriteFile(cfgs[i], data, 0o644); err != nil {
+			return fmt.Errorf("write probe config: %w", err)
+		}
+		return nil
+	}
 	for i := range admins {
 		if admins[i], err = freeAddr(); err != nil {
 			return ft, err
 		}
-		name := fmt.Sprintf("probe-%d", i+1)
-		cfgs[i] = filepath.Join(f.opts.Dir, name+".json")
-		// Redis is given but nothing uses a cluster quota here.
-		data := sluiceConfig(listen, admins[i], f.redisAddr, name, f.upstreams, 1, 100, 2*time.Second, "optional", true)
-		if err := os.WriteFile(cfgs[i], data, 0o644); err != nil {
-			return ft, fmt.Errorf("write probe config: %w", err)
+		if err := writeCfg(i, true); err != nil {
+			return ft, err
 		}
 	}
 	c1, err := f.procs.start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0])
 	if err != nil {
 		return ft, err
 	}
-	defer f.procs.stop(c1, 5*time.Second)
+	reuseBroken := false
 	if err := waitReady(ctx, c1, admins[0], 15*time.Second); err != nil {
-		return ft, fmt.Errorf("probe instance: %w", err)
+		f.procs.stop(c1, 5*time.Second)
+		// reuse_port itself may fail on this kernel: try without it.
+		reuseBroken = true
+		ft.Notes = append(ft.Notes, "server.reuse_port: true does not start here ("+c1.logTail()+")")
+		if err := writeCfg(0, false); err != nil {
+			return ft, err
+		}
+		if c1, err = f.procs.start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0]); err != nil {
+			return ft, err
+		}
+		if err := waitReady(ctx, c1, admins[0], 15*time.Second); err != nil {
+			return ft, fmt.Errorf("probe instance: %w", err)
+		}
 	}
+	defer f.procs.stop(c1, 5*time.Second)
 
 	// PROXY protocol: the upstream must see probeSource in X-Forwarded-For.
 	xff, err := proxiedXFF(listen)
@@ -98,15 +117,17 @@ func probe(ctx context.Context, f *Fleet) (Features, error) {
 	}
 
 	// reuse_port: a second instance on the same listen address gets ready.
-	c2, err := f.procs.start("probe-2", f.opts.Sluice, "run", "-c", cfgs[1])
-	if err != nil {
-		return ft, err
-	}
-	defer f.procs.stop(c2, 5*time.Second)
-	if err := waitReady(ctx, c2, admins[1], 15*time.Second); err != nil {
-		ft.Notes = append(ft.Notes, "server.reuse_port not implemented (a second instance on the same address did not start: "+c2.logTail()+")")
-	} else {
-		ft.ReusePort = true
+	if !reuseBroken {
+		c2, err := f.procs.start("probe-2", f.opts.Sluice, "run", "-c", cfgs[1])
+		if err != nil {
+			return ft, err
+		}
+		if err := waitReady(ctx, c2, admins[1], 15*time.Second); err != nil {
+			ft.Notes = append(ft.Notes, "server.reuse_port not implemented (a second instance on the same address did not start: "+c2.logTail()+")")
+		} else {
+			ft.ReusePort = true
+		}
+		f.procs.stop(c2, 5*time.Second)
 	}
 
 	// Drain: SIGTERM, wait for /readyz 503, then one more request on the
