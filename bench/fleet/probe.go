@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,6 +31,11 @@ type Features struct {
 	// DrainClose: once draining starts, answers on keep-alive connections
 	// carry Connection: close.
 	DrainClose bool
+	// FairQuota: cluster quotas shared in proportion to each instance's
+	// demand. It cannot be seen without measuring it, so the probe looks for
+	// the work it ships with: `sluice check` accepts cluster.redis.addrs
+	// (Redis Sentinel/Cluster).
+	FairQuota bool
 	// Notes says why a feature was found missing.
 	Notes []string
 }
@@ -40,11 +47,21 @@ func (ft Features) String() string {
 		}
 		return "no"
 	}
-	return fmt.Sprintf("proxy_protocol=%s reuse_port=%s drain Connection: close=%s", yn(ft.ProxyProtocol), yn(ft.ReusePort), yn(ft.DrainClose))
+	return fmt.Sprintf("proxy_protocol=%s reuse_port=%s drain Connection: close=%s fair cluster quotas=%s",
+		yn(ft.ProxyProtocol), yn(ft.ReusePort), yn(ft.DrainClose), yn(ft.FairQuota))
 }
 
-// Missing names the features the binary lacks, with why, for skip messages.
-func (ft Features) Missing() string { return strings.Join(ft.Notes, "; ") }
+// Missing says why the features whose notes start with prefix were found
+// missing, for skip messages; with prefix "" every note.
+func (ft Features) Missing(prefix string) string {
+	var out []string
+	for _, n := range ft.Notes {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, "; ")
+}
 
 // probeSource is the client address the probe sends in its PROXY header.
 const probeSource = "10.9.8.7"
@@ -55,6 +72,9 @@ func probe(ctx context.Context, f *Fleet) (Features, error) {
 	var ft Features
 	listen, err := freeAddr()
 	if err != nil {
+		return ft, err
+	}
+	if err := probeRedisHA(f, &ft); err != nil {
 		return ft, err
 	}
 	var admins, cfgs [2]string
@@ -180,4 +200,28 @@ func proxiedXFF(listen string) (string, error) {
 		return "", fmt.Errorf("echo body: %w", err)
 	}
 	return echo.Headers["X-Forwarded-For"], nil
+}
+
+// probeRedisHA sets ft.FairQuota when `sluice check` accepts a Redis given by
+// cluster.redis.addrs alone.
+func probeRedisHA(f *Fleet, ft *Features) error {
+	cfg := filepath.Join(f.opts.Dir, "probe-redis-ha.json")
+	data := fmt.Sprintf(`{"cluster": {"instances": 3, "redis": {"addrs": [%q]}},
+  "services": {"demo": {"targets": [%q]}},
+  "rate_limits": {"quota": {"key": "route", "requests": 10, "per": "1s", "scope": "cluster"}},
+  "routes": [{"name": "q", "path": "/q", "service": "demo", "rate_limits": ["quota"]}]}`, f.redisAddr, f.upstreams[0])
+	if err := os.WriteFile(cfg, []byte(data), 0o644); err != nil {
+		return fmt.Errorf("write probe config: %w", err)
+	}
+	out, err := exec.Command(f.opts.Sluice, "check", "-c", cfg).CombinedOutput()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		ft.FairQuota = true
+	case errors.As(err, &exit):
+		ft.Notes = append(ft.Notes, "fair cluster quotas not in this binary (sluice check refuses cluster.redis.addrs: "+strings.TrimSpace(string(out))+")")
+	default:
+		return fmt.Errorf("sluice check: %w", err)
+	}
+	return nil
 }
