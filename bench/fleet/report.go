@@ -38,18 +38,19 @@ type Row struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Features Features
-	Plan     Plan
-	Quota    int
-	Rows     []Row
-	Started  time.Time
-	Elapsed  time.Duration
+	Features  Features
+	Plan      Plan
+	Quota     int
+	Instances int
+	Rows      []Row
+	Started   time.Time
+	Elapsed   time.Duration
 }
 
 // Run runs every scenario on f with plan p and returns the table. A
 // scenario that errors ends the run with the rows so far.
 func Run(ctx context.Context, f *Fleet, p Plan) (*Report, error) {
-	rep := &Report{Features: f.Feat, Plan: p, Quota: f.opts.Quota, Started: time.Now()}
+	rep := &Report{Features: f.Feat, Plan: p, Quota: f.opts.Quota, Instances: len(f.inst), Started: time.Now()}
 	defer func() { rep.Elapsed = time.Since(rep.Started) }()
 	logf := f.opts.Logf
 
@@ -153,7 +154,18 @@ func round(d time.Duration) string {
 // Markdown renders the table with a short header.
 func (r *Report) Markdown(env string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Fleet run\n\n`make fleet`: HAProxy (TCP mode, send-proxy-v2) → 3 sluice instances (reuse_port, proxy_protocol) → 2 demo upstreams, one redis-server; every process on this machine, all traffic on 127.0.0.1, client without retries.\n\n")
+	send, keys := "", ""
+	if r.Features.ProxyProtocol {
+		send, keys = ", send-proxy-v2", "proxy_protocol: required"
+	}
+	if r.Features.ReusePort {
+		keys += ", reuse_port: true"
+	}
+	if keys != "" {
+		keys = " (" + strings.TrimPrefix(keys, ", ") + ")"
+	}
+	fmt.Fprintf(&b, "# Fleet run\n\n`make fleet`: HAProxy (TCP mode%s, /readyz checks) → %d sluice instances%s → demo upstreams, one redis-server; "+
+		"every process on this machine, all traffic on 127.0.0.1, a client that never retries. Written by bench/cmd/fleet.\n\n", send, r.Instances, keys)
 	fmt.Fprintf(&b, "- run: %s, %s\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"), round(r.Elapsed))
 	if env != "" {
 		fmt.Fprintf(&b, "- %s\n", env)
