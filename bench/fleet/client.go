@@ -19,6 +19,10 @@ type client struct {
 	addr    string
 	local   *net.TCPAddr // source address; nil for the default
 	timeout time.Duration
+	// proxyV1 starts each connection with a PROXY v1 header naming the
+	// connection's own addresses, as a balancer would, to reach an instance
+	// with proxy_protocol: required directly.
+	proxyV1 bool
 
 	conn net.Conn
 	br   *bufio.Reader
@@ -54,6 +58,14 @@ func (c *client) get(path string, wantBody bool) (result, error) {
 			return result{}, fmt.Errorf("dial: %w", err)
 		}
 		c.conn = conn
+		if c.proxyV1 {
+			src, dst := conn.LocalAddr().(*net.TCPAddr), conn.RemoteAddr().(*net.TCPAddr)
+			hdr := fmt.Sprintf("PROXY TCP4 %s %s %d %d\r\n", src.IP, dst.IP, src.Port, dst.Port)
+			if _, err := conn.Write([]byte(hdr)); err != nil {
+				c.close()
+				return result{}, fmt.Errorf("write PROXY header: %w", err)
+			}
+		}
 		if c.br == nil {
 			c.br = bufio.NewReaderSize(conn, 4096)
 		} else {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-gw/sluice/bench/hist"
 )
 
 // load is an open-loop run of GETs at a fixed total rate over conns
@@ -20,6 +22,8 @@ type load struct {
 	conns int
 	dur   time.Duration
 	local func(worker int) *net.TCPAddr // source address per connection; nil: default
+	// proxyV1 sends a PROXY v1 header on each connection (direct to an instance).
+	proxyV1 bool
 }
 
 // tally counts the answers of a run. Only requests sent while counting is on
@@ -31,12 +35,13 @@ type tally struct {
 
 	mu        sync.Mutex
 	perInst   map[string]*[2]int64 // instance → {answered, admitted}
+	latency   *hist.Histogram      // of answered requests, from their scheduled send time
 	firstFail string
 	lastFail  time.Time
 }
 
 func newTally() *tally {
-	t := &tally{perInst: map[string]*[2]int64{}}
+	t := &tally{perInst: map[string]*[2]int64{}, latency: hist.New()}
 	t.counting.Store(true)
 	return t
 }
@@ -45,9 +50,14 @@ func newTally() *tally {
 // without retries sees as a failure.
 func (t *tally) failed() int64 { return t.serverErr.Load() + t.otherStatus.Load() + t.errs.Load() }
 
-func (t *tally) record(r result, err error) {
+func (t *tally) record(r result, err error, scheduled time.Time) {
 	if !t.counting.Load() {
 		return
+	}
+	if err == nil {
+		t.mu.Lock()
+		t.latency.RecordDuration(time.Since(scheduled))
+		t.mu.Unlock()
 	}
 	t.sent.Add(1)
 	switch {
@@ -108,6 +118,7 @@ func (l load) run(ctx context.Context, t *tally) {
 				local = l.local(w)
 			}
 			c := newClient(l.addr, local)
+			c.proxyV1 = l.proxyV1
 			defer c.close()
 			// Spread the connections' first requests over one interval.
 			next := start.Add(interval * time.Duration(w) / time.Duration(conns))
@@ -121,7 +132,8 @@ func (l load) run(ctx context.Context, t *tally) {
 				} else if ctx.Err() != nil {
 					return
 				}
-				t.record(c.get(l.path, false))
+				r, err := c.get(l.path, false)
+				t.record(r, err, next)
 				next = next.Add(interval)
 				if now := time.Now(); now.Sub(next) > interval {
 					next = now // fell behind: skip the missed slots

@@ -22,11 +22,14 @@ type Plan struct {
 	Settle time.Duration
 	// Outage is how long Redis stays down in scenario 5.
 	Outage time.Duration
+	// Latency is the load of scenario 6 (run for Window each way).
+	Latency Load
 }
 
 // FullPlan is the plan of `make fleet`.
 var FullPlan = Plan{Clients: 50, Skewed: 2, Warm: 2 * time.Second, Window: 10 * time.Second,
-	Load: Load{Rate: 1000, Conns: 32}, Settle: 2 * time.Second, Outage: 3 * time.Second}
+	Load: Load{Rate: 1000, Conns: 32}, Settle: 2 * time.Second, Outage: 3 * time.Second,
+	Latency: Load{Rate: 500, Conns: 16}}
 
 // Row is one line of the fleet table.
 type Row struct {
@@ -113,8 +116,19 @@ func Run(ctx context.Context, f *Fleet, p Plan) (*Report, error) {
 	rep.Rows = append(rep.Rows, Row{N: "5", Scenario: fmt.Sprintf("Redis SIGKILLed for %v and restarted, %.0f req/s on a cluster quota", p.Outage, p.Load.Rate),
 		Measured: fmt.Sprintf("%d 5xx (%d failed) of %d; every instance on its split %s after the kill, sharing again %s after the restart", rd.ServerErrors, rd.Failed, rd.Requests, fb, rs),
 		Goal:     "0 5xx; resume within about 1s", OK: rd.ServerErrors == 0 && rd.Failed == 0 && rd.Resume > 0 && rd.Resume <= 2*time.Second})
+
+	logf("6. latency through HAProxy vs direct, %.0f req/s", p.Latency.Rate)
+	lat, err := f.Latency(ctx, p.Latency, p.Window)
+	if err != nil {
+		return rep, fmt.Errorf("latency: %w", err)
+	}
+	rep.Rows = append(rep.Rows, Row{N: "6", Scenario: fmt.Sprintf("latency on a Redis-shared cluster quota route, %.0f req/s over %d connections for %v: HAProxy + %d instances vs one instance direct", p.Latency.Rate, p.Latency.Conns, p.Window, len(f.inst)),
+		Measured: fmt.Sprintf("p50 %s vs %s, p99 %s vs %s: p99 ratio %.2f (%d and %d failed)", ms(lat.FleetP50), ms(lat.DirectP50), ms(lat.FleetP99), ms(lat.DirectP99), lat.Ratio, lat.Fleet.Failed, lat.Direct.Failed),
+		Goal:     "quoted (no goal); 0 failed", OK: lat.Fleet.Failed == 0 && lat.Direct.Failed == 0})
 	return rep, nil
 }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
 
 func quotaRow(n, name string, quota int, demand float64, window time.Duration, r QuotaResult) Row {
 	shares := func(v []float64) string {

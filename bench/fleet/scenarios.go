@@ -335,3 +335,42 @@ func (f *Fleet) waitFallback(ctx context.Context, want int, timeout time.Duratio
 	}
 	return 0, fmt.Errorf("fallback gauges %v after %v, want all %d", last, timeout, want)
 }
+
+// LatencyResult compares latency through the balancer with latency direct to
+// one instance, on a route under a Redis-shared cluster quota.
+type LatencyResult struct {
+	Fleet, Direct                            LoadResult
+	FleetP50, FleetP99, DirectP50, DirectP99 time.Duration
+	// Ratio is FleetP99 / DirectP99.
+	Ratio float64
+}
+
+// Latency runs scenario 6: lo through HAProxy to every instance, then the same
+// load direct to the first instance (with PROXY headers of its own), for dur each.
+func (f *Fleet) Latency(ctx context.Context, lo Load, dur time.Duration) (LatencyResult, error) {
+	var res LatencyResult
+	for i, direct := range []bool{false, true} {
+		l := load{addr: f.All, path: "/shared/latency", rate: lo.Rate, conns: lo.Conns, dur: dur}
+		if direct {
+			l.addr, l.proxyV1 = f.inst[0].listen, f.Feat.ProxyProtocol
+		}
+		t := newTally()
+		l.run(ctx, t)
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		r := t.loadResult(lo.Conns)
+		t.mu.Lock()
+		p50, p99 := t.latency.PercentileDuration(50), t.latency.PercentileDuration(99)
+		t.mu.Unlock()
+		if i == 0 {
+			res.Fleet, res.FleetP50, res.FleetP99 = r, p50, p99
+		} else {
+			res.Direct, res.DirectP50, res.DirectP99 = r, p50, p99
+		}
+	}
+	if res.DirectP99 > 0 {
+		res.Ratio = float64(res.FleetP99) / float64(res.DirectP99)
+	}
+	return res, nil
+}
