@@ -163,19 +163,36 @@ func TestUsageCountsDemand(t *testing.T) {
 // (headers follow), and ResetShares puts it back on Rate.
 func TestSetShare(t *testing.T) {
 	l := New(Config{Rate: 10, Burst: 100, FleetRate: 30, CountUsage: true})
-	l.SetShareAt(1, 0, 0.5, 1) // 15 tokens a second
+	l.SetShareAt(1, 0, 0.5, 1) // 15 tokens a second, plus the new bucket's kept token
 	const eps = sec / 100      // keep float rounding off whole tokens
-	if r := l.AllowAt(1, 1+sec+eps); !r.Allowed || r.Remaining != 14 {
-		t.Fatalf("after 1 s at share 0.5 of 30/s: %+v, want 14 left", r)
+	if r := l.AllowAt(1, 1+sec+eps); !r.Allowed || r.Remaining != 15 {
+		t.Fatalf("after 1 s at share 0.5 of 30/s: %+v, want 1+15-1 left", r)
 	}
 	if r := l.AllowAt(1, 1+sec+eps); r.ResetAfter < 5*time.Second || r.ResetAfter > 6*time.Second {
 		t.Fatalf("ResetAfter %v, want (100-13)/15 s", r.ResetAfter)
 	}
-	l.SetShareAt(2, 0, 0, 1) // no refill at all
+	l.SetShareAt(2, 0, 0, 1) // a new bucket: full, so one token is kept
+	if r := l.AllowAt(2, 1); !r.Allowed {
+		t.Fatalf("the kept token is missing: %+v", r)
+	}
 	if r := l.AllowAt(2, 1+10*sec); r.Allowed || r.RetryAfter <= 0 {
 		t.Fatalf("share 0 refilled: %+v", r)
 	}
-	l.SetLevelAt(1, 0, 1+sec) // SetLevel keeps the share
+	// A slow share: 0.1 of 30/s is 3 tokens a second, 0.15 between calls
+	// made every 50 ms that each say the fleet has nothing left. The refill
+	// adds up across calls instead of being reset by each.
+	l.SetShareAt(3, 0, 0.1, 1)
+	l.AllowAt(3, 1) // spend the kept token
+	l.AppendUsage(nil)
+	now := int64(1)
+	for range 10 {
+		now += sec / 20
+		l.SetShareAt(3, 0, 0.1, now)
+	}
+	if r := l.AllowAt(3, now); !r.Allowed {
+		t.Fatalf("0.5 s at 3 tokens a second, synced every 50 ms, gave no token: %+v", r)
+	}
+	l.SetLevelAt(1, 0, 1+sec) // SetLevel keeps the share (and no token)
 	if r := l.AllowAt(1, 1+2*sec+eps); r.Remaining != 14 {
 		t.Fatalf("SetLevel changed the share: %+v", r)
 	}

@@ -46,6 +46,9 @@ func (l *Limiter) SetLevelAt(key uint64, tokens float64, now int64) { l.set(key,
 
 // SetShare is SetLevel that also makes the bucket refill at share (0 to 1,
 // clamped) of Config.FleetRate instead of Config.Rate, until ResetShares.
+// It keeps up to one token the bucket already had on top of tokens: a bucket
+// whose share refills it by less than a token between two calls would
+// otherwise lose that refill at every call and never admit.
 func (l *Limiter) SetShare(key uint64, tokens, share float64) {
 	l.set(key, tokens, math.Max(0, math.Min(1, share)), l.Now())
 }
@@ -63,11 +66,12 @@ func (l *Limiter) set(key uint64, tokens, share float64, now int64) {
 	if e == nil {
 		e = s.insert(l, key, now)
 	}
-	e.tokens = math.Max(0, math.Min(l.burst, tokens-float64(e.used)))
-	e.last = now
 	if share >= 0 {
+		tokens += math.Min(l.level(e, now), 1)
 		e.share = 1 + uint16(math.Round(share*shareUnits))
 	}
+	e.tokens = math.Max(0, math.Min(l.burst, tokens-float64(e.used)))
+	e.last = now
 	s.mu.Unlock()
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,19 +80,40 @@ const (
 // fleet compiles one Set per instance from the same config and starts them.
 func fleet(t *testing.T, addr string) []*Route {
 	t.Helper()
-	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q, "key_prefix": "t%d:"}},
-		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
-		fleetN, addr, fleetSync, rand.Uint32(), int(fleetRate), int(fleetBurst))
-	routes := make([]*Route, fleetN)
+	return fleetOf(t, fmt.Sprintf(`{"addr": %q}`, addr), fleetN, int(fleetRate), int(fleetBurst))
+}
+
+// fleetOf starts n instances whose cluster.redis block is redisJSON plus a
+// sync interval of fleetSync and a fresh key prefix, sharing one policy "q"
+// (key header:X-Tenant) of rate a second and burst.
+func fleetOf(t *testing.T, redisJSON string, n, rate, burst int) []*Route {
+	t.Helper()
+	js := fleetConfig(redisJSON, n, rate, burst)
+	routes := make([]*Route, n)
 	for i := range routes {
-		s := compileJSON(t, js)
-		if s.sync == nil {
-			t.Fatal("no syncer compiled")
-		}
-		s.Start(context.Background())
-		routes[i] = route(t, s, "r", "q")
+		routes[i] = startInstance(t, js)
 	}
 	return routes
+}
+
+// fleetConfig is the config of fleetOf's instances.
+func fleetConfig(redisJSON string, n, rate, burst int) string {
+	r := strings.TrimSuffix(strings.TrimSpace(redisJSON), "}") +
+		fmt.Sprintf(`, "sync_interval": %q, "key_prefix": "t%d:"}`, fleetSync, rand.Uint32())
+	return fmt.Sprintf(`{"cluster": {"instances": %d, "redis": %s},
+		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
+		n, r, rate, burst)
+}
+
+// startInstance compiles and starts one instance of config js.
+func startInstance(t *testing.T, js string) *Route {
+	t.Helper()
+	s := compileJSON(t, js)
+	if s.sync == nil {
+		t.Fatal("no syncer compiled")
+	}
+	s.Start(context.Background())
+	return route(t, s, "r", "q")
 }
 
 // load offers requests to rt at rate per second until stop closes, counting
