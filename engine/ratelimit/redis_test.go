@@ -18,33 +18,46 @@ type redisServer struct {
 	t    *testing.T
 	path string
 	addr string
+	args []string // beyond port, bind and persistence
 	cmd  *exec.Cmd
 }
 
 // startRedis starts redis-server for the test; it skips the test only when
 // redis-server is not installed (make test installs it).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the Redis quota tests")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &redisServer{t: t, path: path, addr: addr}
+	return startRedisAt(t, path, freeAddr(t), args...)
+}
+
+// startRedisAt starts redis-server (path) on addr with extra arguments.
+func startRedisAt(t *testing.T, path, addr string, args ...string) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, path: path, addr: addr, args: args}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
 }
 
+// freeAddr is a 127.0.0.1 address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func (r *redisServer) start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)
+	r.cmd = exec.Command(r.path, args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
