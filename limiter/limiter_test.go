@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const sec = int64(time.Second)
@@ -104,7 +105,7 @@ func TestSweepKeepsUnreportedUsage(t *testing.T) {
 	if n := l.SweepAt(10 * sec); n != 0 {
 		t.Fatal("swept a bucket whose usage is unreported")
 	}
-	if u := l.AppendUsage(nil); len(u) != 1 || u[0] != (Usage{Key: 5, Used: 1}) {
+	if u := l.AppendUsage(nil); len(u) != 1 || u[0] != (Usage{Key: 5, Used: 1, Offered: 1}) {
 		t.Fatalf("usage %v", u)
 	}
 	if u := l.AppendUsage(nil); len(u) != 0 {
@@ -130,6 +131,75 @@ func TestSetLevelSubtractsUnreported(t *testing.T) {
 	l.SetLevelAt(2, -5, 1)
 	if r := l.AllowAt(2, 1); r.Allowed {
 		t.Fatalf("SetLevel(-5) on a new key admitted: %+v", r)
+	}
+}
+
+// TestUsageCountsDemand: Offered counts every call, admitted or not, and
+// saturates instead of wrapping; a rejected-only bucket is still reported.
+func TestUsageCountsDemand(t *testing.T) {
+	l := New(Config{Rate: 0.001, Burst: 2, CountUsage: true})
+	for range 5 {
+		l.AllowAt(1, 1)
+	}
+	if u := l.AppendUsage(nil); len(u) != 1 || u[0] != (Usage{Key: 1, Used: 2, Offered: 5}) {
+		t.Fatalf("usage %v, want used 2 offered 5", u)
+	}
+	l.AllowAt(1, 1) // empty bucket: rejected, still demand
+	if u := l.AppendUsage(nil); len(u) != 1 || u[0] != (Usage{Key: 1, Used: 0, Offered: 1}) {
+		t.Fatalf("usage %v, want a rejected call reported", u)
+	}
+	for range 70000 {
+		l.AllowAt(1, 1)
+	}
+	if u := l.AppendUsage(nil); len(u) != 1 || u[0].Offered != 65535 {
+		t.Fatalf("usage %v, want Offered saturated at 65535", u)
+	}
+	if n := unsafe.Sizeof(entry{}); n != 32 {
+		t.Fatalf("entry is %d bytes, the memory bound assumes 32", n)
+	}
+}
+
+// TestSetShare: a bucket with a share refills at that share of FleetRate
+// (headers follow), and ResetShares puts it back on Rate.
+func TestSetShare(t *testing.T) {
+	l := New(Config{Rate: 10, Burst: 100, FleetRate: 30, CountUsage: true})
+	l.SetShareAt(1, 0, 0.5, 1) // 15 tokens a second, plus the new bucket's kept token
+	const eps = sec / 100      // keep float rounding off whole tokens
+	if r := l.AllowAt(1, 1+sec+eps); !r.Allowed || r.Remaining != 15 {
+		t.Fatalf("after 1 s at share 0.5 of 30/s: %+v, want 1+15-1 left", r)
+	}
+	if r := l.AllowAt(1, 1+sec+eps); r.ResetAfter < 5*time.Second || r.ResetAfter > 6*time.Second {
+		t.Fatalf("ResetAfter %v, want (100-13)/15 s", r.ResetAfter)
+	}
+	l.SetShareAt(2, 0, 0, 1) // a new bucket: full, so one token is kept
+	if r := l.AllowAt(2, 1); !r.Allowed {
+		t.Fatalf("the kept token is missing: %+v", r)
+	}
+	if r := l.AllowAt(2, 1+10*sec); r.Allowed || r.RetryAfter <= 0 {
+		t.Fatalf("share 0 refilled: %+v", r)
+	}
+	// A slow share: 0.1 of 30/s is 3 tokens a second, 0.15 between calls
+	// made every 50 ms that each say the fleet has nothing left. The refill
+	// adds up across calls instead of being reset by each.
+	l.SetShareAt(3, 0, 0.1, 1)
+	l.AllowAt(3, 1) // spend the kept token
+	l.AppendUsage(nil)
+	now := int64(1)
+	for range 10 {
+		now += sec / 20
+		l.SetShareAt(3, 0, 0.1, now)
+	}
+	if r := l.AllowAt(3, now); !r.Allowed {
+		t.Fatalf("0.5 s at 3 tokens a second, synced every 50 ms, gave no token: %+v", r)
+	}
+	l.SetLevelAt(1, 0, 1+sec) // SetLevel keeps the share (and no token)
+	if r := l.AllowAt(1, 1+2*sec+eps); r.Remaining != 14 {
+		t.Fatalf("SetLevel changed the share: %+v", r)
+	}
+	l.ResetShares()
+	l.SetLevelAt(1, 0, 1+2*sec)
+	if r := l.AllowAt(1, 1+3*sec+eps); r.Remaining != 9 {
+		t.Fatalf("after ResetShares: %+v, want the own rate 10/s", r)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,33 +18,46 @@ type redisServer struct {
 	t    *testing.T
 	path string
 	addr string
+	args []string // beyond port, bind and persistence
 	cmd  *exec.Cmd
 }
 
 // startRedis starts redis-server for the test; it skips the test only when
 // redis-server is not installed (make test installs it).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the Redis quota tests")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &redisServer{t: t, path: path, addr: addr}
+	return startRedisAt(t, path, freeAddr(t), args...)
+}
+
+// startRedisAt starts redis-server (path) on addr with extra arguments.
+func startRedisAt(t *testing.T, path, addr string, args ...string) *redisServer {
+	t.Helper()
+	r := &redisServer{t: t, path: path, addr: addr, args: args}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
 }
 
+// freeAddr is a 127.0.0.1 address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func (r *redisServer) start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)
+	r.cmd = exec.Command(r.path, args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
@@ -79,19 +93,40 @@ const (
 // fleet compiles one Set per instance from the same config and starts them.
 func fleet(t *testing.T, addr string) []*Route {
 	t.Helper()
-	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q, "key_prefix": "t%d:"}},
-		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
-		fleetN, addr, fleetSync, rand.Uint32(), int(fleetRate), int(fleetBurst))
-	routes := make([]*Route, fleetN)
+	return fleetOf(t, fmt.Sprintf(`{"addr": %q}`, addr), fleetN, int(fleetRate), int(fleetBurst))
+}
+
+// fleetOf starts n instances whose cluster.redis block is redisJSON plus a
+// sync interval of fleetSync and a fresh key prefix, sharing one policy "q"
+// (key header:X-Tenant) of rate a second and burst.
+func fleetOf(t *testing.T, redisJSON string, n, rate, burst int) []*Route {
+	t.Helper()
+	js := fleetConfig(redisJSON, n, rate, burst)
+	routes := make([]*Route, n)
 	for i := range routes {
-		s := compileJSON(t, js)
-		if s.sync == nil {
-			t.Fatal("no syncer compiled")
-		}
-		s.Start(context.Background())
-		routes[i] = route(t, s, "r", "q")
+		routes[i] = startInstance(t, js)
 	}
 	return routes
+}
+
+// fleetConfig is the config of fleetOf's instances.
+func fleetConfig(redisJSON string, n, rate, burst int) string {
+	r := strings.TrimSuffix(strings.TrimSpace(redisJSON), "}") +
+		fmt.Sprintf(`, "sync_interval": %q, "key_prefix": "t%d:"}`, fleetSync, rand.Uint32())
+	return fmt.Sprintf(`{"cluster": {"instances": %d, "redis": %s},
+		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
+		n, r, rate, burst)
+}
+
+// startInstance compiles and starts one instance of config js.
+func startInstance(t *testing.T, js string) *Route {
+	t.Helper()
+	s := compileJSON(t, js)
+	if s.sync == nil {
+		t.Fatal("no syncer compiled")
+	}
+	s.Start(context.Background())
+	return route(t, s, "r", "q")
 }
 
 // load offers requests to rt at rate per second until stop closes, counting
