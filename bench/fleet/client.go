@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -34,13 +35,12 @@ func newClient(addr string, local *net.TCPAddr) *client {
 	return &client{addr: addr, local: local, timeout: 5 * time.Second}
 }
 
-// result is one answer: status, the sluice instance that answered
-// (X-Instance) and whether the server asked to close the connection.
+// result is one answer: status, whether the server asked to close the
+// connection, and the body when asked for.
 type result struct {
-	status   int
-	instance string
-	closed   bool
-	body     []byte
+	status int
+	closed bool
+	body   []byte
 }
 
 var errNoAnswer = errors.New("connection closed without an answer")
@@ -83,12 +83,12 @@ func (c *client) get(path string, wantBody bool) (result, error) {
 	c.resp.Reset()
 	if err := c.resp.Read(c.br); err != nil {
 		c.close()
-		if errors.Is(err, fasthttp.ErrNoFreeConns) || err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return result{}, errNoAnswer
 		}
 		return result{}, fmt.Errorf("read: %w", err)
 	}
-	r := result{status: c.resp.StatusCode(), instance: string(c.resp.Header.Peek("X-Instance")), closed: c.resp.ConnectionClose()}
+	r := result{status: c.resp.StatusCode(), closed: c.resp.ConnectionClose()}
 	if wantBody {
 		r.body = append([]byte(nil), c.resp.Body()...)
 	}

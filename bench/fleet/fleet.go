@@ -187,8 +187,11 @@ func (f *Fleet) startRedis(ctx context.Context) error {
 	return waitTCP(ctx, c, f.redisAddr, 10*time.Second)
 }
 
-// sluiceConfig is the config of one instance. proxyProtocol and reusePort
-// are left out when the binary lacks them (see Features).
+// sluiceConfig is the config of one instance: routes /echo (no limit), /ip
+// (per-ip, instance scope), /quota (the cluster quota of scenario 2),
+// /shared (a cluster quota too high to reject, to watch Redis) and /plain,
+// each answering X-Instance with the instance's name (for people reading
+// logs). proxyProtocol and reusePort are left out when empty/false (see Features).
 func sluiceConfig(listen, admin, redis, instance string, upstreams []string, instances, quota int, drain time.Duration, proxyProtocol string, reusePort bool) []byte {
 	targets, _ := json.Marshal(upstreams)
 	server := fmt.Sprintf(`"listen": %q, "admin_listen": %q, "trusted_proxies": ["127.0.0.1/32"],

@@ -36,18 +36,18 @@ func TestFleet(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
+	defer func() {
+		if t.Failed() {
+			dumpLogs(t, dir)
+		}
+	}()
 	const quota = 100
 	f, err := Start(ctx, Options{Sluice: filepath.Join(bin, "sluice"), Upstream: filepath.Join(bin, "upstream"),
 		HAProxy: haproxy, RedisServer: redis, Dir: dir, Upstreams: 1, Quota: quota, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("start the fleet: %v", err)
 	}
-	t.Cleanup(f.Close)
-	defer func() {
-		if t.Failed() {
-			dumpLogs(t, dir)
-		}
-	}()
+	defer f.Close()
 	t.Logf("features: %s; %s", f.Feat, f.Feat.Missing(""))
 
 	t.Run("client addresses", func(t *testing.T) {

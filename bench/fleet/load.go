@@ -34,14 +34,12 @@ type tally struct {
 	sent, ok, limited, serverErr, otherStatus, errs atomic.Int64
 
 	mu        sync.Mutex
-	perInst   map[string]*[2]int64 // instance → {answered, admitted}
-	latency   *hist.Histogram      // of answered requests, from their scheduled send time
+	latency   *hist.Histogram // of answered requests, from their scheduled send time
 	firstFail string
-	lastFail  time.Time
 }
 
 func newTally() *tally {
-	t := &tally{perInst: map[string]*[2]int64{}, latency: hist.New()}
+	t := &tally{latency: hist.New()}
 	t.counting.Store(true)
 	return t
 }
@@ -53,11 +51,6 @@ func (t *tally) failed() int64 { return t.serverErr.Load() + t.otherStatus.Load(
 func (t *tally) record(r result, err error, scheduled time.Time) {
 	if !t.counting.Load() {
 		return
-	}
-	if err == nil {
-		t.mu.Lock()
-		t.latency.RecordDuration(time.Since(scheduled))
-		t.mu.Unlock()
 	}
 	t.sent.Add(1)
 	switch {
@@ -72,32 +65,16 @@ func (t *tally) record(r result, err error, scheduled time.Time) {
 	default:
 		t.otherStatus.Add(1)
 	}
-	fail := err != nil || (r.status != 200 && r.status != 429)
-	if !fail && r.instance == "" {
-		return
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if fail {
-		if t.firstFail == "" {
-			if err != nil {
-				t.firstFail = err.Error()
-			} else {
-				t.firstFail = fmt.Sprintf("status %d", r.status)
-			}
+	switch {
+	case err == nil:
+		t.latency.RecordDuration(time.Since(scheduled))
+		if r.status != 200 && r.status != 429 && t.firstFail == "" {
+			t.firstFail = fmt.Sprintf("status %d", r.status)
 		}
-		t.lastFail = time.Now()
-	}
-	if err == nil && r.instance != "" {
-		c := t.perInst[r.instance]
-		if c == nil {
-			c = new([2]int64)
-			t.perInst[r.instance] = c
-		}
-		c[0]++
-		if r.status == 200 {
-			c[1]++
-		}
+	case t.firstFail == "":
+		t.firstFail = err.Error()
 	}
 }
 
