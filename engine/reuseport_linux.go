@@ -28,6 +28,9 @@ func listenReusePort(addr string) (net.Listener, error) {
 		}
 		return nil
 	}}
+	// A multipath TCP listener (Go's default where the kernel has it)
+	// refuses reuseport BPF programs.
+	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, err
