@@ -125,6 +125,18 @@ func Run(ctx context.Context, f *Fleet, p Plan) (*Report, error) {
 	rep.Rows = append(rep.Rows, Row{N: "6", Scenario: fmt.Sprintf("latency on a Redis-shared cluster quota route, %.0f req/s over %d connections for %v: HAProxy + %d instances vs one instance direct", p.Latency.Rate, p.Latency.Conns, p.Window, len(f.inst)),
 		Measured: fmt.Sprintf("p50 %s vs %s, p99 %s vs %s: p99 ratio %.2f (%d and %d failed)", ms(lat.FleetP50), ms(lat.DirectP50), ms(lat.FleetP99), ms(lat.DirectP99), lat.Ratio, lat.Fleet.Failed, lat.Direct.Failed),
 		Goal:     "quoted (no goal); 0 failed", OK: lat.Fleet.Failed == 0 && lat.Direct.Failed == 0})
+
+	if !f.Feat.ReusePort {
+		logf("7. handover skipped: %s", f.Feat.Missing("server.reuse_port"))
+		return rep, nil
+	}
+	logf("7. in-place handover under %.0f req/s over %d connections", p.Load.Rate, p.Load.Conns)
+	ho, err := f.Handover(ctx, p.Load, p.Settle)
+	if err != nil {
+		return rep, fmt.Errorf("handover: %w", err)
+	}
+	rep.Rows = append(rep.Rows, Row{N: "7", Scenario: fmt.Sprintf("in-place handover of %d instances (new process beside the old one with reuse_port, ready, SIGTERM to the old), HAProxy with TCP checks, %.0f req/s over %d keep-alive connections", len(f.inst), p.Load.Rate, p.Load.Conns),
+		Measured: fmt.Sprintf("%d failed of %d%s", ho.Failed, ho.Requests, firstFailure(ho)), Goal: "0 failed", OK: ho.Failed == 0})
 	return rep, nil
 }
 
