@@ -43,7 +43,7 @@ func TestFleet(t *testing.T) {
 	}()
 	const quota = 100
 	f, err := Start(ctx, Options{Sluice: filepath.Join(bin, "sluice"), Upstream: filepath.Join(bin, "upstream"),
-		HAProxy: haproxy, RedisServer: redis, Dir: dir, Upstreams: 1, Quota: quota, Logf: t.Logf})
+		HAProxy: haproxy, RedisServer: redis, Dir: dir, Upstreams: 1, Quota: quota, DrainDelay: 1500 * time.Millisecond, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("start the fleet: %v", err)
 	}
