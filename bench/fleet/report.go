@@ -33,10 +33,12 @@ var FullPlan = Plan{Clients: 50, Skewed: 2, Warm: 2 * time.Second, Window: 10 * 
 
 // Row is one line of the fleet table.
 type Row struct {
-	N                  string
-	Scenario, Measured string
-	Goal               string
-	OK                 bool
+	// N numbers the scenario ("1", "2a", ...).
+	N string
+	// Scenario says what ran, Measured what came out, Goal what was wanted.
+	Scenario, Measured, Goal string
+	// OK is whether Measured meets Goal.
+	OK bool
 }
 
 // Report is the outcome of Run.

@@ -365,7 +365,9 @@ func (f *Fleet) waitFallback(ctx context.Context, want int, timeout time.Duratio
 // LatencyResult compares latency through the balancer with latency direct to
 // one instance, on a route under a Redis-shared cluster quota.
 type LatencyResult struct {
-	Fleet, Direct                            LoadResult
+	// Fleet went through HAProxy to every instance, Direct to one instance.
+	Fleet, Direct LoadResult
+	// The latency percentiles of each, from the scheduled send time.
 	FleetP50, FleetP99, DirectP50, DirectP99 time.Duration
 	// Ratio is FleetP99 / DirectP99.
 	Ratio float64
