@@ -303,7 +303,7 @@ func (c *proxyConn) fail(err error, deadline time.Time) error {
 	c.state.Store(ppFailed)
 	var ne net.Error
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, net.ErrClosed): // the server closed it (shutdown)
 	case errors.As(err, &ne) && ne.Timeout(), !time.Now().Before(deadline):
 		ppTimeout.Inc()
 	case errors.Is(err, errPeerClosed):

@@ -66,3 +66,60 @@ func trustLoopback(t *testing.T) *forward.Proxies {
 	}
 	return forward.NewProxies([]netip.Prefix{pfx})
 }
+
+// BenchmarkConnRead is a request's socket work (deadline, read, client
+// address) on a bare TCP connection and on a proxyConn after its header:
+// the per-request cost of the PROXY layer alone.
+func BenchmarkConnRead(b *testing.B) {
+	for _, proxied := range []bool{false, true} {
+		name := "raw"
+		if proxied {
+			name = "proxy"
+		}
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			var l net.Listener = ln
+			if proxied {
+				pfx, _ := forward.ParseTrusted("127.0.0.1/32")
+				l = newProxyListener(ln, proxyRequired, forward.NewProxies([]netip.Prefix{pfx}), 5*time.Second)
+			}
+			client, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer client.Close()
+			server, err := l.Accept()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer server.Close()
+			msg := []byte("GET /api/products/abc HTTP/1.1\r\nHost: gateway\r\nUser-Agent: bench\r\n\r\n")
+			buf := make([]byte, 4096)
+			if proxied {
+				client.Write([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 4000 80\r\n"))
+			}
+			read := func() {
+				client.Write(msg)
+				server.SetReadDeadline(time.Now().Add(time.Second))
+				for n := 0; n < len(msg); {
+					m, err := server.Read(buf[n:])
+					if err != nil {
+						b.Fatal(err)
+					}
+					n += m
+				}
+				_ = server.RemoteAddr()
+			}
+			read()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				read()
+			}
+		})
+	}
+}
