@@ -345,3 +345,32 @@ func TestProxyProtocolBeforeTLS(t *testing.T) {
 		t.Errorf("TLS after header: %d %q", resp.StatusCode, echoedXFF(t, body))
 	}
 }
+
+// TestDrainClosesKeepAlive: once draining starts (during drain_delay) every
+// answer carries Connection: close, except a WebSocket's 101.
+func TestDrainClosesKeepAlive(t *testing.T) {
+	up := startUpstream(t, "echo")
+	ws := wsStartUpstream(t, "")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off", "drain_delay": "3s"},
+  "services": {"s": {"targets": [%q]}, "chat": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/r", "service": "s"},
+             {"name": "ws", "path": "/ws/{room}", "service": "chat", "websocket": true}]
+}`, up.addr, ws.addr))
+	c := dialFrom(t, "127.0.0.1", hostOf(g.url))
+	br := bufio.NewReader(c)
+	req := "GET /r HTTP/1.1\r\nHost: x\r\n\r\n"
+	if resp, _ := roundTrip(t, c, br, req); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before the drain: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	go g.server.Shutdown()
+	deadline := time.Now().Add(5 * time.Second)
+	for get(t, g.admin+"/readyz").status != 503 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, _ := roundTrip(t, c, br, req); resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("during the drain: %d close=%v, want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	wc, _ := wsDial(t, wsURL(g, "/ws/lobby"), nil)
+	wsEcho(t, wc, 1, "still upgrading while draining")
+}
