@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,8 +23,11 @@ import (
 // ppConfig is a gateway behind a balancer at trusted (a loopback address)
 // with an `ip` rate limit of one request per client.
 func ppConfig(mode, trusted, upAddr string, extra string) string {
+	if !strings.Contains(extra, `"access_log"`) {
+		extra += `, "access_log": "off"`
+	}
 	return cfgf(`{
-  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off",
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
              "proxy_protocol": %q, "trusted_proxies": [%q]%s},
   "services": {"s": {"targets": [%q]}},
   "rate_limits": {"per-ip": {"key": "ip", "requests": 1, "per": "1h", "burst": 1}},
@@ -188,6 +193,30 @@ func TestProxyProtocolClientAddress(t *testing.T) {
 	}
 	if s := limited("198.51.100.2"); s != 200 {
 		t.Errorf("first request of 198.51.100.2: %d, want 200 (its own bucket)", s)
+	}
+}
+
+// TestProxyProtocolAccessLog: the access log's client_ip is the carried
+// address.
+func TestProxyProtocolAccessLog(t *testing.T) {
+	up := startUpstream(t, "echo")
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	g := startGateway(t, ppConfig("required", "127.0.0.1/32", up.addr, cfgf(`, "access_log": %q`, logFile)))
+	c := dialFrom(t, "127.0.0.1", hostOf(g.url))
+	c.Write([]byte(v1Header("203.0.113.77")))
+	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /r HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(logFile)
+		if strings.Contains(string(data), `"client_ip":"203.0.113.77"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log %q has no client_ip 203.0.113.77", data)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
