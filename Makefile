@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 DEMO_PIDS := $(BIN)/demo.pids
 
-.PHONY: all build run demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean fleet
+.PHONY: all build run handover demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean fleet
 
 all: build
 
@@ -19,6 +19,12 @@ build:
 ## run: build, start the demo upstreams (3 catalog, cart, checkout) and sluice on configs/demo.json.
 run: build
 	@./scripts/demo.sh
+
+## handover: start sluice on HANDOVER_CONFIG, or replace the running one without dropping a request
+## (new process beside the old with reuse_port, wait for its /readyz, SIGTERM the old one).
+HANDOVER_CONFIG ?= configs/handover.json
+handover: build
+	@./scripts/handover.sh -c $(HANDOVER_CONFIG)
 
 ## test: install what tests need (redis-server), check formatting, vet, run every test with -race.
 test: test-deps certs

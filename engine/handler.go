@@ -37,7 +37,8 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	// Once draining starts every answer closes its connection, so a busy
 	// keep-alive client reconnects (to the new process) instead of meeting
 	// the close of an idle connection it is about to reuse.
-	if clientClose || e.draining.Load() {
+	// A 101 keeps its Connection: Upgrade (the tunnel is closed by Close).
+	if (clientClose || e.draining.Load()) && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		ctx.SetConnectionClose()
 	}
 	x.Reset()

@@ -74,6 +74,16 @@ func (e *Engine) listenClient() (net.Listener, error) {
 	return ln, nil
 }
 
+// listenAdmin binds the admin listener, with SO_REUSEPORT like the client
+// listener: during a handover the new process binds the same admin address,
+// and its /readyz is the one answered there.
+func (e *Engine) listenAdmin() (net.Listener, error) {
+	if e.server.listener.reusePort {
+		return listenReusePort(e.server.adminListen)
+	}
+	return net.Listen("tcp", e.server.adminListen)
+}
+
 // PROXY protocol failures by reason. A connection closed before it sent a
 // byte is not one (TCP health checks do that).
 var (
@@ -293,7 +303,7 @@ func (c *proxyConn) fail(err error, deadline time.Time) error {
 	c.state.Store(ppFailed)
 	var ne net.Error
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, net.ErrClosed): // the server closed it (shutdown)
 	case errors.As(err, &ne) && ne.Timeout(), !time.Now().Before(deadline):
 		ppTimeout.Inc()
 	case errors.Is(err, errPeerClosed):

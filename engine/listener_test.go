@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,8 +23,11 @@ import (
 // ppConfig is a gateway behind a balancer at trusted (a loopback address)
 // with an `ip` rate limit of one request per client.
 func ppConfig(mode, trusted, upAddr string, extra string) string {
+	if !strings.Contains(extra, `"access_log"`) {
+		extra += `, "access_log": "off"`
+	}
 	return cfgf(`{
-  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off",
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0",
              "proxy_protocol": %q, "trusted_proxies": [%q]%s},
   "services": {"s": {"targets": [%q]}},
   "rate_limits": {"per-ip": {"key": "ip", "requests": 1, "per": "1h", "burst": 1}},
@@ -191,6 +196,30 @@ func TestProxyProtocolClientAddress(t *testing.T) {
 	}
 }
 
+// TestProxyProtocolAccessLog: the access log's client_ip is the carried
+// address.
+func TestProxyProtocolAccessLog(t *testing.T) {
+	up := startUpstream(t, "echo")
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	g := startGateway(t, ppConfig("required", "127.0.0.1/32", up.addr, cfgf(`, "access_log": %q`, logFile)))
+	c := dialFrom(t, "127.0.0.1", hostOf(g.url))
+	c.Write([]byte(v1Header("203.0.113.77")))
+	if resp, _ := roundTrip(t, c, bufio.NewReader(c), "GET /r HTTP/1.1\r\nHost: x\r\n\r\n"); resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		data, _ := os.ReadFile(logFile)
+		if strings.Contains(string(data), `"client_ip":"203.0.113.77"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access log %q has no client_ip 203.0.113.77", data)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestProxyProtocolRequired: required closes, without an answer, connections
 // without a header and connections from an untrusted peer.
 func TestProxyProtocolRequired(t *testing.T) {
@@ -344,4 +373,33 @@ func TestProxyProtocolBeforeTLS(t *testing.T) {
 	if resp.StatusCode != 200 || echoedXFF(t, body) != "203.0.113.44" {
 		t.Errorf("TLS after header: %d %q", resp.StatusCode, echoedXFF(t, body))
 	}
+}
+
+// TestDrainClosesKeepAlive: once draining starts (during drain_delay) every
+// answer carries Connection: close, except a WebSocket's 101.
+func TestDrainClosesKeepAlive(t *testing.T) {
+	up := startUpstream(t, "echo")
+	ws := wsStartUpstream(t, "")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off", "drain_delay": "3s"},
+  "services": {"s": {"targets": [%q]}, "chat": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/r", "service": "s"},
+             {"name": "ws", "path": "/ws/{room}", "service": "chat", "websocket": true}]
+}`, up.addr, ws.addr))
+	c := dialFrom(t, "127.0.0.1", hostOf(g.url))
+	br := bufio.NewReader(c)
+	req := "GET /r HTTP/1.1\r\nHost: x\r\n\r\n"
+	if resp, _ := roundTrip(t, c, br, req); resp.StatusCode != 200 || resp.Close {
+		t.Fatalf("before the drain: %d close=%v", resp.StatusCode, resp.Close)
+	}
+	go g.server.Shutdown()
+	deadline := time.Now().Add(5 * time.Second)
+	for get(t, g.admin+"/readyz").status != 503 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, _ := roundTrip(t, c, br, req); resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("during the drain: %d close=%v, want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	wc, _ := wsDial(t, wsURL(g, "/ws/lobby"), nil)
+	wsEcho(t, wc, 1, "still upgrading while draining")
 }

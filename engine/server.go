@@ -75,7 +75,7 @@ func (s *Server) Listen() error {
 	}
 	s.ln = ln
 	if a := s.engine.server.adminListen; a != "" {
-		aln, err := net.Listen("tcp", a)
+		aln, err := s.engine.listenAdmin()
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listen %s (admin): %w", a, err)

@@ -54,6 +54,13 @@ func startSluice(t *testing.T, bin, cfg, admin string) *sluiceProc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				// With reuse_port the admin address is shared too: the
+				// newest process answers it while it runs.
+				select {
+				case <-p.done:
+					t.Fatalf("sluice exited: %v\n%s", p.err, p.stderr.String())
+				default:
+				}
 				return p
 			}
 		}
@@ -98,7 +105,9 @@ func (s *loadStats) fail(format string, args ...any) {
 // says Connection: close, else it dials for every request. Every dial,
 // write or read error and every status other than 200 is a failure: nothing
 // is retried.
-func nonRetryingClient(addr string, keepAlive bool, stop <-chan struct{}, st *loadStats) {
+// A non-empty proxyHeader is written first on every connection, as a
+// balancer with PROXY protocol does.
+func nonRetryingClient(addr string, keepAlive bool, proxyHeader string, stop <-chan struct{}, st *loadStats) {
 	var c net.Conn
 	var br *bufio.Reader
 	defer func() {
@@ -122,6 +131,14 @@ func nonRetryingClient(addr string, keepAlive bool, stop <-chan struct{}, st *lo
 				continue
 			}
 			br = bufio.NewReader(c)
+			if proxyHeader != "" {
+				if _, err := io.WriteString(c, proxyHeader); err != nil {
+					st.fail("write header: %v", err)
+					c.Close()
+					c = nil
+					continue
+				}
+			}
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
 		conn := "keep-alive"
@@ -149,6 +166,8 @@ func nonRetryingClient(addr string, keepAlive bool, stop <-chan struct{}, st *lo
 			st.fail("body: %v", err)
 		case resp.StatusCode != 200:
 			st.fail("status %d", resp.StatusCode)
+		case resp.Header.Get("X-Seen-Client") != wantClient(proxyHeader):
+			st.fail("client address %q, want %q", resp.Header.Get("X-Seen-Client"), wantClient(proxyHeader))
 		default:
 			st.ok.Add(1)
 		}
@@ -160,10 +179,19 @@ func nonRetryingClient(addr string, keepAlive bool, stop <-chan struct{}, st *lo
 	}
 }
 
+// wantClient is the client address the upstream must see.
+func wantClient(proxyHeader string) string {
+	if proxyHeader == "" {
+		return "127.0.0.1"
+	}
+	return strings.Fields(proxyHeader)[2]
+}
+
 // TestHandoverUnderLoad replaces a running sluice twice (start the new one
 // beside it with reuse_port, wait for its /readyz, SIGTERM the old one)
 // under continuous load from non-retrying clients, keep-alive and new
-// connections alike: not one request may fail.
+// connections alike, half of them through a PROXY protocol header: not one
+// request may fail.
 func TestHandoverUnderLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs processes")
@@ -174,21 +202,22 @@ func TestHandoverUnderLoad(t *testing.T) {
 	}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		w.Header().Set("X-Seen-Client", r.Header.Get("X-Forwarded-For"))
 		w.Write([]byte("done"))
 	}))
 	defer up.Close()
 
-	listen := freePort(t)
-	config := func(admin string) string {
-		return writeConfig(t, fmt.Sprintf(`{
+	// One config for every generation, as in production: the client and
+	// admin addresses are both shared through SO_REUSEPORT.
+	listen, admin := freePort(t), freePort(t)
+	cfg := writeConfig(t, fmt.Sprintf(`{
   "server": {"listen": %q, "admin_listen": %q, "access_log": "off", "reuse_port": true,
+             "proxy_protocol": "optional", "trusted_proxies": ["127.0.0.1/32"],
              "drain_delay": "1s", "shutdown_timeout": "10s"},
   "services": {"up": {"targets": [%q]}},
   "routes": [{"name": "work", "path": "/work", "methods": ["POST"], "service": "up"}]
 }`, listen, admin, strings.TrimPrefix(up.URL, "http://")))
-	}
-	admins := []string{freePort(t), freePort(t), freePort(t)}
-	old := startSluice(t, bin, config(admins[0]), admins[0])
+	old := startSluice(t, bin, cfg, admin)
 
 	var st loadStats
 	stop := make(chan struct{})
@@ -197,12 +226,16 @@ func TestHandoverUnderLoad(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nonRetryingClient(listen, i%2 == 0, stop, &st)
+			header := ""
+			if i%4 < 2 {
+				header = fmt.Sprintf("PROXY TCP4 198.51.100.%d 127.0.0.1 40000 80\r\n", i+1)
+			}
+			nonRetryingClient(listen, i%2 == 0, header, stop, &st)
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
-	for gen := 1; gen < len(admins); gen++ {
-		next := startSluice(t, bin, config(admins[gen]), admins[gen])
+	for gen := 1; gen <= 2; gen++ {
+		next := startSluice(t, bin, cfg, admin)
 		time.Sleep(300 * time.Millisecond)
 		before := st.ok.Load()
 		old.stop(t)
