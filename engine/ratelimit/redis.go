@@ -190,9 +190,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		password = v
 	}
 	interval := r.SyncInterval.D()
-	if interval < 0 {
-		errs.Add(config.Join(path, "sync_interval"), "must not be negative")
-	} else if interval == 0 {
+	if interval == 0 { // negative durations are refused by the parser
 		interval = defaultSyncInterval
 	}
 	prefix := r.KeyPrefix
