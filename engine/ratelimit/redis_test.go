@@ -171,8 +171,11 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 // quota is what one ideal fleet-wide bucket admits over d under saturation.
 func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
 
-// overshootBound is the README's worst case E = B + 2·R·T beyond the quota.
-func overshootBound() float64 { return fleetBurst + 2*fleetRate*fleetSync.Seconds() }
+// overshootBound is the README's worst case E = B + N + R·T* (shares
+// current) beyond the quota, with T* = T + the sync timeout.
+func overshootBound() float64 {
+	return fleetBurst + fleetN + fleetRate*(fleetSync+syncTimeout(fleetSync)).Seconds()
+}
 
 // runFleet drives the instances at the given shares of 3× the quota's rate
 // for d and returns the admitted counts.
