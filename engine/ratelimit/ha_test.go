@@ -238,6 +238,7 @@ func TestRedisCluster(t *testing.T) {
 	for k := range uint64(300) {
 		p.lim.Allow(k*0x9e3779b97f4a7c15 + 1)
 	}
+	s.sync.warmUp(ctx)
 	s.sync.tick(ctx)
 	if s.sync.isDegraded() {
 		t.Fatal("the sync failed against Redis Cluster")

@@ -308,8 +308,12 @@ func newSyncer(o *syncOptions, policies []*policy, instances int) *syncer {
 
 func (s *syncer) close() { _ = s.client.Close() }
 
+// warmUpTimeout bounds the connection and script load before the first sync.
+const warmUpTimeout = time.Second
+
 // run syncs once per interval until ctx ends.
 func (s *syncer) run(ctx context.Context) {
+	s.warmUp(ctx)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
@@ -320,6 +324,17 @@ func (s *syncer) run(ctx context.Context) {
 		}
 		s.tick(ctx)
 	}
+}
+
+// warmUp connects (with Cluster: learns the slots) and loads the script
+// before the first interval, so that the first sync's tight timeout does not
+// fall on them and send a fresh instance to its split. Errors are the first
+// sync's to report.
+func (s *syncer) warmUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+	defer cancel()
+	_ = syncScript.Load(ctx, s.client).Err()
+	s.lastCollect = time.Now()
 }
 
 // tick is one sync: report usage and demand, read the fleet's buckets, set
@@ -380,12 +395,16 @@ func (s *syncer) exchange(ctx context.Context, span time.Duration) error {
 		return nil
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, syncTimeout(s.interval))
+	parent := ctx
+	ctx, cancel := context.WithTimeout(parent, syncTimeout(s.interval))
 	defer cancel()
 	err := s.send(ctx, calls)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// A new, restarted or promoted Redis does not know the script: load
-		// it (on every master with Cluster) and send again.
+		// it (on every master with Cluster) and send again, in a budget of
+		// its own.
+		ctx, cancel := context.WithTimeout(parent, warmUpTimeout)
+		defer cancel()
 		if lerr := syncScript.Load(ctx, s.client).Err(); lerr != nil {
 			return fmt.Errorf("redis sync: load script: %w", lerr)
 		}
