@@ -264,6 +264,7 @@ type syncer struct {
 	degradedFlag atomic.Bool // degraded, for readers outside the loop
 	lastProbe    time.Time
 	lastCollect  time.Time // when usage was last collected: the counts' span
+	retry        bool      // the last sync failed: its usage is still in usage
 
 	errors   *metrics.Counter
 	syncs    *metrics.Counter
@@ -338,16 +339,22 @@ func (s *syncer) warmUp(ctx context.Context) {
 }
 
 // tick is one sync: report usage and demand, read the fleet's buckets, set
-// the local ones. While degraded it only drops the usage (the split needs
-// none) and, now and then, checks whether Redis is back.
+// the local ones. A failed sync keeps its usage for the next one (a single
+// slow answer is not an outage, and forgetting the usage would let the fleet
+// spend it again); a second failure in a row falls back to the split. While
+// degraded it only drops the usage (the split needs none) and, now and then,
+// checks whether Redis is back.
 func (s *syncer) tick(ctx context.Context) {
 	for i, p := range s.policies {
-		s.usage[i] = p.lim.AppendUsage(s.usage[i][:0])
+		if !s.retry {
+			s.usage[i] = s.usage[i][:0]
+		}
+		s.usage[i] = p.lim.AppendUsage(s.usage[i])
 	}
 	now := time.Now()
 	span := now.Sub(s.lastCollect)
-	s.lastCollect = now
 	if s.degraded {
+		s.lastCollect = now
 		if now.Sub(s.lastProbe) < probeEvery {
 			return
 		}
@@ -363,18 +370,28 @@ func (s *syncer) tick(ctx context.Context) {
 		}
 		return // usage from the outage is not reported: the split already bounded it
 	}
-	if err := s.exchange(ctx, span); err != nil && ctx.Err() == nil {
-		s.errors.Inc()
-		s.degraded = true
-		s.degradedFlag.Store(true)
-		s.lastProbe = now
-		s.fallback.Set(1)
-		for _, p := range s.policies {
-			p.lim.ResetShares() // back to the plain split's rate
-		}
-		slog.Warn("rate limit: Redis sync failed, each instance falls back to its split of cluster quotas",
-			"redis", s.where, "mode", s.mode.String(), "error", err)
+	err := s.exchange(ctx, span)
+	if err == nil || ctx.Err() != nil {
+		s.retry = false
+		s.lastCollect = now
+		return
 	}
+	s.errors.Inc()
+	if !s.retry {
+		s.retry = true // send this usage again with the next interval's
+		return
+	}
+	s.retry = false
+	s.lastCollect = now
+	s.degraded = true
+	s.degradedFlag.Store(true)
+	s.lastProbe = now
+	s.fallback.Set(1)
+	for _, p := range s.policies {
+		p.lim.ResetShares() // back to the plain split's rate
+	}
+	slog.Warn("rate limit: Redis sync failed twice, each instance falls back to its split of cluster quotas",
+		"redis", s.where, "mode", s.mode.String(), "error", err)
 }
 
 // call is one script call of a sync: keys of one policy and one group.
