@@ -14,18 +14,25 @@ type Usage struct {
 	// Offered is the calls made, admitted or not: the bucket's demand. It
 	// saturates at 65535 a collection.
 	Offered uint32
+	// Left is the bucket's tokens at collection, at most 1: the fraction a
+	// slow refill has gathered towards the next token, which a caller that
+	// re-sets the bucket from a shared store may let it keep (SetShare).
+	Left float64
 }
 
 // AppendUsage appends the buckets that were called since the previous call
 // to dst, resets their counts and returns the extended slice.
-func (l *Limiter) AppendUsage(dst []Usage) []Usage {
+func (l *Limiter) AppendUsage(dst []Usage) []Usage { return l.AppendUsageAt(dst, l.Now()) }
+
+// AppendUsageAt is AppendUsage at time now.
+func (l *Limiter) AppendUsageAt(dst []Usage, now int64) []Usage {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
 		for j := range s.slots {
 			e := &s.slots[j]
 			if e.last != 0 && (e.used > 0 || e.offered > 0) {
-				dst = append(dst, Usage{Key: e.key, Used: e.used, Offered: uint32(e.offered)})
+				dst = append(dst, Usage{Key: e.key, Used: e.used, Offered: uint32(e.offered), Left: math.Min(l.level(e, now), 1)})
 				e.used, e.offered = 0, 0
 			}
 		}
@@ -46,9 +53,10 @@ func (l *Limiter) SetLevelAt(key uint64, tokens float64, now int64) { l.set(key,
 
 // SetShare is SetLevel that also makes the bucket refill at share (0 to 1,
 // clamped) of Config.FleetRate instead of Config.Rate, until ResetShares.
-// It keeps up to one token the bucket already had on top of tokens: a bucket
-// whose share refills it by less than a token between two calls would
-// otherwise lose that refill at every call and never admit.
+// A caller that re-sets buckets often should include the Usage.Left it
+// collected in tokens: a bucket whose share refills it by less than a token
+// between two calls would otherwise lose that refill at every call and never
+// admit.
 func (l *Limiter) SetShare(key uint64, tokens, share float64) {
 	l.set(key, tokens, math.Max(0, math.Min(1, share)), l.Now())
 }
@@ -67,7 +75,6 @@ func (l *Limiter) set(key uint64, tokens, share float64, now int64) {
 		e = s.insert(l, key, now)
 	}
 	if share >= 0 {
-		tokens += math.Min(l.level(e, now), 1)
 		e.share = 1 + uint16(math.Round(share*shareUnits))
 	}
 	e.tokens = math.Max(0, math.Min(l.burst, tokens-float64(e.used)))

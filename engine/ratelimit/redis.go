@@ -31,34 +31,38 @@ const (
 )
 
 // syncScript applies one instance's usage to the fleet buckets and returns,
-// for each bucket, its tokens and this instance's share of the fleet's demand.
+// for each bucket, the tokens the fleet may share out and this instance's
+// share of the fleet's demand.
 //
 // A fleet bucket is a hash {g: tokens, t: ms} refilled with Redis's own clock;
 // it may go negative (debt), so usage admitted on stale information is paid
-// back. Beside them, each instance keeps r:<id> (its request rate for the key,
-// per ms, exponentially weighted over tau) and s:<id> (when it last
-// reported). An instance's share is its rate over the sum of the fresh
-// rates, each decayed to now; rates silent for 10·tau are deleted. A first
-// report seeds the rate from the calls counted over the instance's last
-// interval, so a new instance takes its demand's share at once, neither
-// nothing nor an equal part. The key expires when the bucket would be full
+// back. Beside them each instance keeps r:<id> (its request rate for the key,
+// per ms, exponentially weighted over tau), c:<id> (the fraction of a token
+// its local bucket keeps, at most 1) and s:<id> (when it last reported). An
+// instance's share is its rate over the sum of the rates, each decayed to
+// now; an instance silent for 10·tau is deleted. A first report seeds the
+// rate from the calls counted over the instance's last interval, so a new
+// instance takes its demand's share at once, neither nothing nor an equal
+// part. What may be shared out is g less the fractions the instances keep
+// (those of the last tau/4). The key expires when the bucket would be full
 // and the rates forgotten anyway.
 //
 // KEYS: the buckets (one hash slot). ARGV: fleet rate (tokens/ms), fleet
 // burst, instance id, tau (ms), the span the counts cover (ms), then per key
-// the tokens used and the calls offered.
+// the tokens used, the calls offered and the fraction kept.
 var syncScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local rf, sf = 'r:' .. ARGV[3], 's:' .. ARGV[3]
+local rf, sf, cf = 'r:' .. ARGV[3], 's:' .. ARGV[3], 'c:' .. ARGV[3]
 local tau = tonumber(ARGV[4])
 local span = math.max(tonumber(ARGV[5]), 1)
 local out = {}
 for i, key in ipairs(KEYS) do
-  local used = tonumber(ARGV[4 + 2 * i])
-  local offered = tonumber(ARGV[5 + 2 * i])
+  local used = tonumber(ARGV[3 + 3 * i])
+  local offered = tonumber(ARGV[4 + 3 * i])
+  local left = tonumber(ARGV[5 + 3 * i])
   local h = redis.call('HGETALL', key)
   local f = {}
   for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
@@ -77,15 +81,18 @@ for i, key in ipairs(KEYS) do
     local age = math.max(now - (tonumber(f[sf]) or now), 0)
     mine = mine * math.exp(-age / tau) + offered / tau
   end
-  local total = mine
+  local total, kept = mine, left
   for name, v in pairs(f) do
     if string.sub(name, 1, 2) == 'r:' and name ~= rf then
-      local sn = 's:' .. string.sub(name, 3)
-      local age = math.max(now - (tonumber(f[sn]) or 0), 0)
+      local other = string.sub(name, 3)
+      local age = math.max(now - (tonumber(f['s:' .. other]) or 0), 0)
       if age > 10 * tau then
-        redis.call('HDEL', key, name, sn)
+        redis.call('HDEL', key, name, 's:' .. other, 'c:' .. other)
       else
         total = total + (tonumber(v) or 0) * math.exp(-age / tau)
+        if age <= tau / 4 then
+          kept = kept + (tonumber(f['c:' .. other]) or 0)
+        end
       end
     end
   end
@@ -94,9 +101,9 @@ for i, key in ipairs(KEYS) do
     share = mine / total
   end
   redis.call('HSET', key, 'g', string.format('%.6f', g), 't', string.format('%d', now),
-    rf, string.format('%.17g', mine), sf, string.format('%d', now))
+    rf, string.format('%.17g', mine), sf, string.format('%d', now), cf, string.format('%.6f', left))
   redis.call('PEXPIRE', key, string.format('%d', math.max(math.ceil((burst - g) / rate), 10 * tau) + 1000))
-  out[2 * i - 1] = string.format('%.6f', g)
+  out[2 * i - 1] = string.format('%.6f', g - kept)
   out[2 * i] = string.format('%.6f', share)
 end
 return out
@@ -183,9 +190,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		password = v
 	}
 	interval := r.SyncInterval.D()
-	if interval < 0 {
-		errs.Add(config.Join(path, "sync_interval"), "must not be negative")
-	} else if interval == 0 {
+	if interval == 0 { // negative durations are refused by the parser
 		interval = defaultSyncInterval
 	}
 	prefix := r.KeyPrefix
@@ -198,7 +203,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	io := max(interval, 10*time.Millisecond)
+	io := syncTimeout(interval)
 	where := strings.Join(addrs, ",")
 	if mode == modeSentinel {
 		where = r.MasterName + "@" + where
@@ -229,6 +234,13 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 	}, nil
 }
 
+// syncTimeout bounds one sync's round trip: two intervals, at least 100 ms,
+// so that a busy machine's scheduling hiccup is not taken for an outage
+// (whose fallback would forget the usage of the interval).
+func syncTimeout(interval time.Duration) time.Duration {
+	return max(2*interval, 100*time.Millisecond)
+}
+
 // validAddr reports whether a is host:port with a port.
 func validAddr(a string) bool {
 	_, port, err := net.SplitHostPort(a)
@@ -252,6 +264,7 @@ type syncer struct {
 	degradedFlag atomic.Bool // degraded, for readers outside the loop
 	lastProbe    time.Time
 	lastCollect  time.Time // when usage was last collected: the counts' span
+	retry        bool      // the last sync failed: its usage is still in usage
 
 	errors   *metrics.Counter
 	syncs    *metrics.Counter
@@ -296,8 +309,12 @@ func newSyncer(o *syncOptions, policies []*policy, instances int) *syncer {
 
 func (s *syncer) close() { _ = s.client.Close() }
 
+// warmUpTimeout bounds the connection and script load before the first sync.
+const warmUpTimeout = time.Second
+
 // run syncs once per interval until ctx ends.
 func (s *syncer) run(ctx context.Context) {
+	s.warmUp(ctx)
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
@@ -310,17 +327,34 @@ func (s *syncer) run(ctx context.Context) {
 	}
 }
 
+// warmUp connects (with Cluster: learns the slots) and loads the script
+// before the first interval, so that the first sync's tight timeout does not
+// fall on them and send a fresh instance to its split. Errors are the first
+// sync's to report.
+func (s *syncer) warmUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+	defer cancel()
+	_ = syncScript.Load(ctx, s.client).Err()
+	s.lastCollect = time.Now()
+}
+
 // tick is one sync: report usage and demand, read the fleet's buckets, set
-// the local ones. While degraded it only drops the usage (the split needs
-// none) and, now and then, checks whether Redis is back.
+// the local ones. A failed sync keeps its usage for the next one (a single
+// slow answer is not an outage, and forgetting the usage would let the fleet
+// spend it again); a second failure in a row falls back to the split. While
+// degraded it only drops the usage (the split needs none) and, now and then,
+// checks whether Redis is back.
 func (s *syncer) tick(ctx context.Context) {
 	for i, p := range s.policies {
-		s.usage[i] = p.lim.AppendUsage(s.usage[i][:0])
+		if !s.retry {
+			s.usage[i] = s.usage[i][:0]
+		}
+		s.usage[i] = p.lim.AppendUsage(s.usage[i])
 	}
 	now := time.Now()
 	span := now.Sub(s.lastCollect)
-	s.lastCollect = now
 	if s.degraded {
+		s.lastCollect = now
 		if now.Sub(s.lastProbe) < probeEvery {
 			return
 		}
@@ -336,18 +370,28 @@ func (s *syncer) tick(ctx context.Context) {
 		}
 		return // usage from the outage is not reported: the split already bounded it
 	}
-	if err := s.exchange(ctx, span); err != nil && ctx.Err() == nil {
-		s.errors.Inc()
-		s.degraded = true
-		s.degradedFlag.Store(true)
-		s.lastProbe = now
-		s.fallback.Set(1)
-		for _, p := range s.policies {
-			p.lim.ResetShares() // back to the plain split's rate
-		}
-		slog.Warn("rate limit: Redis sync failed, each instance falls back to its split of cluster quotas",
-			"redis", s.where, "mode", s.mode.String(), "error", err)
+	err := s.exchange(ctx, span)
+	if err == nil || ctx.Err() != nil {
+		s.retry = false
+		s.lastCollect = now
+		return
 	}
+	s.errors.Inc()
+	if !s.retry {
+		s.retry = true // send this usage again with the next interval's
+		return
+	}
+	s.retry = false
+	s.lastCollect = now
+	s.degraded = true
+	s.degradedFlag.Store(true)
+	s.lastProbe = now
+	s.fallback.Set(1)
+	for _, p := range s.policies {
+		p.lim.ResetShares() // back to the plain split's rate
+	}
+	slog.Warn("rate limit: Redis sync failed twice, each instance falls back to its split of cluster quotas",
+		"redis", s.where, "mode", s.mode.String(), "error", err)
 }
 
 // call is one script call of a sync: keys of one policy and one group.
@@ -356,6 +400,7 @@ type call struct {
 	keys []string
 	args []any
 	hash []uint64
+	left []float64 // Usage.Left of each key
 	cmd  *redis.Cmd
 }
 
@@ -367,12 +412,16 @@ func (s *syncer) exchange(ctx context.Context, span time.Duration) error {
 		return nil
 	}
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, max(s.interval, 10*time.Millisecond))
+	parent := ctx
+	ctx, cancel := context.WithTimeout(parent, syncTimeout(s.interval))
 	defer cancel()
 	err := s.send(ctx, calls)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// A new, restarted or promoted Redis does not know the script: load
-		// it (on every master with Cluster) and send again.
+		// it (on every master with Cluster) and send again, in a budget of
+		// its own.
+		ctx, cancel := context.WithTimeout(parent, warmUpTimeout)
+		defer cancel()
 		if lerr := syncScript.Load(ctx, s.client).Err(); lerr != nil {
 			return fmt.Errorf("redis sync: load script: %w", lerr)
 		}
@@ -389,14 +438,15 @@ func (s *syncer) exchange(ctx context.Context, span time.Duration) error {
 			return fmt.Errorf("redis sync: unexpected script answer (%d values for %d keys): %v", len(vals), len(c.hash), err)
 		}
 		for j, key := range c.hash {
-			g, err1 := strconv.ParseFloat(vals[2*j], 64)
+			surplus, err1 := strconv.ParseFloat(vals[2*j], 64)
 			share, err2 := strconv.ParseFloat(vals[2*j+1], 64)
 			if err1 != nil || err2 != nil {
 				return fmt.Errorf("redis sync: bad answer %q %q", vals[2*j], vals[2*j+1])
 			}
-			// The instance may spend its demand's share of what the fleet has
-			// left, and refills at that share of the fleet rate until the next sync.
-			c.p.lim.SetShare(key, max(g, 0)*share, share)
+			// The instance keeps its fraction of a token, may spend its
+			// demand's share of what else the fleet has left, and refills at
+			// that share of the fleet rate until the next sync.
+			c.p.lim.SetShare(key, c.left[j]+max(surplus, 0)*share, share)
 		}
 	}
 	return nil
@@ -421,7 +471,8 @@ func (s *syncer) calls(span time.Duration) []*call {
 			}
 			c.keys = append(c.keys, s.redisKey(p, g, u.Key))
 			c.hash = append(c.hash, u.Key)
-			c.args = append(c.args, u.Used, u.Offered)
+			c.left = append(c.left, u.Left)
+			c.args = append(c.args, u.Used, u.Offered, strconv.FormatFloat(u.Left, 'f', 6, 64))
 		}
 	}
 	return calls

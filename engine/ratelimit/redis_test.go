@@ -171,8 +171,11 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 // quota is what one ideal fleet-wide bucket admits over d under saturation.
 func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
 
-// overshootBound is the README's worst case E = B + 2·R·T beyond the quota.
-func overshootBound() float64 { return fleetBurst + 2*fleetRate*fleetSync.Seconds() }
+// overshootBound is the README's worst case E = B + N + R·T* (shares
+// current) beyond the quota, with T* = T + twice the sync timeout.
+func overshootBound() float64 {
+	return fleetBurst + fleetN + fleetRate*(fleetSync+2*syncTimeout(fleetSync)).Seconds()
+}
 
 // runFleet drives the instances at the given shares of 3× the quota's rate
 // for d and returns the admitted counts.
@@ -259,9 +262,8 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	r.stop()
-	time.Sleep(2 * fleetSync)
-	if !sets[0].sync.isDegraded() {
-		t.Fatal("syncer not degraded one sync after Redis died")
+	if !waitFor(time.Second, sets[0].sync.isDegraded) {
+		t.Fatal("syncer not degraded a second after Redis died")
 	}
 	time.Sleep(400 * time.Millisecond) // spend what the last share left
 	split := fleetRate / fleetN
