@@ -93,13 +93,11 @@ type Fleet struct {
 	// All balances over every instance (round robin); Source pins each
 	// client address to one instance (balance source); Direct[i] reaches
 	// only instance i (all through HAProxy, all with send-proxy-v2).
-	// TCPChecked balances like All but checks each instance with a plain TCP
-	// connection to its traffic port (for in-place handover, where the admin
-	// port changes).
-	All, Source, TCPChecked string
-	Direct                  []string
-	stats                   string // HAProxy stats (CSV at /stats;csv)
-	haproxy                 *child
+	All, Source string
+	Direct      []string
+	stats       string // HAProxy stats (CSV at /stats;csv)
+	gen         int    // handovers so far, to name the new processes' logs
+	haproxy     *child
 }
 
 // instance is one sluice process of the fleet.
@@ -340,14 +338,6 @@ backend all
 		_, aport, _ := net.SplitHostPort(in.admin)
 		fmt.Fprintf(&b, "    server %s %s%s check port %s inter %dms fall %d rise %d\n", in.name, in.listen, send, aport, checkInter.Milliseconds(), checkFall, checkRise)
 	}
-	checkSend := ""
-	if f.Feat.ProxyProtocol {
-		checkSend = " check-send-proxy"
-	}
-	fmt.Fprintf(&b, "\nfrontend tcpcheck\n    bind %s\n    default_backend tcpcheck\n\nbackend tcpcheck\n    balance roundrobin\n", f.TCPChecked)
-	for _, in := range f.inst {
-		fmt.Fprintf(&b, "    server %s %s%s check%s inter %dms fall %d rise %d\n", in.name, in.listen, send, checkSend, checkInter.Milliseconds(), checkFall, checkRise)
-	}
 	fmt.Fprintf(&b, "\nfrontend source\n    bind %s\n    default_backend source\n\nbackend source\n    balance source\n", f.Source)
 	for _, in := range f.inst {
 		fmt.Fprintf(&b, "    server %s %s%s track all/%s\n", in.name, in.listen, send, in.name)
@@ -368,9 +358,6 @@ func (f *Fleet) startHAProxy(ctx context.Context) error {
 		return err
 	}
 	if f.stats, err = freeAddr(); err != nil {
-		return err
-	}
-	if f.TCPChecked, err = freeAddr(); err != nil {
 		return err
 	}
 	f.Direct = make([]string, len(f.inst))
@@ -481,40 +468,46 @@ func (f *Fleet) restart(ctx context.Context, i int) error {
 	return f.waitBalancer(ctx, i, true, 10*time.Second)
 }
 
-// handover replaces instance i in place: a new process on the same listen
-// address (reuse_port) with a new admin address, ready before the old one
-// gets SIGTERM and drains. The instance's admin address changes, so backend
-// "all" (which checks the old admin port) loses it for good: run it last.
-func (f *Fleet) handover(ctx context.Context, i int) error {
+// handover replaces instance i in place: a new process with the same config
+// (same client and admin addresses, reuse_port), ready before the old one
+// gets SIGTERM and drains. With reuse_port the newest process answers the
+// shared admin address, so HAProxy's /readyz checks follow the new one.
+func (f *Fleet) handover(ctx context.Context, i int, gen int) error {
 	in := f.inst[i]
-	admin, err := freeAddr()
+	c, err := f.procs.start(fmt.Sprintf("%s-gen%d", in.name, gen), f.opts.Sluice, "run", "-c", in.config)
 	if err != nil {
 		return err
 	}
-	next := &instance{name: in.name, listen: in.listen, admin: admin, config: strings.TrimSuffix(in.config, ".json") + "-next.json"}
-	if err := os.WriteFile(next.config, f.instanceConfig(next), 0o644); err != nil {
-		return fmt.Errorf("write config: %w", err)
+	// Until the new process has bound, the old one answers /readyz: wait
+	// for the new one's "serving" log line first.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		data, _ := os.ReadFile(c.log)
+		if strings.Contains(string(data), `"msg":"sluice serving"`) {
+			break
+		}
+		if c.exited() || time.Now().After(deadline) {
+			return fmt.Errorf("%s: the new process did not start serving: %s", in.name, c.logTail())
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
 	}
-	c, err := f.procs.start(in.name+"-next", f.opts.Sluice, "run", "-c", next.config)
-	if err != nil {
-		return err
-	}
-	next.proc = c
-	if err := waitReady(ctx, c, admin, 15*time.Second); err != nil {
+	if err := waitReady(ctx, c, in.admin, 15*time.Second); err != nil {
 		return err
 	}
 	old := in.proc
+	in.proc = c
 	f.procs.forget(old)
 	old.signal(syscall.SIGTERM)
 	code, ok := old.wait(f.opts.DrainDelay + 10*time.Second)
 	if !ok {
 		f.procs.kill(old)
-		return fmt.Errorf("%s did not exit after SIGTERM", in.name)
+		return fmt.Errorf("%s: the old process did not exit after SIGTERM", in.name)
 	}
 	if code != 0 {
-		return fmt.Errorf("%s exited %d after SIGTERM: %s", in.name, code, old.logTail())
+		return fmt.Errorf("%s: the old process exited %d after SIGTERM: %s", in.name, code, old.logTail())
 	}
-	f.inst[i] = next
 	return nil
 }
 

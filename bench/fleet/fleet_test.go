@@ -68,7 +68,7 @@ func TestFleet(t *testing.T) {
 
 	t.Run("cluster quota", func(t *testing.T) {
 		// Demand twice the quota, skewed 80/15/5 over the instances.
-		r, err := f.QuotaFairness(ctx, []float64{160, 30, 10}, 1500*time.Millisecond, 4*time.Second)
+		r, err := f.QuotaFairness(ctx, []float64{160, 30, 10}, 3*time.Second, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -137,7 +137,7 @@ func Run(ctx context.Context, f *Fleet, p Plan) (*Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("handover: %w", err)
 	}
-	rep.Rows = append(rep.Rows, Row{N: "7", Scenario: fmt.Sprintf("in-place handover of %d instances (new process beside the old one with reuse_port, ready, SIGTERM to the old), HAProxy with TCP checks, %.0f req/s over %d keep-alive connections", len(f.inst), p.Load.Rate, p.Load.Conns),
+	rep.Rows = append(rep.Rows, Row{N: "7", Scenario: fmt.Sprintf("in-place handover of %d instances (a new process on the same client and admin addresses with reuse_port, ready, SIGTERM to the old), %.0f req/s over %d keep-alive connections", len(f.inst), p.Load.Rate, p.Load.Conns),
 		Measured: fmt.Sprintf("%d failed of %d%s", ho.Failed, ho.Requests, firstFailure(ho)), Goal: "0 failed", OK: ho.Failed == 0})
 	return rep, nil
 }

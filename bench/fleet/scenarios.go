@@ -242,21 +242,19 @@ func (f *Fleet) RollingRestart(ctx context.Context, lo Load, settle time.Duratio
 	return t.loadResult(lo.Conns), nil
 }
 
-// Handover runs scenario 7: under continuous load through HAProxy's
-// TCP-checked frontend, each instance in turn is replaced in place (a new
-// process beside it with reuse_port, then SIGTERM to the old one). Run it
-// last: the instances' admin addresses change.
+// Handover runs scenario 7: under continuous load through HAProxy, each
+// instance in turn is replaced in place (a new process beside it with
+// reuse_port, then SIGTERM to the old one).
 func (f *Fleet) Handover(ctx context.Context, lo Load, settle time.Duration) (LoadResult, error) {
-	t := newTally()
-	lctx, cancel := context.WithCancel(ctx)
-	wait := load{addr: f.TCPChecked, path: "/plain/handover", rate: lo.Rate, conns: lo.Conns, dur: 5 * time.Minute}.background(lctx, t)
+	t, cancel, wait := f.continuous(ctx, lo, "/plain/handover")
 	defer func() { cancel(); wait() }()
 	if err := sleepCtx(ctx, settle); err != nil {
 		return LoadResult{}, err
 	}
 	for i := range f.inst {
 		f.opts.Logf("handover: %s", f.inst[i].name)
-		if err := f.handover(ctx, i); err != nil {
+		f.gen++
+		if err := f.handover(ctx, i, f.gen); err != nil {
 			return LoadResult{}, err
 		}
 		if err := sleepCtx(ctx, settle); err != nil {
