@@ -18,6 +18,9 @@ type scratchExchange struct {
 	pipeline.Exchange
 	uri     []byte
 	scratch []byte
+	// body is the spare buffer a streamed request body is read into (then
+	// swapped with the request's own).
+	body []byte
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
 }
@@ -87,6 +90,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	r := e.routes[res.ID]
 	x.RouteName = r.name
 	x.Route = r
+	if r.wholeBody && !e.bufferBody(x) {
+		return r
+	}
 
 	if r.validate != nil && !r.validate.check(x) {
 		return r
@@ -198,7 +204,6 @@ func proxyFetch(x *pipeline.Exchange) {
 		upstream.FailExchange(x, r.service, err)
 		return
 	}
-	bufferSmallResponse(&ctx.Response)
 	forward.Response(&ctx.Response.Header, nil)
 }
 

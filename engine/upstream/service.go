@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/valyala/fasthttp"
@@ -43,10 +44,11 @@ type Service struct {
 	// Fallback, when set, answers requests while every target's circuit is open.
 	Fallback *Fallback
 
-	targets  []*Target
-	balancer balancer
-	probe    Probe
-	res      *serviceResilience
+	targets   []*Target
+	balancer  balancer
+	truncated *metrics.Counter
+	probe     Probe
+	res       *serviceResilience
 }
 
 // Fallback is the verbatim answer of a service whose circuits are all open.
@@ -155,6 +157,7 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	for _, t := range s.targets {
 		bindTargetMetrics(t)
 	}
+	s.truncated = truncatedCounter(name)
 	return s, nil
 }
 

@@ -80,8 +80,22 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 		req.URI().SetScheme("http")
 	}
 	err := t.client.DoDeadline(req, resp, deadline)
+	var cut bool
+	if err == nil {
+		err = bufferSmall(resp)
+		cut = err != nil
+	} else {
+		cut = truncation(err)
+	}
 	t.inflight.Add(-1)
 	err = classify(err)
+	if cut {
+		// A cut body is a 502 (a 504 when the deadline cut it).
+		if err != ErrTimeout {
+			err = ErrTruncated
+		}
+		t.service.CountTruncated()
+	}
 	status := 0
 	if err == nil {
 		status = resp.StatusCode()
