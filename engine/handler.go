@@ -40,6 +40,7 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	if clientClose || e.closing.Load() {
 		ctx.SetConnectionClose()
 	}
+	afterRequest(ctx)
 	x.Reset()
 	e.pool.Put(se)
 }
