@@ -157,10 +157,16 @@ func (c *clientConn) Close() error {
 
 // afterRequest tells the client connection how the request ended: a body
 // read whole means the next bytes are a header block to scan; a body left
-// unread on a closing connection asks for a lingering close.
+// unread on a closing connection asks for a lingering close; a hijacked
+// connection (WebSocket) is never scanned again.
 func afterRequest(ctx *fasthttp.RequestCtx) {
 	c, ok := ctx.Conn().(*clientConn)
 	if !ok {
+		return
+	}
+	if ctx.Hijacked() || ctx.Response.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		// Another protocol (WebSocket) takes the connection over.
+		c.state = scanOff
 		return
 	}
 	if !ctx.Request.IsBodyStream() {
