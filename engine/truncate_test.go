@@ -88,6 +88,7 @@ func truncGateway(t *testing.T, up *rawUpstream, echo string) *gateway {
         {"service": "raw", "path": "/ok", "key": "good"},
         {"service": "raw", "path": "/{p}", "key": "cut", "optional": true}]}},
     {"name": "echo", "path": "/echo", "methods": ["POST"], "service": "echo"},
+    {"name": "echojson", "path": "/echojson", "methods": ["POST"], "service": "echo", "validate": {"json_body": true}},
     {"name": "raw", "path": "/*", "service": "raw"}
   ]
 }`, up.addr, echo))
@@ -196,6 +197,8 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 		name, head, body string
 		stall            bool
 	}{
+		// A route that reads the body whole (JSON validation) before going upstream.
+		{"json-big-close", "Content-Length: 200000", "[" + strings.Repeat("1,", 50000) + "1]", false},
 		{"short-close", "Content-Length: 100", strings.Repeat("a", 50), false},
 		{"short-stall", "Content-Length: 100", strings.Repeat("a", 50), true},
 		// Larger than fasthttp reads ahead, within the buffering threshold.
@@ -212,7 +215,11 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.SetDeadline(time.Now().Add(15 * time.Second))
-		conn.Write([]byte("POST /echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n" + c.head + "\r\n\r\n" + c.body))
+		path := "/echo"
+		if strings.HasPrefix(c.name, "json") {
+			path = "/echojson"
+		}
+		conn.Write([]byte("POST " + path + " HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n" + c.head + "\r\n\r\n" + c.body))
 		if !c.stall {
 			conn.(*net.TCPConn).CloseWrite()
 		}
