@@ -69,6 +69,18 @@ func (u *rawUpstream) serve(c net.Conn) {
 		w("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\n")
 	case "/big": // over the stream threshold, cut half way
 		w("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(2*len(big)) + "\r\n\r\n" + big)
+	case "/bigfull": // over the stream threshold, whole
+		w("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big)
+	case "/chunkedfull": // a whole chunked answer
+		w("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+	case "/slow": // a long answer, slowly, until the gateway goes away
+		w("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100000000\r\n\r\n")
+		for i := 0; i < 2000; i++ {
+			if _, err := c.Write([]byte(big[:4096])); err != nil {
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
 	case "/bigchunked": // a chunked stream of 100 KiB that breaks
 		w("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(int64(len(big)), 16) + "\r\n" + big + "\r\n")
 	}
@@ -167,6 +179,18 @@ func TestTruncatedAggregateBackend(t *testing.T) {
 func TestTruncatedStreamClosesClient(t *testing.T) {
 	up := startRawUpstream(t)
 	g := truncGateway(t, up, closedAddr(t))
+	// Whole streamed answers pass and are not counted.
+	before := truncatedCount(t, g)
+	for _, p := range []string{"/bigfull", "/chunkedfull"} {
+		for i := 0; i < 3; i++ {
+			if r := get(t, g.url+p); r.status != 200 || len(r.body) < 5 {
+				t.Fatalf("%s: %d, %d bytes", p, r.status, len(r.body))
+			}
+		}
+	}
+	if n := truncatedCount(t, g) - before; n != 0 {
+		t.Errorf("whole streamed answers counted %d times as truncated", n)
+	}
 	for _, p := range []string{"/big", "/bigchunked", "/chunked"} {
 		for i := 0; i < 3; i++ {
 			c, err := net.Dial("tcp", hostOf(g.url))
@@ -184,6 +208,14 @@ func TestTruncatedStreamClosesClient(t *testing.T) {
 			}
 			c.Close()
 		}
+	}
+	// The cut is counted once the server's read of the stream fails.
+	deadline := time.Now().Add(5 * time.Second)
+	for truncatedCount(t, g)-before < 9 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := truncatedCount(t, g) - before; n != 9 {
+		t.Errorf("sluice_upstream_truncated_total grew by %d for 9 cut streams", n)
 	}
 }
 
@@ -237,5 +269,30 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 	}
 	if r := do(t, "POST", g.url+"/echo", nil, "whole"); r.status != 200 || echo.hits.Load() != 1 {
 		t.Errorf("a whole body: status %d hits %d", r.status, echo.hits.Load())
+	}
+}
+
+// TestClientLeavingStreamIsNoTruncation checks that a client hanging up
+// during a streamed answer is not counted as an upstream truncation.
+func TestClientLeavingStreamIsNoTruncation(t *testing.T) {
+	up := startRawUpstream(t)
+	g := truncGateway(t, up, closedAddr(t))
+	before := truncatedCount(t, g)
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", hostOf(g.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.Write([]byte("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n"))
+		buf := make([]byte, 64<<10)
+		if _, err := io.ReadAtLeast(c, buf, 32<<10); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	time.Sleep(time.Second)
+	if n := truncatedCount(t, g) - before; n != 0 {
+		t.Errorf("clients leaving counted %d upstream truncations", n)
 	}
 }
