@@ -21,6 +21,8 @@ type scratchExchange struct {
 	// body is the spare buffer a streamed request body is read into (then
 	// swapped with the request's own).
 	body []byte
+	// upload watches a streamed request body on its way upstream.
+	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
 }
@@ -196,6 +198,9 @@ func proxyFetch(x *pipeline.Exchange) {
 	req.SetRequestURIBytes(se.uri)
 	// A streamed request body cannot be replayed, so it is never retried.
 	retryable := idempotent(ctx) && !req.IsBodyStream()
+	if !retryable && req.IsBodyStream() {
+		watchUpload(se, req)
+	}
 	ctx.Response.StreamBody = true
 	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {

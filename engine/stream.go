@@ -5,6 +5,7 @@ import (
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/valyala/fasthttp"
 )
 
 // Bodies up to streamThreshold bytes are buffered whole (the fast path);
@@ -97,4 +98,12 @@ func (e *Engine) bufferBody(x *pipeline.Exchange) bool {
 		return readExactBody(x, n)
 	}
 	return e.readWholeBody(x)
+}
+
+// watchUpload routes a streamed request body through se.upload, so that an
+// upload the client breaks is a 400 and no failure of the target.
+func watchUpload(se *scratchExchange, req *fasthttp.Request) {
+	n := req.Header.ContentLength()
+	se.upload.Reset(req.BodyStream(), n)
+	req.SetBodyStream(&se.upload, n)
 }

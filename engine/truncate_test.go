@@ -260,6 +260,10 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 		if strings.HasPrefix(string(out), "HTTP/1.1 200") {
 			t.Errorf("%s: answered %q", c.name, out)
 		}
+		// A broken streamed upload is the client's fault, not the upstream's.
+		if strings.HasPrefix(c.name, "big") && !strings.HasPrefix(string(out), "HTTP/1.1 400") {
+			t.Errorf("%s: answered %q, want a 400", c.name, firstLine(string(out)))
+		}
 	}
 	// The echo upstream (a buffering server) runs its handler only for a
 	// whole request: any hit means a request with another body went out.
@@ -269,6 +273,10 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 	}
 	if r := do(t, "POST", g.url+"/echo", nil, "whole"); r.status != 200 || echo.hits.Load() != 1 {
 		t.Errorf("a whole body: status %d hits %d", r.status, echo.hits.Load())
+	}
+	metrics := string(get(t, g.admin+"/metrics").body)
+	if strings.Contains(metrics, `sluice_upstream_requests_total{service="echo",target="`+echo.addr+`",status="error"}`) {
+		t.Errorf("broken uploads counted as upstream errors")
 	}
 }
 

@@ -111,3 +111,36 @@ func (s *Service) CountTruncated() {
 		s.truncated.Inc()
 	}
 }
+
+// ErrClientBody: the client's streamed request body failed or ended before
+// its Content-Length while it was being sent upstream. It is the client's
+// fault (400), never counted against the target.
+var ErrClientBody = errors.New("client request body incomplete")
+
+// ClientBody wraps a client's streamed request body on its way upstream and
+// records whether it failed, so that a broken upload is told apart from an
+// upstream failure. Reset it for each request; it is reusable.
+type ClientBody struct {
+	r    io.Reader
+	want int
+	got  int
+	err  error
+}
+
+// Reset points b at r, a body of want bytes.
+func (b *ClientBody) Reset(r io.Reader, want int) { *b = ClientBody{r: r, want: want} }
+
+// Read reads from the client's body.
+func (b *ClientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.got += n
+	if err != nil && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// Failed reports whether the body broke or ended short.
+func (b *ClientBody) Failed() bool {
+	return b.err != nil && (b.err != io.EOF || b.got < b.want)
+}

@@ -84,7 +84,16 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 	} else {
 		req.URI().SetScheme("http")
 	}
+	upload, _ := req.BodyStream().(*ClientBody)
 	err := t.client.DoDeadline(req, resp, deadline)
+	if err != nil && upload != nil && upload.Failed() {
+		// The client's upload broke, not the target: count nothing.
+		t.inflight.Add(-1)
+		if trial {
+			t.state.breaker.record(start, true, false)
+		}
+		return ErrClientBody
+	}
 	var cut bool
 	if err == nil {
 		err = bufferSmall(resp)
