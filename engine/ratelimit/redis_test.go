@@ -218,16 +218,22 @@ func checkFleet(t *testing.T, loads []*load, d time.Duration) {
 
 func TestClusterSkewedLoad(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 func TestClusterAllLoadOnOneInstance(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{1, 0, 0}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{1, 0, 0}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 // TestRedisOutage drives one instance of three: with Redis it gets the whole
@@ -299,20 +305,23 @@ func TestRedisOutage(t *testing.T) {
 // quota plus the worst-case overshoot E.
 func TestOvershootIdleInstancesWake(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	loads := []*load{{}, {}, {}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	start := time.Now()
-	wg.Add(1)
-	go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
-	time.Sleep(2 * time.Second)
-	for i := 1; i < 3; i++ {
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		loads := []*load{{}, {}, {}}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		start := time.Now()
 		wg.Add(1)
-		go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
-	}
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	checkFleet(t, loads, time.Since(start))
+		go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
+		time.Sleep(2 * time.Second)
+		for i := 1; i < 3; i++ {
+			wg.Add(1)
+			go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
+		}
+		time.Sleep(time.Second)
+		close(stop)
+		wg.Wait()
+		d := time.Since(start)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
