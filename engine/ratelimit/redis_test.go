@@ -142,12 +142,18 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 	tenant := req{headers: map[string]string{"X-Tenant": "acme"}}
 	start := time.Now()
 	done := int64(0)
+	last := start
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
+		now := time.Now()
+		if now.Sub(last) > 100*time.Millisecond {
+			stalls.Add(1) // the machine did not run this client for a while
+		}
+		last = now
 		due := int64(rate*time.Since(start).Seconds()) - done
 		for range min(due, 1000) {
 			x := exchange(tenant)
@@ -167,6 +173,10 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// stalls counts the times a load generator was not scheduled for over
+// 100 ms: on a machine that loaded, the measured figures are the machine's.
+var stalls atomic.Int64
 
 // quota is what one ideal fleet-wide bucket admits over d under saturation.
 func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
