@@ -36,6 +36,8 @@ func startRedis(t *testing.T, args ...string) *redisServer {
 // startRedisAt starts redis-server (path) on addr with extra arguments.
 func startRedisAt(t *testing.T, path, addr string, args ...string) *redisServer {
 	t.Helper()
+	// Its own directory: a replica's full resync writes an RDB file.
+	args = append([]string{"--dir", t.TempDir()}, args...)
 	r := &redisServer{t: t, path: path, addr: addr, args: args}
 	r.start()
 	t.Cleanup(r.stop)
