@@ -6,7 +6,36 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
+
+// syncErrors is the process's count of failed Redis syncs.
+func syncErrors() uint64 {
+	return metrics.GetOrCreateCounter("sluice_ratelimit_redis_errors_total").Get()
+}
+
+// undisturbed runs run (which starts its own instances and measures) up to
+// three times until no Redis sync failed meanwhile, then calls the check it
+// returned. Syncs that time out twice in a row (a machine so loaded that
+// Redis answers late) send instances to their split, which forgets usage and
+// is tested on its own, and a load generator that is not scheduled lets
+// buckets overflow; the quota and fairness figures are about the instances
+// sharing under the offered load.
+func undisturbed(t *testing.T, run func() (check func())) {
+	t.Helper()
+	for attempt := 1; attempt <= 3; attempt++ {
+		e0, s0 := syncErrors(), stalls.Load()
+		check := run()
+		if syncErrors() == e0 && stalls.Load() == s0 {
+			check()
+			return
+		}
+		t.Logf("attempt %d: %d Redis syncs failed and the load generators stalled %d times during the measurement (machine overloaded); measuring again",
+			attempt, syncErrors()-e0, stalls.Load()-s0)
+	}
+	t.Fatal("Redis syncs failed or the load stalled during every attempt")
+}
 
 // The issue's fleet: a cluster quota of 200 a second (burst 200) over three
 // instances, offered three times the quota.
@@ -83,17 +112,23 @@ func checkFair(t *testing.T, res []fairResult, rate float64, d time.Duration) {
 // requests and the busy one 11 %.
 func TestFairSkewedLoad(t *testing.T) {
 	r := startRedis(t)
-	routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
-	const d = 4 * time.Second
-	checkFair(t, measure(routes, []float64{0.80, 0.15, 0.05}, fairDemand, 2*time.Second, d), fairRate, d)
+	undisturbed(t, func() func() {
+		routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
+		const d = 4 * time.Second
+		res := measure(routes, []float64{0.80, 0.15, 0.05}, fairDemand, 2*time.Second, d)
+		return func() { checkFair(t, res, fairRate, d) }
+	})
 }
 
 // TestFairAllOnOne: all the load on one instance gets the whole quota.
 func TestFairAllOnOne(t *testing.T) {
 	r := startRedis(t)
-	routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
-	const d = 3 * time.Second
-	checkFair(t, measure(routes, []float64{1, 0, 0}, fairDemand, time.Second, d), fairRate, d)
+	undisturbed(t, func() func() {
+		routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
+		const d = 3 * time.Second
+		res := measure(routes, []float64{1, 0, 0}, fairDemand, time.Second, d)
+		return func() { checkFair(t, res, fairRate, d) }
+	})
 }
 
 // TestFairFreshInstance: two instances share the quota; a third starts under
@@ -101,32 +136,34 @@ func TestFairAllOnOne(t *testing.T) {
 // nor takes an equal third (nor its full split bucket on top).
 func TestFairFreshInstance(t *testing.T) {
 	r := startRedis(t)
-	js := fleetConfig(fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
-	routes := []*Route{startInstance(t, js), startInstance(t, js)}
-	shares := []float64{0.6, 0.3, 0.1}
-	loads := []*load{{}, {}, {}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range 2 {
-		wg.Add(1)
-		go loads[i].run(routes[i], fairDemand*shares[i], stop, &wg)
-	}
-	time.Sleep(2 * time.Second) // A and B settle the fleet's state
+	undisturbed(t, func() func() {
+		js := fleetConfig(fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
+		routes := []*Route{startInstance(t, js), startInstance(t, js)}
+		shares := []float64{0.6, 0.3, 0.1}
+		loads := []*load{{}, {}, {}}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range 2 {
+			wg.Add(1)
+			go loads[i].run(routes[i], fairDemand*shares[i], stop, &wg)
+		}
+		time.Sleep(2 * time.Second) // A and B settle the fleet's state
 
-	routes = append(routes, startInstance(t, js))
-	before := snapshot(loads)
-	wg.Add(1)
-	go loads[2].run(routes[2], fairDemand*shares[2], stop, &wg)
-	const d = 2 * time.Second
-	time.Sleep(d)
-	after := snapshot(loads)
-	close(stop)
-	wg.Wait()
-	res := make([]fairResult, 3)
-	for i := range res {
-		res[i] = fairResult{after[i].offered - before[i].offered, after[i].admitted - before[i].admitted}
-	}
-	checkFair(t, res, fairRate, d)
+		routes = append(routes, startInstance(t, js))
+		before := snapshot(loads)
+		wg.Add(1)
+		go loads[2].run(routes[2], fairDemand*shares[2], stop, &wg)
+		const d = 2 * time.Second
+		time.Sleep(d)
+		after := snapshot(loads)
+		close(stop)
+		wg.Wait()
+		res := make([]fairResult, 3)
+		for i := range res {
+			res[i] = fairResult{after[i].offered - before[i].offered, after[i].admitted - before[i].admitted}
+		}
+		return func() { checkFair(t, res, fairRate, d) }
+	})
 }
 
 func snapshot(loads []*load) []fairResult {

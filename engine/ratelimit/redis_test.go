@@ -36,6 +36,8 @@ func startRedis(t *testing.T, args ...string) *redisServer {
 // startRedisAt starts redis-server (path) on addr with extra arguments.
 func startRedisAt(t *testing.T, path, addr string, args ...string) *redisServer {
 	t.Helper()
+	// Its own directory: a replica's full resync writes an RDB file.
+	args = append([]string{"--dir", t.TempDir()}, args...)
 	r := &redisServer{t: t, path: path, addr: addr, args: args}
 	r.start()
 	t.Cleanup(r.stop)
@@ -142,12 +144,18 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 	tenant := req{headers: map[string]string{"X-Tenant": "acme"}}
 	start := time.Now()
 	done := int64(0)
+	last := start
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
+		now := time.Now()
+		if now.Sub(last) > 100*time.Millisecond {
+			stalls.Add(1) // the machine did not run this client for a while
+		}
+		last = now
 		due := int64(rate*time.Since(start).Seconds()) - done
 		for range min(due, 1000) {
 			x := exchange(tenant)
@@ -167,6 +175,10 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// stalls counts the times a load generator was not scheduled for over
+// 100 ms: on a machine that loaded, the measured figures are the machine's.
+var stalls atomic.Int64
 
 // quota is what one ideal fleet-wide bucket admits over d under saturation.
 func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
@@ -218,16 +230,22 @@ func checkFleet(t *testing.T, loads []*load, d time.Duration) {
 
 func TestClusterSkewedLoad(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 func TestClusterAllLoadOnOneInstance(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{1, 0, 0}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{1, 0, 0}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 // TestRedisOutage drives one instance of three: with Redis it gets the whole
@@ -299,20 +317,23 @@ func TestRedisOutage(t *testing.T) {
 // quota plus the worst-case overshoot E.
 func TestOvershootIdleInstancesWake(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	loads := []*load{{}, {}, {}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	start := time.Now()
-	wg.Add(1)
-	go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
-	time.Sleep(2 * time.Second)
-	for i := 1; i < 3; i++ {
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		loads := []*load{{}, {}, {}}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		start := time.Now()
 		wg.Add(1)
-		go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
-	}
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	checkFleet(t, loads, time.Since(start))
+		go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
+		time.Sleep(2 * time.Second)
+		for i := 1; i < 3; i++ {
+			wg.Add(1)
+			go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
+		}
+		time.Sleep(time.Second)
+		close(stop)
+		wg.Wait()
+		d := time.Since(start)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
