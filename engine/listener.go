@@ -262,8 +262,9 @@ func (c *proxyConn) readHeader() error {
 	return nil
 }
 
-// errPeerClosed marks a peer that closed before sending a byte (a TCP
-// health check): not an error worth counting.
+// errPeerClosed marks a peer that sent no byte before it closed or the
+// deadline passed (a TCP health check, an unused pre-opened connection):
+// closed like an idle connection, not counted as a header error.
 var errPeerClosed = errors.New("peer closed before the header")
 
 // errOversized marks a v2 header longer than the library accepts.
@@ -273,10 +274,7 @@ var errOversized = errors.New("proxy protocol header too long")
 func (c *proxyConn) parse() (*proxyproto.Header, error) {
 	first, err := c.br.Peek(1)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errPeerClosed
-		}
-		return nil, err
+		return nil, errPeerClosed
 	}
 	if first[0] == proxyproto.SIGV2[0] {
 		// Refuse an oversized v2 header before the library reads it.
@@ -296,7 +294,7 @@ func (c *proxyConn) parse() (*proxyproto.Header, error) {
 }
 
 // fail counts why the header failed and closes the connection. A peer that
-// closed before sending a byte is not counted. Any failure at or after the
+// sent nothing is not counted. Any failure at or after the
 // header deadline is a timeout (the library reports a cut v1 line as
 // unreadable).
 func (c *proxyConn) fail(err error, deadline time.Time) error {
@@ -304,9 +302,9 @@ func (c *proxyConn) fail(err error, deadline time.Time) error {
 	var ne net.Error
 	switch {
 	case err == nil, errors.Is(err, net.ErrClosed): // the server closed it (shutdown)
+	case errors.Is(err, errPeerClosed):
 	case errors.As(err, &ne) && ne.Timeout(), !time.Now().Before(deadline):
 		ppTimeout.Inc()
-	case errors.Is(err, errPeerClosed):
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		ppMissing.Inc()
 	case errors.Is(err, errOversized), errors.Is(err, proxyproto.ErrVersion1HeaderTooLong):
