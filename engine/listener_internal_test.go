@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -122,4 +123,56 @@ func BenchmarkConnRead(b *testing.B) {
 			}
 		})
 	}
+}
+
+// memConn is a net.Conn reading from a fixed byte string.
+type memConn struct {
+	net.Conn
+	data []byte
+}
+
+func (m *memConn) Read(b []byte) (int, error) {
+	if len(m.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(b, m.data)
+	m.data = m.data[n:]
+	return n, nil
+}
+func (m *memConn) Write(b []byte) (int, error)      { return len(b), nil }
+func (m *memConn) Close() error                     { return nil }
+func (m *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (m *memConn) SetDeadline(time.Time) error      { return nil }
+func (m *memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1} }
+func (m *memConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2} }
+func (m *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+// FuzzProxyConn: any opening bytes either yield a usable connection with a
+// client address, or a failed one that answers nothing; never a panic.
+func FuzzProxyConn(f *testing.F) {
+	f.Add([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 4000 80\r\nGET / HTTP/1.1\r\n\r\n"), true)
+	f.Add([]byte("PROXY UNKNOWN\r\n"), false)
+	f.Add([]byte("PROXY TCP6 ::1 ::1 1 2\r\n"), true)
+	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xcb\x00\x71\x07\x7f\x00\x00\x01\x0f\xa0\x00\x50"), true)
+	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"), true)
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"), false)
+	f.Fuzz(func(t *testing.T, data []byte, required bool) {
+		c := &proxyConn{Conn: &memConn{data: append([]byte(nil), data...)}, required: required, timeout: time.Second}
+		buf := make([]byte, 64)
+		var err error
+		for range 1000 {
+			if _, err = c.Read(buf); err != nil {
+				break
+			}
+		}
+		if c.RemoteAddr() == nil {
+			t.Fatal("nil RemoteAddr")
+		}
+		_ = c.RemoteAddr().String()
+		if c.state.Load() == ppFailed {
+			if _, werr := c.Write([]byte("x")); werr == nil {
+				t.Fatal("a failed connection accepted a write")
+			}
+		}
+	})
 }
