@@ -197,6 +197,15 @@ func (c *proxyConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// CloseWrite half-closes the socket (for a lingering close), when the
+// connection underneath supports it.
+func (c *proxyConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
 // RemoteAddr returns the client address: the header's source when one was
 // believed, else the TCP peer.
 func (c *proxyConn) RemoteAddr() net.Addr {

@@ -58,6 +58,15 @@ func TestProxyConnNoAllocsAfterHeader(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("%v allocations per request after the header, want 0", allocs)
 	}
+	// A lingering close can half-close through the wrapper.
+	if err := pc.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(client)
+	if err != nil || len(got) != 201 {
+		t.Errorf("after CloseWrite: %d bytes, %v; want the 201 written and EOF", len(got), err)
+	}
 }
 
 func trustLoopback(t *testing.T) *forward.Proxies {
