@@ -185,3 +185,39 @@ func FuzzProxyConn(f *testing.F) {
 		}
 	})
 }
+
+// TestLingeringCloseThroughProxyConn: the client connection's lingering
+// close half-closes through a proxyConn, so a client with unread bytes in
+// flight reads a clean end instead of a reset.
+func TestLingeringCloseThroughProxyConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pl := newProxyListener(ln, proxyOptional, trustLoopback(t), 5*time.Second)
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := pl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	buf := make([]byte, 64)
+	if _, err := server.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	// Bytes the server never reads (the rest of an upload it answered early).
+	client.Write(make([]byte, 64<<10))
+	time.Sleep(50 * time.Millisecond)
+	cc := &clientConn{Conn: server, state: scanOff}
+	cc.lingerOnClose()
+	cc.Close()
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(buf); err != io.EOF {
+		t.Errorf("client read after the lingering close: %v, want a clean EOF (not a reset)", err)
+	}
+}
