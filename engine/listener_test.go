@@ -406,4 +406,3 @@ func TestDrainClosesKeepAlive(t *testing.T) {
 	wc, _ := wsDial(t, wsURL(g, "/ws/lobby"), nil)
 	wsEcho(t, wc, 1, "still upgrading while draining")
 }
-
