@@ -88,6 +88,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	x.RouteName = r.name
 	x.Route = r
 
+	if !r.edge.request(x) {
+		return r
+	}
 	if r.validate != nil && !r.validate.check(x) {
 		return r
 	}

@@ -1,0 +1,58 @@
+package engine_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// edgeBench runs GET uri against a gateway on real loopback sockets (the
+// edge stages look at the TCP peer) serving one route "r" on path /r with
+// the given extra route keys, and reports allocations per request.
+func edgeBench(b *testing.B, routeExtra string, header map[string]string, wantStatus int) {
+	up := fastUpstream(b)
+	g := startGateway(b, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"s": {"targets": [%q]}, "s2": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/r", "service": "s"%s}]
+}`, up, up, routeExtra))
+	c := &fasthttp.HostClient{Addr: hostOf(g.url)}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req.SetRequestURI(g.url + "/r")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		if err := c.Do(req, resp); err != nil {
+			b.Fatal(err)
+		}
+		if resp.StatusCode() != wantStatus {
+			b.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
+		}
+	}
+}
+
+func cidrList(n int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`"10.%d.%d.0/25"`, i>>8&0xff, i&0xff)
+	}
+	return strings.Join(parts, ",")
+}
+
+// BenchmarkEdgeIPFilter: a route without ip_filter, and with 10 and 10,000
+// deny entries (the loopback client passes them all: the full lookup runs).
+func BenchmarkEdgeIPFilter(b *testing.B) {
+	b.Run("off", func(b *testing.B) { edgeBench(b, "", nil, 200) })
+	for _, n := range []int{10, 10000} {
+		b.Run(fmt.Sprintf("deny=%d", n), func(b *testing.B) {
+			edgeBench(b, `, "ip_filter": {"deny": [`+cidrList(n)+`]}`, nil, 200)
+		})
+	}
+}
