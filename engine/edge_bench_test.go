@@ -12,6 +12,11 @@ import (
 // edge stages look at the TCP peer) serving one route "r" on path /r with
 // the given extra route keys, and reports allocations per request.
 func edgeBench(b *testing.B, routeExtra string, header map[string]string, wantStatus int) {
+	edgeBenchMethod(b, "GET", routeExtra, header, wantStatus)
+}
+
+// edgeBenchMethod is edgeBench with another method.
+func edgeBenchMethod(b *testing.B, method, routeExtra string, header map[string]string, wantStatus int) {
 	up := fastUpstream(b)
 	g := startGateway(b, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off"},
@@ -26,6 +31,7 @@ func edgeBench(b *testing.B, routeExtra string, header map[string]string, wantSt
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		req.SetRequestURI(g.url + "/r")
+		req.Header.SetMethod(method)
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
@@ -55,4 +61,16 @@ func BenchmarkEdgeIPFilter(b *testing.B) {
 			edgeBench(b, `, "ip_filter": {"deny": [`+cidrList(n)+`]}`, nil, 200)
 		})
 	}
+}
+
+// BenchmarkEdgeCORS: a route without cors, a real request from an allowed
+// origin, and a preflight answered at the edge.
+func BenchmarkEdgeCORS(b *testing.B) {
+	const c = `, "cors": {"allow_origins": ["https://app.example"], "allow_headers": ["Authorization"], "max_age": "10m"}`
+	origin := map[string]string{"Origin": "https://app.example"}
+	b.Run("off", func(b *testing.B) { edgeBench(b, "", origin, 200) })
+	b.Run("actual", func(b *testing.B) { edgeBench(b, c, origin, 200) })
+	b.Run("preflight", func(b *testing.B) {
+		edgeBenchMethod(b, "OPTIONS", c, map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}, 204)
+	})
 }

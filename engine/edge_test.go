@@ -76,3 +76,104 @@ func TestIPFilterConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCORS: preflights answered at the edge whatever the route's methods,
+// 403 for another origin, Access-Control-Allow-Origin and Vary: Origin on
+// real answers (gateway errors included), "*" origins.
+func TestCORS(t *testing.T) {
+	up := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"s": {"targets": [%q]}},
+  "auth": {"keys": {"type": "api_key", "keys": {"acme": "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"}}},
+  "routes": [
+    {"name": "app", "path": "/app/{id}", "methods": ["GET"], "service": "s",
+     "cors": {"allow_origins": ["https://app.example"], "allow_methods": ["GET", "PUT"], "allow_headers": ["Authorization"],
+              "expose_headers": ["X-Served-By"], "allow_credentials": true, "max_age": "10m"}},
+    {"name": "public", "path": "/public", "service": "s", "cache": {"ttl": "1m"}, "cors": {"allow_origins": ["*"]}},
+    {"name": "locked", "path": "/locked", "service": "s", "auth": "keys", "cors": {"allow_origins": ["https://app.example"]}},
+    {"name": "plain", "path": "/plain", "methods": ["GET"], "service": "s"}
+  ]
+}`, up.addr))
+	preflight := func(path, origin, method string) response {
+		return do(t, "OPTIONS", g.url+path, map[string]string{
+			"Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": "authorization"}, "")
+	}
+	before := up.hits.Load()
+	r := preflight("/app/1", "https://app.example", "PUT")
+	if r.status != 204 {
+		t.Fatalf("preflight: %d %s", r.status, r.body)
+	}
+	for k, want := range map[string]string{
+		"Access-Control-Allow-Origin": "https://app.example", "Access-Control-Allow-Methods": "GET, HEAD, PUT",
+		"Access-Control-Allow-Headers": "Authorization", "Access-Control-Max-Age": "600",
+		"Access-Control-Allow-Credentials": "true", "Vary": "Origin",
+	} {
+		if got := r.header.Get(k); got != want {
+			t.Errorf("preflight %s = %q, want %q", k, got, want)
+		}
+	}
+	// A method the route does not serve still gets its preflight answered.
+	if r := preflight("/app/1", "https://app.example", "DELETE"); r.status != 204 {
+		t.Errorf("preflight for another method: %d", r.status)
+	}
+	preflight("/app/1", "https://evil.example", "GET").wantError(t, 403, "forbidden")
+	if up.hits.Load() != before {
+		t.Fatalf("a preflight reached the upstream")
+	}
+	// Real answers.
+	r = do(t, "GET", g.url+"/app/1", map[string]string{"Origin": "https://app.example"}, "")
+	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+		r.header.Get("Access-Control-Allow-Credentials") != "true" || r.header.Get("Access-Control-Expose-Headers") != "X-Served-By" ||
+		r.header.Get("Vary") != "Origin" {
+		t.Fatalf("allowed origin: %d %v", r.status, r.header)
+	}
+	r = do(t, "GET", g.url+"/app/1", map[string]string{"Origin": "https://evil.example"}, "")
+	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != "" || r.header.Get("Vary") != "Origin" {
+		t.Fatalf("other origin: %d %v", r.status, r.header)
+	}
+	// A plain OPTIONS (no Access-Control-Request-Method) is not a preflight.
+	if r := do(t, "OPTIONS", g.url+"/app/1", map[string]string{"Origin": "https://app.example"}, ""); r.status != 405 {
+		t.Errorf("plain OPTIONS on a GET route: %d", r.status)
+	}
+	// "*": any origin, on a cache miss and on a hit.
+	for _, want := range []string{"MISS", "HIT"} {
+		r := do(t, "GET", g.url+"/public", map[string]string{"Origin": "https://x.example"}, "")
+		if r.header.Get("Access-Control-Allow-Origin") != "*" || r.header.Get("X-Cache") != want || r.header.Get("Vary") != "Origin" {
+			t.Fatalf("wildcard %s: %v", want, r.header)
+		}
+	}
+	if r := preflight("/public", "https://y.example", "POST"); r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != "*" ||
+		r.header.Get("Access-Control-Allow-Headers") != "authorization" {
+		t.Fatalf("wildcard preflight: %d %v", r.status, r.header)
+	}
+	// The gateway's own errors carry the CORS headers too (the browser can read the 401).
+	r = do(t, "GET", g.url+"/locked", map[string]string{"Origin": "https://app.example"}, "")
+	r.wantError(t, 401, "unauthorized")
+	if r.header.Get("Access-Control-Allow-Origin") != "https://app.example" || r.header.Get("Vary") != "Origin" {
+		t.Fatalf("401 without CORS headers: %v", r.header)
+	}
+	// A route without cors keeps its 405 for a preflight.
+	if r := preflight("/plain", "https://app.example", "GET"); r.status != 405 {
+		t.Errorf("preflight on a route without cors: %d", r.status)
+	}
+}
+
+func TestCORSConfigErrors(t *testing.T) {
+	got := strings.Join(compileErrors(t, `{
+  "services": {"s": {"targets": ["127.0.0.1:1"]}},
+  "routes": [
+    {"name": "a", "path": "/a", "service": "s", "cors": {"allow_origins": ["*"], "allow_credentials": true}},
+    {"name": "b", "path": "/b", "service": "s", "cors": {"allow_origins": ["app.example"], "max_age": "-1s"}}
+  ]
+}`), "\n")
+	for _, want := range []string{
+		`routes[0].cors.allow_credentials: cannot be true with a wildcard origin`,
+		`routes[1].cors.allow_origins[0]: want "*" or scheme://host[:port]`,
+		`routes[1].cors.max_age: duration "-1s" must not be negative`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+}

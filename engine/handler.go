@@ -75,6 +75,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	e.auth.StripForwarded(&req.Header)
 
 	res := e.router.Lookup(ctx.Method(), ctx.Host(), x.Path, &req.Header, &x.Params)
+	res = e.preflightLookup(x, res)
 	switch res.Status {
 	case router.NotFound:
 		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
@@ -275,6 +276,9 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	ctx := x.Ctx
 	if rej, failed := x.Rejected(); failed {
 		writeError(ctx, rej, x.RequestID)
+	}
+	if r != nil {
+		r.edge.respond(x)
 	}
 	ctx.Response.Header.SetBytesV(forward.HeaderRequestID, x.RequestID)
 	x.ApplyResponseHeaders(&ctx.Response.Header)
