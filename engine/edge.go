@@ -3,6 +3,7 @@ package engine
 import (
 	"unsafe"
 
+	"github.com/sluice-gw/sluice/engine/compress"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/cors"
 	"github.com/sluice-gw/sluice/engine/ipfilter"
@@ -16,6 +17,7 @@ import (
 type edgePolicies struct {
 	ipFilter *ipfilter.Filter
 	cors     *cors.Policy
+	compress *compress.Policy
 }
 
 // compileEdge compiles the edge keys of route rc at JSON path path.
@@ -32,6 +34,7 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 		errs = append(errs, es...)
 		p.cors = c
 	}
+	p.compress = compress.Compile(rc.Compress)
 	return p, errs
 }
 
@@ -48,6 +51,27 @@ func (p *edgePolicies) respond(x *pipeline.Exchange) {
 		return // a WebSocket tunnel: the answer is already on the wire
 	}
 	p.cors.Respond(x)
+}
+
+// fetch returns the route's upstream stage f, wrapped to compress the answer
+// when the route has compress. Compression happens as the answer arrives,
+// before the cache stores it: the cache keys entries by the client's
+// Accept-Encoding class already, so each class keeps one entry in its own
+// encoding and a hit costs no compression.
+func (p *edgePolicies) fetch(se *scratchExchange, f pipeline.Fetch) pipeline.Fetch {
+	if p.compress == nil {
+		return f
+	}
+	se.innerFetch = f
+	return compressedFetch
+}
+
+// compressedFetch runs the wrapped upstream stage, then compresses its answer.
+func compressedFetch(x *pipeline.Exchange) {
+	owner(x).innerFetch(x)
+	if _, failed := x.Rejected(); !failed {
+		x.Route.(*route).edge.compress.Respond(x)
+	}
 }
 
 // preflightLookup lets a CORS preflight reach its route whatever the route's

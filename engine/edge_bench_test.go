@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -17,7 +18,11 @@ func edgeBench(b *testing.B, routeExtra string, header map[string]string, wantSt
 
 // edgeBenchMethod is edgeBench with another method.
 func edgeBenchMethod(b *testing.B, method, routeExtra string, header map[string]string, wantStatus int) {
-	up := fastUpstream(b)
+	edgeBenchOn(b, fastUpstream(b), method, routeExtra, header, wantStatus)
+}
+
+// edgeBenchOn is edgeBenchMethod against the upstream at up.
+func edgeBenchOn(b *testing.B, up, method, routeExtra string, header map[string]string, wantStatus int) {
 	g := startGateway(b, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off"},
   "services": {"s": {"targets": [%q]}, "s2": {"targets": [%q]}},
@@ -73,4 +78,40 @@ func BenchmarkEdgeCORS(b *testing.B) {
 	b.Run("preflight", func(b *testing.B) {
 		edgeBenchMethod(b, "OPTIONS", c, map[string]string{"Origin": "https://app.example", "Access-Control-Request-Method": "GET"}, 204)
 	})
+}
+
+// bigUpstream answers 8 KiB of JSON.
+func bigUpstream(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var body []byte
+	for i := 0; len(body) < 8<<10; i++ {
+		body = fmt.Appendf(body, `{"sku":"sku-%06d","name":"Product %d","price":%d},`, i, i, i%500)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(body)
+	}}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+// BenchmarkEdgeCompress: an 8 KiB JSON answer without compress, gzip and br
+// on every answer, and a cached route's hits (stored compressed) with and
+// without compress.
+func BenchmarkEdgeCompress(b *testing.B) {
+	for _, c := range []struct{ name, extra, ae string }{
+		{"off", "", "gzip, br"},
+		{"gzip", `, "compress": true`, "gzip"},
+		{"br", `, "compress": true`, "br"},
+		{"cached_hit_off", `, "cache": {"ttl": "1h"}`, "gzip, br"},
+		{"cached_hit_br", `, "compress": true, "cache": {"ttl": "1h"}`, "gzip, br"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			edgeBenchOn(b, bigUpstream(b), "GET", c.extra, map[string]string{"Accept-Encoding": c.ae}, 200)
+		})
+	}
 }

@@ -20,6 +20,8 @@ type scratchExchange struct {
 	scratch []byte
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
+	// innerFetch is the upstream stage a compressing route wraps.
+	innerFetch pipeline.Fetch
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -115,6 +117,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	default:
 		x.Deadline = x.Start.Add(r.service.Timeout)
 	}
+	fetch = r.edge.fetch(se, fetch)
 	if r.cache != nil {
 		r.cache.Serve(x, fetch)
 	} else {
