@@ -8,6 +8,8 @@ import (
 	"github.com/sluice-gw/sluice/engine/cors"
 	"github.com/sluice-gw/sluice/engine/ipfilter"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/split"
+	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
 )
 
@@ -18,6 +20,9 @@ type edgePolicies struct {
 	ipFilter *ipfilter.Filter
 	cors     *cors.Policy
 	compress *compress.Policy
+	split    *split.Split
+	// sides are the split's services, in the order of split.services.
+	sides []*upstream.Service
 }
 
 // compileEdge compiles the edge keys of route rc at JSON path path.
@@ -35,7 +40,33 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 		p.cors = c
 	}
 	p.compress = compress.Compile(rc.Compress)
+	if rc.Split != nil {
+		sp := config.Join(path, "split")
+		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Service == "" {
+			errs.Add(sp, "needs a route that proxies to a service (not aggregate or grpc_method)")
+			return p, errs
+		}
+		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
+		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known}, sp)
+		errs = append(errs, es...)
+		p.split = s
+		for _, n := range names {
+			p.sides = append(p.sides, e.services[n])
+		}
+	}
 	return p, errs
+}
+
+// service returns the service the request goes to: the route's own, or the
+// side of the split it falls on.
+func (p *edgePolicies) service(x *pipeline.Exchange, own *upstream.Service) *upstream.Service {
+	if p.split == nil {
+		return own
+	}
+	if i := p.split.Pick(x); i >= 0 {
+		return p.sides[i]
+	}
+	return own
 }
 
 // request runs the stages that come before validate: ip_filter, then the

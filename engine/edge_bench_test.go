@@ -23,28 +23,39 @@ func edgeBenchMethod(b *testing.B, method, routeExtra string, header map[string]
 
 // edgeBenchOn is edgeBenchMethod against the upstream at up.
 func edgeBenchOn(b *testing.B, up, method, routeExtra string, header map[string]string, wantStatus int) {
-	g := startGateway(b, cfgf(`{
+	one := edgeRequester(b, up, method, routeExtra, header, wantStatus)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		one()
+	}
+}
+
+// edgeRequester starts the gateway of edgeBench and returns a function
+// making one request through it.
+func edgeRequester(tb testing.TB, up, method, routeExtra string, header map[string]string, wantStatus int) func() {
+	g := startGateway(tb, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off"},
   "services": {"s": {"targets": [%q]}, "s2": {"targets": [%q]}},
   "routes": [{"name": "r", "path": "/r", "service": "s"%s}]
 }`, up, up, routeExtra))
 	c := &fasthttp.HostClient{Addr: hostOf(g.url)}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	tb.Cleanup(func() {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	})
+	return func() {
 		req.SetRequestURI(g.url + "/r")
 		req.Header.SetMethod(method)
 		for k, v := range header {
 			req.Header.Set(k, v)
 		}
 		if err := c.Do(req, resp); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		if resp.StatusCode() != wantStatus {
-			b.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
+			tb.Fatalf("status %d: %s", resp.StatusCode(), resp.Body())
 		}
 	}
 }
@@ -113,5 +124,33 @@ func BenchmarkEdgeCompress(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			edgeBenchOn(b, bigUpstream(b), "GET", c.extra, map[string]string{"Accept-Encoding": c.ae}, 200)
 		})
+	}
+}
+
+// BenchmarkEdgeSplit: a route without split, a random 50% split and a split
+// by header.
+func BenchmarkEdgeSplit(b *testing.B) {
+	user := map[string]string{"X-User": "user-42"}
+	b.Run("off", func(b *testing.B) { edgeBench(b, "", user, 200) })
+	b.Run("random", func(b *testing.B) {
+		edgeBench(b, `, "split": {"services": [{"service": "s2", "percent": 50}]}`, user, 200)
+	})
+	b.Run("header", func(b *testing.B) {
+		edgeBench(b, `, "split": {"by": "header:X-User", "services": [{"service": "s2", "percent": 50}]}`, user, 200)
+	})
+}
+
+// TestEdgeStagesAllocateNothing: a request through a route with every edge
+// stage configured allocates no more than one through a route without them
+// (counted over the whole process: client, gateway and upstream).
+func TestEdgeStagesAllocateNothing(t *testing.T) {
+	up := startUpstream(t, "echo")
+	const every = `, "ip_filter": {"deny": ["192.0.2.0/24"]}, "cors": {"allow_origins": ["https://app.example"]},
+	  "compress": true, "split": {"by": "header:X-User", "services": [{"service": "s2", "percent": 50}]}`
+	header := map[string]string{"Origin": "https://app.example", "X-User": "u1"}
+	off := testing.AllocsPerRun(300, edgeRequester(t, up.addr, "GET", "", header, 200))
+	on := testing.AllocsPerRun(300, edgeRequester(t, up.addr, "GET", every, header, 200))
+	if on > off {
+		t.Errorf("with every edge stage %v allocs a request, without %v", on, off)
 	}
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -171,6 +172,102 @@ func TestCORSConfigErrors(t *testing.T) {
 		`routes[0].cors.allow_credentials: cannot be true with a wildcard origin`,
 		`routes[1].cors.allow_origins[0]: want "*" or scheme://host[:port]`,
 		`routes[1].cors.max_age: duration "-1s" must not be negative`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+}
+
+// TestSplit: a random share goes to the canary; by header one client stays
+// on one side; the split shows in the metrics.
+func TestSplit(t *testing.T) {
+	v1, v2 := startUpstream(t, "v1"), startUpstream(t, "v2")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"stable": {"targets": [%q]}, "canary": {"targets": [%q]}},
+  "routes": [
+    {"name": "rnd", "path": "/rnd", "service": "stable", "split": {"services": [{"service": "canary", "percent": 30}]}},
+    {"name": "sticky", "path": "/sticky", "service": "stable", "split": {"by": "header:X-User", "services": [{"service": "canary", "percent": 50}]}},
+    {"name": "all", "path": "/all", "service": "stable", "split": {"by": "random", "services": [{"service": "canary", "percent": 100}]}}
+  ]
+}`, v1.addr, v2.addr))
+	const n = 600
+	canary := 0
+	metric := func(name string) int {
+		for _, line := range strings.Split(string(get(t, g.admin+"/metrics").body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		return 0
+	}
+	const canaryMetric = `sluice_split_requests_total{route="rnd",service="canary"}`
+	const stableMetric = `sluice_split_requests_total{route="rnd",service="stable"}`
+	canary0, stable0 := metric(canaryMetric), metric(stableMetric)
+	for i := 0; i < n; i++ {
+		r := get(t, g.url+"/rnd")
+		if r.status != 200 {
+			t.Fatalf("status %d", r.status)
+		}
+		if r.header.Get("X-Served-By") == "v2" {
+			canary++
+		}
+	}
+	// 30% of 600 is 180, sd about 11: a wide band that cannot flake.
+	if canary < 120 || canary > 240 {
+		t.Errorf("canary served %d of %d, want about 180", canary, n)
+	}
+	sides := map[string]int{}
+	for round := 0; round < 3; round++ {
+		for u := 0; u < 60; u++ {
+			user := cfgf("user-%d", u)
+			r := do(t, "GET", g.url+"/sticky", map[string]string{"X-User": user}, "")
+			side := map[string]int{"v1": 1, "v2": 2}[r.header.Get("X-Served-By")]
+			if side == 0 {
+				t.Fatalf("served by %q", r.header.Get("X-Served-By"))
+			}
+			if prev, ok := sides[user]; ok && prev != side {
+				t.Fatalf("%s moved between sides", user)
+			}
+			sides[user] = side
+		}
+	}
+	count := map[int]int{}
+	for _, s := range sides {
+		count[s]++
+	}
+	if count[1] == 0 || count[2] == 0 {
+		t.Errorf("a 50%% split by header put every user on one side: %v", count)
+	}
+	if r := get(t, g.url+"/all"); r.header.Get("X-Served-By") != "v2" {
+		t.Errorf("100%% split served by %q", r.header.Get("X-Served-By"))
+	}
+	if c, s := metric(canaryMetric)-canary0, metric(stableMetric)-stable0; c != canary || s != n-canary {
+		t.Errorf("split metrics: canary %d stable %d, want %d and %d", c, s, canary, n-canary)
+	}
+	if m := string(get(t, g.admin+"/metrics").body); !strings.Contains(m, `sluice_upstream_requests_total{service="canary"`) {
+		t.Error("no upstream metrics for the canary service")
+	}
+}
+
+func TestSplitConfigErrors(t *testing.T) {
+	got := strings.Join(compileErrors(t, `{
+  "services": {"a": {"targets": ["127.0.0.1:1"]}, "b": {"targets": ["127.0.0.1:2"]}, "c": {"targets": ["127.0.0.1:3"]}},
+  "routes": [
+    {"name": "r0", "path": "/r0", "service": "a", "split": {"services": [{"service": "catalgo", "percent": 5}]}},
+    {"name": "r1", "path": "/r1", "service": "a", "split": {"services": [{"service": "b", "percent": 70}, {"service": "c", "percent": 40}]}},
+    {"name": "r2", "path": "/r2", "service": "a", "split": {"by": "cookie:x", "services": [{"service": "b", "percent": 5}]}},
+    {"name": "r3", "path": "/r3", "aggregate": {"backends": [{"service": "a", "path": "/", "key": "k"}]}, "split": {"services": [{"service": "b", "percent": 5}]}}
+  ]
+}`), "\n")
+	for _, want := range []string{
+		`routes[0].split.services[0].service: unknown service "catalgo"`,
+		`routes[1].split.services: percents sum to 110, over 100`,
+		`routes[2].split.by: want random, ip, consumer or header:NAME, got "cookie:x"`,
+		`routes[3].split: needs a route that proxies to a service`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)

@@ -22,6 +22,9 @@ type scratchExchange struct {
 	trustedPeer bool
 	// innerFetch is the upstream stage a compressing route wraps.
 	innerFetch pipeline.Fetch
+	// service is the service this request goes to: the route's, or the one
+	// its split picked.
+	service *upstream.Service
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -103,6 +106,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	if r.limits != nil && !r.limits.Allow(x) {
 		return r
 	}
+	se.service = r.edge.service(x, r.service)
 	// Look at Upgrade before prepareUpstream removes it as hop-by-hop.
 	upgrade := r.websocket && wsproxy.IsUpgrade(x)
 	fetch := proxyFetch
@@ -115,7 +119,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case upgrade:
 		fetch = websocketFetch
 	default:
-		x.Deadline = x.Start.Add(r.service.Timeout)
+		x.Deadline = x.Start.Add(se.service.Timeout)
 	}
 	fetch = r.edge.fetch(se, fetch)
 	if r.cache != nil {
@@ -197,12 +201,12 @@ func proxyFetch(x *pipeline.Exchange) {
 	// A streamed request body cannot be replayed, so it is never retried.
 	retryable := idempotent(ctx) && !req.IsBodyStream()
 	ctx.Response.StreamBody = true
-	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
+	t, err := se.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
 		x.Target = t.Addr
 	}
 	if err != nil {
-		upstream.FailExchange(x, r.service, err)
+		upstream.FailExchange(x, se.service, err)
 		return
 	}
 	bufferSmallResponse(&ctx.Response)
@@ -228,7 +232,7 @@ func websocketFetch(x *pipeline.Exchange) {
 	se := owner(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 	x.Ctx.Request.SetRequestURIBytes(se.uri)
-	wsproxy.Serve(x, r.service)
+	wsproxy.Serve(x, se.service)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after
