@@ -122,7 +122,9 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 	return s, names, nil
 }
 
-func trim(f float64) string { return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", f), "0"), ".") }
+func trim(f float64) string {
+	return strings.TrimSuffix(strings.TrimRight(fmt.Sprintf("%.4f", f), "0"), ".")
+}
 
 // Pick returns the side of the split x goes to: -1 for the route's own
 // service, i for the i-th listed service. It counts the request in
