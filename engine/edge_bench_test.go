@@ -144,6 +144,9 @@ func BenchmarkEdgeSplit(b *testing.B) {
 // stage configured allocates no more than one through a route without them
 // (counted over the whole process: client, gateway and upstream).
 func TestEdgeStagesAllocateNothing(t *testing.T) {
+	if edgeRaceEnabled {
+		t.Skip("allocation counts are meaningless under the race detector")
+	}
 	up := startUpstream(t, "echo")
 	const every = `, "ip_filter": {"deny": ["192.0.2.0/24"]}, "cors": {"allow_origins": ["https://app.example"]},
 	  "compress": true, "split": {"by": "header:X-User", "services": [{"service": "s2", "percent": 50}]}`
