@@ -81,6 +81,10 @@ type routeInfo struct {
 	RequestHeaders  *config.HeaderOps `json:"request_headers,omitempty"`
 	ResponseHeaders *config.HeaderOps `json:"response_headers,omitempty"`
 	Aggregate       *config.Aggregate `json:"aggregate,omitempty"`
+	CORS            *config.CORS      `json:"cors,omitempty"`
+	IPFilter        *config.IPFilter  `json:"ip_filter,omitempty"`
+	Compress        bool              `json:"compress,omitempty"`
+	Split           *config.Split     `json:"split,omitempty"`
 }
 
 type serviceInfo struct {
@@ -106,6 +110,7 @@ func (e *Engine) describe() any {
 			Auth: rc.Auth, Scopes: rc.Scopes, RateLimits: rc.RateLimits, Cache: rc.Cache,
 			Validate: rc.Validate, RequestHeaders: rc.RequestHeaders, ResponseHeaders: rc.ResponseHeaders,
 			Aggregate: rc.Aggregate,
+			CORS:      rc.CORS, IPFilter: rc.IPFilter, Compress: rc.Compress, Split: rc.Split,
 		})
 	}
 	services := map[string]serviceInfo{}

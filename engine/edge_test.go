@@ -251,6 +251,22 @@ func TestSplit(t *testing.T) {
 	if m := string(get(t, g.admin+"/metrics").body); !strings.Contains(m, `sluice_upstream_requests_total{service="canary"`) {
 		t.Error("no upstream metrics for the canary service")
 	}
+	var table struct {
+		Routes []struct {
+			Name  string `json:"name"`
+			Split *struct {
+				By       string `json:"by"`
+				Services []struct {
+					Service string  `json:"service"`
+					Percent float64 `json:"percent"`
+				} `json:"services"`
+			} `json:"split"`
+		} `json:"routes"`
+	}
+	get(t, g.admin+"/routes").json(t, &table)
+	if sp := table.Routes[1].Split; sp == nil || sp.By != "header:X-User" || len(sp.Services) != 1 || sp.Services[0].Percent != 50 {
+		t.Errorf("/routes does not show the split: %+v", table.Routes[1])
+	}
 }
 
 func TestSplitConfigErrors(t *testing.T) {
