@@ -15,7 +15,8 @@ import (
 
 // contentUpstream serves fixed answers by path: /json (8 KiB JSON), /small,
 // /png, /encoded (already gzip), /big (100 KiB JSON, streamed by the
-// gateway), /sse (an event stream). It counts requests.
+// gateway), /chunked (the 8 KiB JSON without Content-Length), /sse (an
+// event stream). It counts requests.
 func contentUpstream(t testing.TB) (addr string, hits *atomic.Int64, body []byte) {
 	t.Helper()
 	var b bytes.Buffer
@@ -53,6 +54,13 @@ func contentUpstream(t testing.TB) (addr string, hits *atomic.Int64, body []byte
 		case "/big":
 			ctx.SetContentType("application/json")
 			ctx.SetBody(big)
+		case "/chunked":
+			ctx.SetContentType("application/json")
+			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+				w.Write(body[:4000])
+				w.Flush()
+				w.Write(body[4000:])
+			})
 		case "/sse":
 			ctx.SetContentType("text/event-stream")
 			ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -137,8 +145,18 @@ func TestCompress(t *testing.T) {
 	if etag := string(fetch("GET", "/z/json", "gzip").Header.Peek("ETag")); etag != `W/"abc"` {
 		t.Errorf("ETag of a compressed answer %q, want the weak W/\"abc\"", etag)
 	}
-	// Left alone: small, incompressible type, already encoded, streamed, SSE, HEAD, route without compress.
-	for _, path := range []string{"/z/small", "/z/png", "/z/encoded", "/z/big", "/z/sse", "/off"} {
+	// Answers the gateway would stream (over 64 KiB, chunked) are read whole and compressed.
+	for _, path := range []string{"/z/big", "/z/chunked"} {
+		resp := fetch("GET", path, "gzip, br")
+		if ce := string(resp.Header.ContentEncoding()); ce != "br" {
+			t.Errorf("%s: Content-Encoding %q, want br", path, ce)
+		}
+		if plain := decode(resp); len(plain) < len(body) || (path == "/z/chunked" && !bytes.Equal(plain, body)) {
+			t.Errorf("%s: decoded %d bytes", path, len(plain))
+		}
+	}
+	// Left alone: small, incompressible type, already encoded, SSE, HEAD, route without compress.
+	for _, path := range []string{"/z/small", "/z/png", "/z/encoded", "/z/sse", "/off"} {
 		resp := fetch("GET", path, "gzip, br")
 		want := ""
 		if path == "/z/encoded" {

@@ -2,11 +2,12 @@
 // (`"compress": true`): gzip or brotli for compressible answers over
 // MinSize bytes, chosen from the client's Accept-Encoding.
 //
-// It runs last, on the answer as it leaves the gateway: after the response
-// transform, and after the cache, whose entries stay in identity encoding
-// (one entry serves every client; each answer is compressed on the way out,
-// see README.md for the measured cost). Answers the gateway streams (bodies
-// over 64 KiB or chunked from the upstream, server-sent events) pass
+// It runs on the upstream's answer as it arrives, before the cache stores it
+// (the response transform only touches headers, so the order does not
+// change the result). Cache entries are keyed by the class of
+// Accept-Encoding, so each class stores its own compressed entry (see
+// README.md for the measured choice). An answer the gateway would stream (over 64 KiB, or without a Content-Length) is read
+// whole first, up to MaxSize. Server-sent events (text/event-stream) pass
 // through unchanged, as do answers that already have a Content-Encoding,
 // answers marked Cache-Control: no-transform, HEAD requests and 204, 206
 // and 304 answers.
@@ -14,6 +15,7 @@ package compress
 
 import (
 	"bytes"
+	"io"
 	"sync"
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -31,6 +33,11 @@ const (
 	// BrotliLevel 2 compresses as fast as gzip 1 and about a third smaller
 	// on JSON.
 	BrotliLevel = 2
+	// MaxSize bounds the answers compressed: the gateway streams answers
+	// over 64 KiB or without a Content-Length, and this stage reads such an
+	// answer whole to compress it. A larger one with a Content-Length is
+	// passed on as it is; a larger one without fails with 502.
+	MaxSize = 8 << 20
 )
 
 // Policy is a route's compiled compress setting. A nil Policy does nothing.
@@ -73,7 +80,7 @@ func (p *Policy) Respond(x *pipeline.Exchange) {
 	case fasthttp.StatusNoContent, fasthttp.StatusPartialContent, fasthttp.StatusNotModified:
 		return
 	}
-	if resp.StatusCode() < 200 || resp.IsBodyStream() || len(h.ContentEncoding()) > 0 ||
+	if resp.StatusCode() < 200 || len(h.ContentEncoding()) > 0 ||
 		!Compressible(h.ContentType()) || hasNoTransform(h.Peek(fasthttp.HeaderCacheControl)) {
 		return
 	}
@@ -81,12 +88,15 @@ func (p *Policy) Respond(x *pipeline.Exchange) {
 	if ctx.IsHead() {
 		return
 	}
-	body := resp.Body()
-	if len(body) < p.minSize {
-		return
-	}
 	enc := Negotiate(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding))
 	if enc == Identity {
+		return
+	}
+	if resp.IsBodyStream() && !readWhole(x) {
+		return
+	}
+	body := resp.Body()
+	if len(body) < p.minSize {
 		return
 	}
 	bp := bufPool.Get().(*[]byte)
@@ -114,6 +124,44 @@ func (p *Policy) Respond(x *pipeline.Exchange) {
 		*bp = out
 		bufPool.Put(bp)
 	}
+}
+
+// readWhole reads a streamed answer into the response's buffer so that it
+// can be compressed. It returns false, leaving the answer to stream as it is,
+// when its Content-Length is over MaxSize; an answer without one that runs
+// past MaxSize, or one cut short, fails x with 502 (a truncated answer is
+// never passed on as complete).
+func readWhole(x *pipeline.Exchange) bool {
+	resp := &x.Ctx.Response
+	n := resp.Header.ContentLength()
+	if n > MaxSize {
+		return false
+	}
+	limit := int64(MaxSize) + 1
+	if n >= 0 {
+		limit = int64(n) + 1
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := bytes.NewBuffer((*bp)[:0])
+	defer func() {
+		if b := buf.Bytes(); cap(b) <= 1<<20 {
+			*bp = b[:0]
+			bufPool.Put(bp)
+		}
+	}()
+	_, err := buf.ReadFrom(io.LimitReader(resp.BodyStream(), limit))
+	switch {
+	case err != nil || n >= 0 && buf.Len() != n:
+		resp.CloseBodyStream() //nolint:errcheck // the answer is failed anyway
+		x.Fail(502, pipeline.CodeBadGateway, "upstream answer cut short")
+		return false
+	case n < 0 && buf.Len() > MaxSize:
+		resp.CloseBodyStream() //nolint:errcheck
+		x.Fail(502, pipeline.CodeBadGateway, "upstream answer without Content-Length too large to compress")
+		return false
+	}
+	resp.SetBody(buf.Bytes()) // closes the finished stream
+	return true
 }
 
 var weakPrefix = []byte("W/")

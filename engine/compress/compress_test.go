@@ -2,9 +2,12 @@ package compress
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -142,14 +145,43 @@ func TestRespond(t *testing.T) {
 			t.Errorf("%s: Vary Accept-Encoding %v, want %v", name, got, want)
 		}
 	}
-	// A streamed body is left alone.
-	ctx = new(fasthttp.RequestCtx)
-	ctx.Request.Header.Set("Accept-Encoding", "gzip")
-	ctx.Response.Header.SetContentType("application/json")
-	ctx.Response.SetBodyStream(bytes.NewReader(body), len(body))
-	p.Respond(&pipeline.Exchange{Ctx: ctx})
-	if len(ctx.Response.Header.ContentEncoding()) != 0 || !ctx.Response.IsBodyStream() {
-		t.Error("a streamed answer was compressed")
+	// Streamed answers: read whole and compressed when they fit MaxSize.
+	streamed := func(ct string, r io.Reader, n int) (*fasthttp.RequestCtx, *pipeline.Exchange) {
+		ctx := new(fasthttp.RequestCtx)
+		ctx.Request.Header.Set("Accept-Encoding", "gzip")
+		ctx.Response.Header.SetContentType(ct)
+		ctx.Response.SetBodyStream(r, n)
+		x := &pipeline.Exchange{Ctx: ctx}
+		p.Respond(x)
+		return ctx, x
+	}
+	for _, n := range []int{len(body), -1} {
+		ctx, x := streamed("application/json", bytes.NewReader(body), n)
+		plain, err := ctx.Response.BodyGunzip()
+		if _, failed := x.Rejected(); failed || err != nil || !bytes.Equal(plain, body) || ctx.Response.IsBodyStream() {
+			t.Errorf("streamed (length %d): failed=%v err=%v", n, failed, err)
+		}
+	}
+	if ctx, _ := streamed("text/event-stream", bytes.NewReader(body), -1); !ctx.Response.IsBodyStream() || len(ctx.Response.Header.ContentEncoding()) > 0 {
+		t.Error("an event stream was touched")
+	}
+	if ctx, _ := streamed("application/json", bytes.NewReader(nil), MaxSize+1); !ctx.Response.IsBodyStream() || len(ctx.Response.Header.ContentEncoding()) > 0 {
+		t.Error("an answer over MaxSize was touched")
+	}
+	// Cut short (fewer bytes than Content-Length, or a read error) or too
+	// long without a length: 502, never passed on as complete.
+	for name, c := range map[string]struct {
+		r io.Reader
+		n int
+	}{
+		"short":    {bytes.NewReader(body[:4000]), len(body)},
+		"error":    {io.MultiReader(bytes.NewReader(body[:4000]), iotest.ErrReader(errors.New("reset"))), -1},
+		"too long": {io.LimitReader(zeros{}, MaxSize+10), -1},
+	} {
+		_, x := streamed("application/json", c.r, c.n)
+		if rej, failed := x.Rejected(); !failed || rej.Status != 502 {
+			t.Errorf("%s: %+v %v", name, rej, failed)
+		}
 	}
 	// Incompressible data stays identity.
 	noise := make([]byte, 4096)
@@ -188,4 +220,11 @@ func BenchmarkRespond(b *testing.B) {
 			})
 		}
 	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
 }
