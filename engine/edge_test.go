@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 )
@@ -289,4 +290,28 @@ func TestSplitConfigErrors(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
 	}
+}
+
+// TestIPFilterIPv6Peer: the TCP peer's own IPv6 address (no proxy) is what
+// ip_filter checks.
+func TestIPFilterIPv6Peer(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	up := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": %q, "access_log": "off"},
+  "services": {"s": {"targets": [%q]}},
+  "routes": [
+    {"name": "v6-only", "path": "/v6", "service": "s", "ip_filter": {"allow": ["::1/128"]}},
+    {"name": "no-v6", "path": "/no6", "service": "s", "ip_filter": {"deny": ["::/0"]}}
+  ]
+}`, addr, up.addr))
+	if r := get(t, g.url+"/v6"); r.status != 200 {
+		t.Fatalf("::1 allowed: %d %s", r.status, r.body)
+	}
+	get(t, g.url+"/no6").wantError(t, 403, "forbidden")
 }
