@@ -42,6 +42,8 @@ type Split struct {
 	upTo []uint32
 	// counts[0] is the route's own service, counts[i+1] side i.
 	counts []*metrics.Counter
+	// logs[0] and logs[i+1] are the access log members naming the side.
+	logs [][]byte
 }
 
 // Route is what Compile needs to know about the route.
@@ -115,9 +117,14 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 	label := func(svc string) *metrics.Counter {
 		return metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_split_requests_total{route=%q,service=%q}`, rt.Name, svc))
 	}
+	logMember := func(svc string) []byte {
+		return pipeline.AppendJSONString([]byte(`,"service":`), svc)
+	}
 	s.counts = append(s.counts, label(rt.Service))
+	s.logs = append(s.logs, logMember(rt.Service))
 	for _, n := range names {
 		s.counts = append(s.counts, label(n))
+		s.logs = append(s.logs, logMember(n))
 	}
 	return s, names, nil
 }
@@ -128,8 +135,16 @@ func trim(f float64) string {
 
 // Pick returns the side of the split x goes to: -1 for the route's own
 // service, i for the i-th listed service. It counts the request in
-// sluice_split_requests_total{route,service}.
+// sluice_split_requests_total{route,service} and names the service in the
+// access log line ("service").
 func (s *Split) Pick(x *pipeline.Exchange) int {
+	i := s.pick(x)
+	s.counts[i+1].Inc()
+	x.LogExtra = append(x.LogExtra, s.logs[i+1]...)
+	return i
+}
+
+func (s *Split) pick(x *pipeline.Exchange) int {
 	var draw uint64
 	switch s.by {
 	case byRandom:
@@ -145,18 +160,15 @@ func (s *Split) Pick(x *pipeline.Exchange) int {
 			key = x.Ctx.Request.Header.Peek(s.header)
 		}
 		if len(key) == 0 {
-			s.counts[0].Inc()
 			return -1
 		}
 		draw = xxhash.Sum64(key) % scale
 	}
 	for i, up := range s.upTo {
 		if draw < uint64(up) {
-			s.counts[i+1].Inc()
 			return i
 		}
 	}
-	s.counts[0].Inc()
 	return -1
 }
 

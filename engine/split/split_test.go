@@ -73,6 +73,7 @@ func TestShares(t *testing.T) {
 	var n [3]int
 	const total = 200000
 	for i := 0; i < total; i++ {
+		x.LogExtra = x.LogExtra[:0]
 		n[s.Pick(x)+1]++
 	}
 	for i, want := range []float64{0.65, 0.10, 0.25} {
@@ -110,6 +111,9 @@ func TestStickyByKey(t *testing.T) {
 	x := exchange("", "")
 	x.ClientIP = []byte("192.0.2.44")
 	first := ip.Pick(x)
+	if string(x.LogExtra) != `,"service":"main"` && string(x.LogExtra) != `,"service":"v2"` {
+		t.Errorf("access log member %q", x.LogExtra)
+	}
 	for i := 0; i < 100; i++ {
 		if ip.Pick(x) != first {
 			t.Fatal("by ip: one address changed sides")
@@ -122,7 +126,7 @@ func TestPickAllocatesNothing(t *testing.T) {
 		s := compile(t, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: 5}}}, rt)
 		x := exchange("X-User", "u1")
 		x.ClientIP = []byte("10.0.0.1")
-		if n := testing.AllocsPerRun(500, func() { s.Pick(x) }); n != 0 {
+		if n := testing.AllocsPerRun(500, func() { x.LogExtra = x.LogExtra[:0]; s.Pick(x) }); n != 0 {
 			t.Errorf("%s: Pick allocates %v", by, n)
 		}
 	}
@@ -136,6 +140,7 @@ func BenchmarkPick(b *testing.B) {
 		b.Run(by, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
+				x.LogExtra = x.LogExtra[:0]
 				s.Pick(x)
 			}
 		})
