@@ -50,11 +50,24 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known}, sp)
 		errs = append(errs, es...)
 		p.split = s
-		for _, n := range names {
+		for j, n := range names {
+			if a, b := protocolOf(e.cfg, rc.Service), protocolOf(e.cfg, n); a != b {
+				errs.Add(config.Join(config.Index(config.Join(sp, "services"), j), "service"),
+					"service %q speaks %s, the route's service %s", n, b, a)
+			}
 			p.sides = append(p.sides, e.services[n])
 		}
 	}
 	return p, errs
+}
+
+// protocolOf is "grpc" for a grpc service, else "HTTP" (http and https
+// services take the same requests).
+func protocolOf(cfg *config.Config, name string) string {
+	if svc := cfg.Services[name]; svc != nil && svc.Protocol == "grpc" {
+		return "grpc"
+	}
+	return "HTTP"
 }
 
 // service returns the service the request goes to: the route's own, or the

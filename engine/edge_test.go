@@ -272,11 +272,13 @@ func TestSplit(t *testing.T) {
 
 func TestSplitConfigErrors(t *testing.T) {
 	got := strings.Join(compileErrors(t, `{
-  "services": {"a": {"targets": ["127.0.0.1:1"]}, "b": {"targets": ["127.0.0.1:2"]}, "c": {"targets": ["127.0.0.1:3"]}},
+  "services": {"a": {"targets": ["127.0.0.1:1"]}, "b": {"targets": ["127.0.0.1:2"]}, "c": {"targets": ["127.0.0.1:3"]},
+               "s": {"protocol": "grpc", "targets": ["127.0.0.1:4"]}, "t": {"protocol": "https", "targets": ["127.0.0.1:5"]}},
   "routes": [
     {"name": "r0", "path": "/r0", "service": "a", "split": {"services": [{"service": "catalgo", "percent": 5}]}},
     {"name": "r1", "path": "/r1", "service": "a", "split": {"services": [{"service": "b", "percent": 70}, {"service": "c", "percent": 40}]}},
     {"name": "r2", "path": "/r2", "service": "a", "split": {"by": "cookie:x", "services": [{"service": "b", "percent": 5}]}},
+    {"name": "r4", "path": "/r4", "service": "a", "split": {"services": [{"service": "s", "percent": 5}, {"service": "t", "percent": 5}]}},
     {"name": "r3", "path": "/r3", "aggregate": {"backends": [{"service": "a", "path": "/", "key": "k"}]}, "split": {"services": [{"service": "b", "percent": 5}]}}
   ]
 }`), "\n")
@@ -284,11 +286,15 @@ func TestSplitConfigErrors(t *testing.T) {
 		`routes[0].split.services[0].service: unknown service "catalgo"`,
 		`routes[1].split.services: percents sum to 110, over 100`,
 		`routes[2].split.by: want random, ip, consumer or header:NAME, got "cookie:x"`,
-		`routes[3].split: needs a route that proxies to a service`,
+		`routes[4].split: needs a route that proxies to a service`,
+		`routes[3].split.services[0].service: service "s" speaks grpc, the route's service HTTP`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
+	}
+	if strings.Contains(got, "routes[3].split.services[1]") {
+		t.Errorf("an https canary of an http service is fine:\n%s", got)
 	}
 }
 
