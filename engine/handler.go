@@ -18,6 +18,11 @@ type scratchExchange struct {
 	pipeline.Exchange
 	uri     []byte
 	scratch []byte
+	// body is the spare buffer a streamed request body is read into (then
+	// swapped with the request's own).
+	body []byte
+	// upload watches a streamed request body on its way upstream.
+	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
 	// innerFetch is the upstream stage a compressing route wraps.
@@ -39,9 +44,14 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 
 	r := e.serve(se)
 	e.finish(x, r)
-	if clientClose || e.closing.Load() {
+	// Once draining starts every answer closes its connection, so a busy
+	// keep-alive client reconnects (to the new process) instead of meeting
+	// the close of an idle connection it is about to reuse.
+	// A 101 keeps its Connection: Upgrade (the tunnel is closed by Close).
+	if (clientClose || e.draining.Load()) && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		ctx.SetConnectionClose()
 	}
+	afterRequest(ctx)
 	x.Reset()
 	e.pool.Put(se)
 }
@@ -93,6 +103,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	r := e.routes[res.ID]
 	x.RouteName = r.name
 	x.Route = r
+	if r.wholeBody && !e.bufferBody(x) {
+		return r
+	}
 
 	if !r.edge.request(x) {
 		return r
@@ -200,6 +213,9 @@ func proxyFetch(x *pipeline.Exchange) {
 	req.SetRequestURIBytes(se.uri)
 	// A streamed request body cannot be replayed, so it is never retried.
 	retryable := idempotent(ctx) && !req.IsBodyStream()
+	if !retryable && req.IsBodyStream() {
+		watchUpload(se, req)
+	}
 	ctx.Response.StreamBody = true
 	t, err := se.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
@@ -209,7 +225,6 @@ func proxyFetch(x *pipeline.Exchange) {
 		upstream.FailExchange(x, se.service, err)
 		return
 	}
-	bufferSmallResponse(&ctx.Response)
 	forward.Response(&ctx.Response.Header, nil)
 }
 
