@@ -31,10 +31,10 @@ test: test-deps certs
 	$(GO) test -count=1 -timeout 10m -run 'Allocs|FloodMemory' ./...
 
 test-deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server (Debian)"; \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null || \
-		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null; }
+	@command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1 || { \
+		echo "installing redis-server and redis-sentinel (Debian)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel) >/dev/null || \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel) >/dev/null; }
 
 ## fuzz: run every fuzz target for FUZZTIME (default 10s) each.
 FUZZTIME ?= 10s
