@@ -148,7 +148,7 @@ func (c *clientConn) requestDone(bodyLen int) {
 func (c *clientConn) lingerOnClose() { c.linger.Store(true) }
 
 func (c *clientConn) Close() error {
-	tc, ok := c.Conn.(*net.TCPConn)
+	tc, ok := tcpOf(c.Conn)
 	if !c.linger.Load() || !ok {
 		return c.Conn.Close()
 	}
@@ -194,4 +194,16 @@ func afterRequest(ctx *fasthttp.RequestCtx) {
 	} else if ctx.Response.ConnectionClose() {
 		c.lingerOnClose()
 	}
+}
+
+// tcpOf finds the TCP connection under c (a PROXY protocol connection's
+// header is read by then: what follows is the client's bytes).
+func tcpOf(c net.Conn) (*net.TCPConn, bool) {
+	switch v := c.(type) {
+	case *net.TCPConn:
+		return v, true
+	case *proxyConn:
+		return tcpOf(v.Conn)
+	}
+	return nil, false
 }
