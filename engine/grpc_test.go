@@ -222,8 +222,6 @@ func TestGRPCConfigErrors(t *testing.T) {
 			`services.catalog.descriptor_set: open /nonexistent/x.protoset`},
 		"not a descriptor set": {cfg(`{"protocol": "grpc", "descriptor_set": "`+garbage+`", "targets": ["127.0.0.1:1"]}`, route(grpctest.GetProduct)),
 			`services.catalog.descriptor_set: not a serialized google.protobuf.FileDescriptorSet`},
-		"descriptor_set on http": {cfg(`{"descriptor_set": "`+protoset+`", "targets": ["127.0.0.1:1"]}`, `{"name": "r", "path": "/p", "service": "catalog"}`),
-			`services.catalog.descriptor_set: only for protocol "grpc"`},
 		"unknown method": {cfg(grpcSvc, route("catalog.v1.Catalog/Nope")),
 			`routes[0].grpc_method: unknown method "catalog.v1.Catalog/Nope"`},
 		"unknown service in set": {cfg(grpcSvc, route("shop.Cart/Get")),
@@ -257,6 +255,13 @@ func TestGRPCConfigErrors(t *testing.T) {
 	ok := cfg(resilient, `{"name": "r", "path": "/p/{tenant}/{pageSize}/{sku}", "service": "catalog", "grpc_method": "/`+grpctest.GetProduct+`"}`)
 	if errs := compileErrors(t, ok); errs != nil {
 		t.Errorf("valid config: %q", errs)
+	}
+
+	// The contract's example shows descriptor_set on a service that may
+	// speak http: it is accepted (and unused) there, not an error.
+	httpWithSet := cfg(`{"protocol": "http", "descriptor_set": "`+protoset+`", "targets": ["127.0.0.1:1"]}`, `{"name": "r", "path": "/p", "service": "catalog"}`)
+	if errs := compileErrors(t, httpWithSet); errs != nil {
+		t.Errorf("descriptor_set on an http service: %q", errs)
 	}
 }
 

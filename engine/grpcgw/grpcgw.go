@@ -59,7 +59,9 @@ func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, c
 		path := config.Join("services", name)
 		if c.Protocol != "grpc" {
 			if c.DescriptorSet != "" {
-				errs.Add(config.Join(path, "descriptor_set"), "only for protocol \"grpc\"")
+				// The contract's example config shows descriptor_set on a
+				// service whose protocol may be http: accept it, unused.
+				slog.Warn("descriptor_set ignored: only used by protocol \"grpc\"", "path", config.Join(path, "descriptor_set"))
 			}
 			continue
 		}
