@@ -8,9 +8,19 @@ import (
 )
 
 // writeError replaces the response with the contract's JSON error body (or a
-// configured verbatim fallback body), keeping headers stages already queued.
+// configured verbatim fallback body); headers stages queued on the exchange
+// are applied afterwards.
 func writeError(ctx *fasthttp.RequestCtx, rej pipeline.Reject, requestID []byte) {
 	resp := &ctx.Response
+	// Drop whatever a failed upstream answer left behind (its status text,
+	// Set-Cookie, Cache-Control...): the error is the gateway's own. Queued
+	// headers are applied later; a decided connection close is kept.
+	closing := resp.ConnectionClose()
+	resp.Header.Reset()
+	resp.Header.SetNoDefaultContentType(true)
+	if closing {
+		resp.SetConnectionClose()
+	}
 	resp.ResetBody()
 	resp.SetStatusCode(rej.Status)
 	resp.Header.SetContentType("application/json")

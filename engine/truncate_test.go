@@ -59,6 +59,8 @@ func (u *rawUpstream) serve(c net.Conn) {
 		w("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(fullJSON)) + "\r\nConnection: close\r\n\r\n" + fullJSON)
 	case "/short": // Content-Length 1000, 10 bytes, close
 		w("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"a\":12345")
+	case "/shorthdr": // cut short, with headers that must not reach the 502
+		w("HTTP/1.1 200 Fine\r\nContent-Type: application/json\r\nContent-Length: 1000\r\nSet-Cookie: s=1\r\nCache-Control: max-age=60\r\nX-Up: 1\r\n\r\n{\"a\":12345")
 	case "/short14": // as long as fasthttp's "unexpected EOF" error text
 		w("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 14\r\n\r\n{\"a\"")
 	case "/reset": // Content-Length 1000, 10 bytes, then a TCP reset
@@ -130,6 +132,33 @@ func TestTruncatedAnswerIs502(t *testing.T) {
 	}
 	if n := truncatedCount(t, g) - before; n != 3 {
 		t.Errorf("sluice_upstream_truncated_total grew by %d, want 3", n)
+	}
+}
+
+// TestTruncatedAnswerDropsUpstreamHeaders checks that the 502 for a cut
+// answer is the gateway's own: no status text, cookie, cache directive or
+// other header of the failed upstream answer leaks into it.
+func TestTruncatedAnswerDropsUpstreamHeaders(t *testing.T) {
+	up := startRawUpstream(t)
+	g := truncGateway(t, up, closedAddr(t))
+	for _, p := range []string{"/shorthdr", "/cached/shorthdr"} {
+		resp, err := http.Get(g.url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Status != "502 Bad Gateway" {
+			t.Errorf("%s: status line %q, want \"502 Bad Gateway\"", p, resp.Status)
+		}
+		for _, h := range []string{"Set-Cookie", "Cache-Control", "X-Up"} {
+			if v := resp.Header.Get(h); v != "" {
+				t.Errorf("%s: the 502 carries the upstream's %s: %q", p, h, v)
+			}
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("%s: Content-Type %q", p, ct)
+		}
 	}
 }
 
