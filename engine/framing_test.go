@@ -35,6 +35,9 @@ func TestMalformedFramingAnsweredPromptly(t *testing.T) {
 		"NUL in header":           "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n",
 		"control char in target":  "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
 		"HTTP/1.1 without Host":   "GET / HTTP/1.1\r\n\r\n",
+		"space in header name":    "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n",
+		"quote in header name":    "GET / HTTP/1.1\r\nHost: a\r\nX\"A: x\r\n\r\n",
+		"slash in header name":    "GET / HTTP/1.1\r\nHost: a\r\nX/A: x\r\n\r\n",
 	}
 	for name, raw := range cases {
 		c, err := net.Dial("tcp", hostOf(g.url))
@@ -82,7 +85,7 @@ func TestFramingScannerKeepsValidTraffic(t *testing.T) {
 }`, echo.addr))
 	body := "a\n\nb\r\rc\n\r\n\r\n"
 	post := "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
-	get := "\r\nGET /g HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n"
+	get := "\r\nGET /g HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-!#$%&'*+.^_`|~: every tchar\r\n\r\n"
 	c, err := net.Dial("tcp", hostOf(g.url))
 	if err != nil {
 		t.Fatal(err)

@@ -74,8 +74,8 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		x.Fail(431, pipeline.CodeHeadersTooLarge, "request headers too large")
 		return nil
 	}
-	if badFraming(&req.Header) {
-		x.Fail(400, pipeline.CodeBadRequest, "conflicting Content-Length or Transfer-Encoding")
+	if msg := badFraming(&req.Header); msg != "" {
+		x.Fail(400, pipeline.CodeBadRequest, msg)
 		return nil
 	}
 	if !e.admitBody(x) {
@@ -158,7 +158,9 @@ func headerBlockSize(h *fasthttp.RequestHeader) int {
 // fasthttp keeps only the framing it used in its parsed header, so the raw
 // header block is consulted. (It refuses differing duplicate Content-Length
 // values itself, which reaches the client as a 400 from handleParseError.)
-func badFraming(h *fasthttp.RequestHeader) bool {
+// A header name that is not a token is refused too. The answer is the 400's
+// message, "" when the framing is sound.
+func badFraming(h *fasthttp.RequestHeader) string {
 	raw := h.RawHeaders()
 	var cl, te bool
 	for len(raw) > 0 {
@@ -172,11 +174,17 @@ func badFraming(h *fasthttp.RequestHeader) bool {
 		if i <= 0 {
 			continue
 		}
-		name := bytes.TrimSpace(line[:i])
+		if !tokenHeaderName(line[:i]) {
+			return "malformed header name"
+		}
+		name := line[:i]
 		cl = cl || caseEqual(name, "Content-Length")
 		te = te || caseEqual(name, "Transfer-Encoding")
 	}
-	return cl && te
+	if cl && te {
+		return "conflicting Content-Length or Transfer-Encoding"
+	}
+	return ""
 }
 
 func caseEqual(b []byte, s string) bool {
