@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"encoding/json"
 	"net"
 	"strings"
 	"testing"
@@ -168,6 +169,34 @@ func TestHopByHopHeaders(t *testing.T) {
 	}
 	if r.header.Get("X-Served-By") != "echo" {
 		t.Errorf("end-to-end header dropped")
+	}
+}
+
+// TestHTTP10ClientKeepsUpstreamConnection checks that a closing client
+// (HTTP/1.0, or Connection: close) does not make the gateway send its own
+// Connection: close upstream: that header is hop-by-hop, and the pooled
+// upstream connection is not the client's to close.
+func TestHTTP10ClientKeepsUpstreamConnection(t *testing.T) {
+	up := startUpstream(t, "echo")
+	g := startGateway(t, basicConfig(up.addr))
+	for _, req := range []string{
+		"GET /api/items/1 HTTP/1.0\r\nHost: x\r\n\r\n",
+		"GET /api/items/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+	} {
+		raw := rawRequest(t, hostOf(g.url), req)
+		if !strings.HasPrefix(raw, "HTTP/1.1 200") || !strings.Contains(raw, "\r\nConnection: close\r\n") {
+			t.Errorf("%q: want a 200 that closes the client connection, got %q", req, raw)
+			continue
+		}
+		var e echoed
+		if err := json.Unmarshal([]byte(raw[strings.Index(raw, "\r\n\r\n")+4:]), &e); err != nil {
+			t.Fatalf("%q: echo body: %v", req, err)
+		}
+		for k, v := range e.Headers {
+			if strings.EqualFold(k, "Connection") {
+				t.Errorf("%q: upstream received Connection: %s", req, v)
+			}
+		}
 	}
 }
 

@@ -155,6 +155,10 @@ func AppendRequestID(dst []byte) []byte {
 // peer) or replaced, and X-Request-Id and traceparent are set.
 func Request(x *pipeline.Exchange, h *fasthttp.RequestHeader, trustedPeer bool, scratch []byte) []byte {
 	scratch = RemoveHopByHop(h, scratch)
+	// The upstream connection is ours: an HTTP/1.0 or closing client must
+	// not make the gateway send Connection: close and drop a pooled connection.
+	h.ResetConnectionClose()
+	h.SetProtocolBytes(http11)
 	ctx := x.Ctx
 	peer := peerAddr(ctx)
 	proto := "http"
