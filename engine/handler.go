@@ -31,6 +31,7 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	x.RouteName = "unmatched"
 	x.TLS = ctx.IsTLS()
 	clientClose := ctx.Request.Header.ConnectionClose()
+	slowdown() // empty unless built with a bench self-test tag (engine/slowdown.go)
 
 	r := e.serve(se)
 	e.finish(x, r)
