@@ -259,8 +259,14 @@ func environment(o options, pin bool) string {
 	if pin {
 		placement = "proxies and upstream pinned to core 0, load generator to core 1 (taskset); the generator's single core may cap upstream direct and cache hit"
 	}
-	return fmt.Sprintf("commit %s, %s, %d CPUs (%s), %s/%s; %s. Request: GET /catalog/sku-42 (aggregate: GET /home/u1) over keep-alive connections on loopback.",
-		strings.TrimSpace(string(rev)), runtime.Version(), cpuCount(), cpuModel(), runtime.GOOS, runtime.GOARCH, placement)
+	load := "unknown"
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(data)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	return fmt.Sprintf("commit %s, %s, %d CPUs (%s), %s/%s, load average at the end %s (above ~0.5 other work shared the machine and the tails show it); %s. Request: GET /catalog/sku-42 (aggregate: GET /home/u1) over keep-alive connections on loopback.",
+		strings.TrimSpace(string(rev)), runtime.Version(), cpuCount(), cpuModel(), runtime.GOOS, runtime.GOARCH, load, placement)
 }
 
 func cpuModel() string {
