@@ -81,7 +81,7 @@ func guardDefs() []guardDef {
 	for _, k := range parallelBenchmarks {
 		for _, c := range parallelCPUs[1:] {
 			defs = append(defs, guardDef{name: fmt.Sprintf("scaling/%s/cpu%d", k, c), group: groupMicro, minMargin: 0.10,
-				what: fmt.Sprintf("ns/op at -cpu 1 ÷ ns/op at -cpu %d (RunParallel; 1 = no gain, a lock convoy drops below 1)", c)})
+				what: fmt.Sprintf("ns/op at -cpu 1 ÷ ns/op at -cpu %d (RunParallel, median of 3 rounds; 1 = no gain, a lock convoy drops below 1)", c)})
 		}
 	}
 	for _, r := range throughputRatios {
@@ -91,7 +91,7 @@ func guardDefs() []guardDef {
 	for _, r := range latencyRatios {
 		for _, p := range latencyPcts {
 			defs = append(defs, guardDef{name: fmt.Sprintf("latency/%s/%s_vs_%s", pctName(p), r[0], r[1]), group: groupLoad, ceiling: true, minMargin: 0.30,
-				what: "open-loop latency ratio (from the intended send time), median of per-round ratios"})
+				what: "open-loop latency ratio (from the intended send time): median over the rounds ÷ the reference's median"})
 		}
 	}
 	nan := math.NaN()

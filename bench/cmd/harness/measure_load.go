@@ -191,12 +191,16 @@ func measureLoad(ctx context.Context, o options, pin bool, m *measurement) error
 				m.miss(name, "no closed-loop capacity to derive the open-loop rate from")
 				continue
 			}
+			// Ratio of the per-target medians over the rounds: a target's
+			// slices are seconds apart from the reference's, so bursts of
+			// noise hit them independently, and the median of each side
+			// drops a burst that a per-round ratio would keep.
 			a, b := lat[rt[0]][p], lat[rt[1]][p]
-			var ratios []float64
-			for i := range min(len(a), len(b)) {
-				ratios = append(ratios, a[i]/max(b[i], 0.001))
+			if len(a) == 0 || len(b) == 0 {
+				m.miss(name, "no open-loop rounds")
+				continue
 			}
-			m.values[name] = median(ratios)
+			m.values[name] = median(a) / max(median(b), 0.001)
 		}
 	}
 	for _, k := range openKeys {
