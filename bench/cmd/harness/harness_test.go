@@ -172,10 +172,10 @@ func TestCalibrateBound(t *testing.T) {
 	if g.Floor == nil || *g.Floor != 0.76 || g.Median != 0.82 || g.Ceiling != nil {
 		t.Errorf("floor bound %+v", g)
 	}
-	d = guardDef{name: "latency/p99/plain_vs_nginx", ceiling: true, minMargin: 0.30}
+	d = guardDef{name: "latency/p99/plain_vs_nginx", ceiling: true, minMargin: 0.50, kScale: 2}
 	g = calibrateBound(d, []float64{1.0, 1.1, 1.05}, 1)
-	// spread max(0.1, 0.3*1.05=0.315): ceiling 1.1 + 0.315.
-	if g.Ceiling == nil || *g.Ceiling != 1.415 || g.Floor != nil {
+	// spread max(0.1, 0.5*1.05=0.525), twice: ceiling 1.1 + 1.05.
+	if g.Ceiling == nil || *g.Ceiling != 2.15 || g.Floor != nil {
 		t.Errorf("ceiling bound %+v", g)
 	}
 }

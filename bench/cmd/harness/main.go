@@ -54,8 +54,10 @@ type options struct {
 	openDuration time.Duration // open-loop time per target (split in rounds)
 	openFraction float64       // open-loop rate as a fraction of capacity
 	allowSkip    bool          // a guard that did not run is a SKIP, not a FAIL
+	confirm      bool          // measure failed groups again; fail what fails twice
 	only         string        // micro, load or all
 	runs         int           // calibrate: measuring passes
+	fromBaseline bool          // calibrate: re-apply the rule to the baseline's stored runs
 	k            float64       // calibrate: spreads between worst figure and bound
 	readme       string        // run: README whose benchmark section is regenerated
 	docs         string        // run: directory for the published report and plots
@@ -101,8 +103,10 @@ func main() {
 	fs.DurationVar(&o.openDuration, "open-duration", 14*time.Second, "check: open-loop time per target, split in -open-rounds")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.4, "check: open-loop rate as a fraction of the lowest proxy's closed-loop throughput")
 	fs.BoolVar(&o.allowSkip, "allow-skip", false, "check: report a guard that could not run as SKIP instead of failing (local use only; CI never sets it)")
+	fs.BoolVar(&o.confirm, "confirm", true, "check, selftest: measure the groups of failed guards again and fail only guards that fail both times")
 	fs.StringVar(&o.only, "only", "all", "check, calibrate: guard groups to run: micro, load or all")
 	fs.IntVar(&o.runs, "runs", 5, "calibrate: measuring passes")
+	fs.BoolVar(&o.fromBaseline, "from-baseline", false, "calibrate: measure nothing, re-apply the rule (e.g. a new -k) to the runs stored in the baseline")
 	fs.Float64Var(&o.k, "k", 1, "calibrate: bound = worst figure seen ± k × spread")
 	fs.StringVar(&o.readme, "readme", "", "run: README.md whose benchmark section (between the bench:begin/end markers) is regenerated")
 	fs.StringVar(&o.docs, "docs", "", "run: directory to publish the report and plots in (e.g. docs/bench)")

@@ -53,12 +53,11 @@ func runSelfTest(ctx context.Context, o options, pin bool) error {
 		fmt.Printf("== selftest: %s (%s)\n", bd.name, bd.what)
 		ob := o
 		ob.sluiceBin = bd.bin
-		m, err := measureAll(ctx, ob, pin, b, groups)
+		ob.allowSkip = false
+		vs, failed, err := checkConfirmed(ctx, ob, pin, b, groups)
 		if err != nil {
 			return fmt.Errorf("%s: %w", bd.name, err)
 		}
-		vs := evaluate(b, m, groups, false)
-		failed := printVerdicts(vs)
 		var broken []string
 		for _, v := range vs {
 			if v.state == "FAIL" {
