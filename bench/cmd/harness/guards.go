@@ -99,7 +99,7 @@ func guardDefs() []guardDef {
 	}
 	nan := math.NaN()
 	defs = append(defs,
-		guardDef{name: "pipeline/limited_share", group: groupLoad, fixed: true, fixedMin: 1e-5, fixedMax: 0.02,
+		guardDef{name: "pipeline/limited_share", group: groupLoad, fixed: true, fixedMin: 1e-5, fixedMax: 0.05,
 			what: "share of pipeline answers that are 429: the per-client limit engages for the hot clients only"},
 		guardDef{name: "pipeline/verified_share", group: groupLoad, fixed: true, fixedMin: 0.5 / freshEvery, fixedMax: 0.5,
 			what: "JWT signature checks per pipeline request (sluice_auth_jwt_verifications_total): fresh tokens verify, the rest hit the token cache"},
