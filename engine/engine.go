@@ -62,6 +62,7 @@ type Engine struct {
 
 	pool     sync.Pool
 	draining atomic.Bool
+	closing  atomic.Bool
 	stop     context.CancelFunc
 }
 
