@@ -34,6 +34,7 @@ type route struct {
 
 	aggregate *aggregate.Plan
 	grpc      *grpcgw.Method
+	grpcPass  *grpcPass // gRPC pass-through (grpcpass.go)
 	websocket bool
 
 	requestHeaders  headerOps
@@ -137,6 +138,12 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 			}
 		}
 		r.service = svc
+		if c := e.cfg.Services[rc.Service]; svc != nil && c != nil && c.Protocol == "grpc" {
+			var es config.Errors
+			r.grpcPass, es = e.grpcPassFor(rc.Service, c, path)
+			errs = append(errs, es...)
+			errs = append(errs, checkGRPCPass(rc, path)...)
+		}
 	}
 	if rc.WebSocket {
 		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Cache != nil {
