@@ -73,6 +73,9 @@ func (d dialError) Unwrap() error { return d.err }
 const (
 	passReadIdle    = 30 * time.Second
 	passPingTimeout = 10 * time.Second
+	// passDeadlineGrace is how long after a call's deadline the client
+	// stream may still be written (its final status) before it is reset.
+	passDeadlineGrace = 2 * time.Second
 )
 
 // grpcPassFor returns the pass-through of service name, made once per
@@ -187,10 +190,13 @@ func grpcPassFetch(x *pipeline.Exchange) {
 	ctx, cancel := context.WithDeadline(st.r.Context(), deadline)
 	defer cancel()
 	// The stream's own read and write timeouts give way to the call's
-	// deadline (a server stream may outlive write_timeout).
+	// deadline (a server stream may outlive write_timeout), plus a grace
+	// period: at the deadline the gateway still writes the call's
+	// DEADLINE_EXCEEDED trailers, which x/net would otherwise pre-empt by
+	// resetting the stream.
 	rc := http.NewResponseController(st.w)
-	_ = rc.SetReadDeadline(deadline)
-	_ = rc.SetWriteDeadline(deadline)
+	_ = rc.SetReadDeadline(deadline.Add(passDeadlineGrace))
+	_ = rc.SetWriteDeadline(deadline.Add(passDeadlineGrace))
 
 	header := make(http.Header, x.Ctx.Request.Header.Len()+2)
 	for k, v := range x.Ctx.Request.Header.All() {
@@ -294,7 +300,12 @@ func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route
 	}
 	st.w.WriteHeader(resp.StatusCode)
 	rc := http.NewResponseController(st.w)
-	_ = rc.Flush() // a server stream's headers go out before its first message
+	if resp.Header.Get("Grpc-Status") == "" {
+		// A stream's headers go out before its first message. A
+		// trailers-only answer (grpc-status in the headers) must stay one
+		// HEADERS frame that ends the stream: no flush.
+		_ = rc.Flush()
+	}
 
 	bp := passBufs.Get().(*[]byte)
 	defer passBufs.Put(bp)

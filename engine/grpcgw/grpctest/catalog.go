@@ -35,7 +35,7 @@ const (
 	Package    = "catalog.v1"
 	Service    = "catalog.v1.Catalog"
 	GetProduct = "catalog.v1.Catalog/GetProduct"
-	// WatchProducts is a server-streaming method (not callable through the gateway).
+	// WatchProducts is a server-streaming method (pass-through routes only).
 	WatchProducts = "catalog.v1.Catalog/WatchProducts"
 )
 
