@@ -137,7 +137,7 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 		e.passes = map[string]*grpcPass{}
 	}
 	e.passes[name] = p
-	if !e.http2Enabled() {
+	if h2 := e.cfg.Server.HTTP2; e.cfg.Server.TLS == nil || (h2 != nil && !*h2) {
 		slog.Warn("grpc pass-through needs HTTP/2 (server.tls with server.http2 true): every call will get 426",
 			"path", config.Join(path, "service"))
 	}
