@@ -27,9 +27,10 @@ const h2MaxConcurrentStreams = 250
 
 // h2Server serves the h2 connections of the client listener.
 type h2Server struct {
-	e  *Engine
-	hs *http.Server
-	h2 *http2.Server
+	e       *Engine
+	hs      *http.Server
+	h2      *http2.Server
+	streams sync.Pool // of *h2Stream
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -110,7 +111,7 @@ func (h *h2Server) serve(c *tls.Conn) {
 	}()
 	h.h2.ServeConn(c, &http2.ServeConnOpts{
 		BaseConfig: h.hs,
-		Handler:    &h2Bridge{e: h.e, conn: c},
+		Handler:    &h2Bridge{e: h.e, conn: c, streams: &h.streams},
 	})
 }
 

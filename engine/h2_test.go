@@ -347,3 +347,42 @@ func truncatingUpstream(t testing.TB) string {
 	}()
 	return ln.Addr().String()
 }
+
+// TestHTTP2MutualTLSConsumer: over HTTP/2 the client certificate is the
+// consumer, exactly as over HTTP/1.1 (auth mtls, a limit keyed on it).
+func TestHTTP2MutualTLSConsumer(t *testing.T) {
+	ca := tlstest.NewCA(t, "mtls-ca")
+	server := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
+	up := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off",
+             "tls": {"certificates": [{"cert_file": %q, "key_file": %q}], "client_ca_file": %q, "client_auth": "request"}},
+  "services": {"s": {"targets": [%q]}},
+  "auth": {"machines": {"type": "mtls"}},
+  "rate_limits": {"per-machine": {"key": "consumer", "requests": 1, "per": "1m"}},
+  "routes": [{"name": "m", "path": "/m", "service": "s", "auth": "machines", "rate_limits": ["per-machine"]}]
+}`, server.CertFile, server.KeyFile, ca.CertFile, up.addr))
+	url := strings.Replace(g.url, "http://", "https://", 1) + "/m"
+	for _, proto := range []string{"h1", "h2"} {
+		clientFor := func(cn string) protoClient {
+			tc := &tls.Config{RootCAs: ca.Pool}
+			if cn != "" {
+				tc.Certificates = []tls.Certificate{ca.Client(t, cn, tlstest.Options{}).TLS}
+			}
+			if proto == "h2" {
+				return protoClient{proto, 2, &http.Client{Timeout: 10 * time.Second, Transport: &http2.Transport{TLSClientConfig: tc}}}
+			}
+			tc.NextProtos = []string{"http/1.1"}
+			return protoClient{proto, 1, &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}}
+		}
+		pc := clientFor("alice-" + proto)
+		if r := pc.do(t, "GET", url, nil, nil); r.status != 200 {
+			t.Fatalf("%s first: %d %s", proto, r.status, r.body)
+		}
+		pc.do(t, "GET", url, nil, nil).wantError(t, 429, "rate_limited")
+		if r := clientFor("bob-"+proto).do(t, "GET", url, nil, nil); r.status != 200 {
+			t.Fatalf("%s other consumer: %d", proto, r.status)
+		}
+		clientFor("").do(t, "GET", url, nil, nil).wantError(t, 401, "unauthorized")
+	}
+}

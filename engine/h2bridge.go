@@ -24,8 +24,9 @@ import (
 // HTTP/1.1; the answer is copied back to the stream, streamed bodies flushed
 // as they arrive.
 type h2Bridge struct {
-	e    *Engine
-	conn *tls.Conn
+	e       *Engine
+	conn    *tls.Conn
+	streams *sync.Pool // of *h2Stream, per server (sized for its max_header_bytes)
 }
 
 // h2Stream is the pooled per-stream state. It is also the net.Conn of the
@@ -51,8 +52,6 @@ type h2Stream struct {
 	br   *bufio.Reader
 }
 
-var h2Streams sync.Pool
-
 // errStreamConn is returned by the stream's net.Conn methods that must never
 // be used: the connection belongs to the h2 server.
 var errStreamConn = errors.New("h2 stream: the connection is not readable or writable directly")
@@ -76,7 +75,7 @@ func (s *h2Stream) ConnectionState() tls.ConnectionState { return s.conn.Connect
 // ServeHTTP serves one h2 stream with the engine.
 func (b *h2Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := b.e
-	st, _ := h2Streams.Get().(*h2Stream)
+	st, _ := b.streams.Get().(*h2Stream)
 	if st == nil {
 		st = &h2Stream{br: bufio.NewReaderSize(nil, e.server.maxHeaderBytes+headerSlack)}
 	}
@@ -115,7 +114,7 @@ func (b *h2Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.rd.Reset(nil)
 	st.br.Reset(nil)
 	if cap(st.head) <= 64<<10 {
-		h2Streams.Put(st)
+		b.streams.Put(st)
 	}
 	if abort {
 		// net/http's documented way to reset the stream (RST_STREAM)
