@@ -1,13 +1,16 @@
 package engine_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -384,5 +387,69 @@ func TestHTTP2MutualTLSConsumer(t *testing.T) {
 			t.Fatalf("%s other consumer: %d", proto, r.status)
 		}
 		clientFor("").do(t, "GET", url, nil, nil).wantError(t, 401, "unauthorized")
+	}
+}
+
+// TestHTTP2EventStream: a streamed answer reaches an h2 client event by
+// event (the first before the upstream has written the last), and an
+// upload streams to the upstream while the client still holds the rest.
+func TestHTTP2EventStream(t *testing.T) {
+	got := make(chan int, 1)
+	g := startTLSGateway(t, `"max_body_bytes": 4194304,`, cfgf(`"services": {"s": {"targets": [%q], "timeout": "5s"}}, "routes": [{"name": "s", "path": "/*", "service": "s"}]`, streamUpstream(t, got)))
+	resp, err := g.h2.Get(g.url + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("%s %v", resp.Proto, resp.Header)
+	}
+	rd := bufio.NewReader(resp.Body)
+	line, err := rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "data: 0 ") {
+		t.Fatalf("first line %q: %v", line, err)
+	}
+	// The upstream writes event 4 at least 400ms after event 0: reading
+	// event 0 must not have waited for it.
+	var sent int64
+	fmt.Sscanf(strings.TrimPrefix(strings.TrimSpace(line), "data: 0 "), "%d", &sent)
+	rest, _ := io.ReadAll(rd)
+	if n := strings.Count(string(rest), "data: "); n != 4 {
+		t.Fatalf("got %d more events, want 4", n)
+	}
+	last := strings.Fields(strings.Split(strings.TrimSpace(string(rest)), "\n\n")[3])
+	var lastSent int64
+	fmt.Sscanf(last[len(last)-1], "%d", &lastSent)
+	if lastSent-sent < int64(300*time.Millisecond) {
+		t.Fatalf("events written %v apart", time.Duration(lastSent-sent))
+	}
+
+	// Upload: 1 MiB whose second half waits until the upstream saw the first.
+	pr, pw := io.Pipe()
+	buffered := make(chan bool, 1)
+	go func() {
+		pw.Write(bytes.Repeat([]byte("u"), 512<<10))
+		select {
+		case <-got:
+			buffered <- false
+		case <-time.After(10 * time.Second):
+			buffered <- true
+		}
+		pw.Write(bytes.Repeat([]byte("u"), 512<<10))
+		pw.Close()
+	}()
+	req, _ := http.NewRequest("POST", g.url+"/upload", pr)
+	req.ContentLength = 1 << 20
+	up, err := g.h2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(up.Body)
+	up.Body.Close()
+	if up.StatusCode != 200 || string(body) != strconv.Itoa(1<<20) {
+		t.Fatalf("upload: %d %q", up.StatusCode, body)
+	}
+	if <-buffered {
+		t.Fatal("the upstream saw nothing of the upload before the client sent all of it")
 	}
 }
