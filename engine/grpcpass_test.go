@@ -131,6 +131,34 @@ func TestGRPCPassThrough(t *testing.T) {
 		}
 	})
 
+	t.Run("bidirectional streaming", func(t *testing.T) {
+		// Each answer must arrive before the next request is sent: nothing
+		// on the way buffers a direction.
+		cs, err := conn.NewStream(keyed(ctx, "bidi"), &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, "/"+grpctest.EchoProducts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 5; i++ {
+			sku := "b" + strings.Repeat("i", i)
+			if err := cs.SendMsg(productRequest(sku, 0, 0)); err != nil {
+				t.Fatal(err)
+			}
+			out := dynamicpb.NewMessage(productDesc)
+			if err := cs.RecvMsg(out); err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			if productField(out, "name").String() != "Echo "+sku {
+				t.Fatalf("message %d: %v", i, out)
+			}
+		}
+		if err := cs.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.RecvMsg(dynamicpb.NewMessage(productDesc)); !errors.Is(err, io.EOF) {
+			t.Fatalf("end: %v", err)
+		}
+	})
+
 	t.Run("streaming error after first message", func(t *testing.T) {
 		cs, err := conn.NewStream(keyed(ctx, "stream-err"), &grpc.StreamDesc{ServerStreams: true}, "/"+grpctest.WatchProducts)
 		if err != nil {

@@ -37,6 +37,9 @@ const (
 	GetProduct = "catalog.v1.Catalog/GetProduct"
 	// WatchProducts is a server-streaming method (pass-through routes only).
 	WatchProducts = "catalog.v1.Catalog/WatchProducts"
+	// EchoProducts is a bidirectional method the server answers but the
+	// descriptor set does not describe (for pass-through tests).
+	EchoProducts = "catalog.v1.Catalog/EchoProducts"
 )
 
 // CatalogSet returns the catalog API as a FileDescriptorSet.

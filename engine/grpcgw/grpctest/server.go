@@ -2,6 +2,8 @@ package grpctest
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"sort"
 	"strconv"
@@ -30,6 +32,10 @@ import (
 // "missing" NOT_FOUND, "bad" INVALID_ARGUMENT, "anon" UNAUTHENTICATED,
 // "denied" PERMISSION_DENIED, "busy" RESOURCE_EXHAUSTED, "down" UNAVAILABLE,
 // "boom" INTERNAL.
+//
+// EchoProducts (a bidirectional stream, not in the descriptor set: for
+// pass-through only) answers each GetProductRequest as it arrives with a
+// Product{sku, name "Echo <sku>"}.
 //
 // WatchProducts streams page_size products (sku "<sku>-<i>", name
 // "Product <sku>-<i>"), waiting delay_ms before each, then sets the trailer
@@ -100,6 +106,9 @@ var (
 func (s *Server) handle(_ any, stream grpc.ServerStream) error {
 	s.Calls.Add(1)
 	method, _ := grpc.MethodFromServerStream(stream)
+	if method == "/"+EchoProducts {
+		return echoStream(stream)
+	}
 	if method != "/"+GetProduct && method != "/"+WatchProducts {
 		return status.Errorf(codes.Unimplemented, "method %s not implemented", method)
 	}
@@ -180,4 +189,23 @@ func (s *Server) watch(stream grpc.ServerStream, in *dynamicpb.Message) error {
 	}
 	stream.SetTrailer(metadata.Pairs("x-sent", strconv.Itoa(n)))
 	return nil
+}
+
+func echoStream(stream grpc.ServerStream) error {
+	for {
+		in := dynamicpb.NewMessage(reqDesc)
+		if err := stream.RecvMsg(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		sku := in.Get(reqDesc.Fields().ByName("sku")).String()
+		out := dynamicpb.NewMessage(prodDesc)
+		out.Set(prodDesc.Fields().ByName("sku"), protoreflect.ValueOfString(sku))
+		out.Set(prodDesc.Fields().ByName("name"), protoreflect.ValueOfString("Echo "+sku))
+		if err := stream.SendMsg(out); err != nil {
+			return err
+		}
+	}
 }
