@@ -299,3 +299,37 @@ func TestGRPCPassThroughFailover(t *testing.T) {
 		t.Fatalf("all targets down: %v", err)
 	}
 }
+
+// TestGRPCPassThroughCircuitBreaker: connect failures open the target's
+// circuit; then calls are answered at once with UNAVAILABLE, without dialing.
+func TestGRPCPassThroughCircuitBreaker(t *testing.T) {
+	down := closedAddr(t)
+	g := startTLSGateway(t, ``, cfgf(`
+  "services": {"catalog": {"protocol": "grpc", "targets": [%q], "retries": 0,
+    "circuit_breaker": {"window": "10s", "min_requests": 2, "failure_ratio": 0.5, "open_for": "1m",
+                        "fallback": {"status": 503, "body": {"message": "catalog resting"}}}}},
+  "routes": [{"name": "grpc-breaker", "path": "/catalog.v1.Catalog/*", "service": "catalog"}]`, down))
+	conn, err := grpc.NewClient(strings.TrimPrefix(g.url, "https://"),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: g.ca.Pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	call := func() error {
+		return conn.Invoke(context.Background(), "/"+grpctest.GetProduct, productRequest("x", 0, 0), dynamicpb.NewMessage(productDesc))
+	}
+	for i := 0; i < 2; i++ {
+		if err := call(); status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "refused") {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	err = call()
+	if status.Code(err) != codes.Unavailable || !strings.Contains(status.Convert(err).Message(), "catalog resting") {
+		t.Fatalf("open circuit: %v", err)
+	}
+	var sb strings.Builder
+	metrics.WritePrometheus(&sb, false)
+	if want := `sluice_circuit_state{service="catalog",target="` + down + `"} 1`; !strings.Contains(sb.String(), want) {
+		t.Fatalf("metrics lack %s", want)
+	}
+}

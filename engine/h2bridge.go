@@ -259,13 +259,21 @@ func (s *h2Stream) writeGRPCError(status int) {
 	h := s.w.Header()
 	copyResponseHeaders(h, &resp.Header)
 	msg := http.StatusText(status)
+	// The contract's error body, or a service's fallback body with a
+	// top-level "message".
 	var body struct {
 		Error struct {
 			Message string `json:"message"`
 		} `json:"error"`
+		Message string `json:"message"`
 	}
-	if json.Unmarshal(resp.Body(), &body) == nil && body.Error.Message != "" {
-		msg = body.Error.Message
+	if json.Unmarshal(resp.Body(), &body) == nil {
+		switch {
+		case body.Error.Message != "":
+			msg = body.Error.Message
+		case body.Message != "":
+			msg = body.Message
+		}
 	}
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", strconv.Itoa(int(grpcCodeForHTTP(status))))
