@@ -12,6 +12,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
+	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -331,5 +332,36 @@ func TestGRPCPassThroughCircuitBreaker(t *testing.T) {
 	metrics.WritePrometheus(&sb, false)
 	if want := `sluice_circuit_state{service="catalog",target="` + down + `"} 1`; !strings.Contains(sb.String(), want) {
 		t.Fatalf("metrics lack %s", want)
+	}
+}
+
+// TestGRPCPassThroughTLSUpstream: a grpc service with a tls block is reached
+// over TLS (ALPN h2), its certificate verified against ca_file.
+func TestGRPCPassThroughTLSUpstream(t *testing.T) {
+	upCA := tlstest.NewCA(t, "upstream-ca")
+	pair := upCA.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
+	srv := grpctest.StartTLS(t, &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
+	otherCA := tlstest.NewCA(t, "other-ca")
+	for _, c := range []struct {
+		ca   string
+		want codes.Code
+	}{{upCA.CertFile, codes.OK}, {otherCA.CertFile, codes.Unavailable}} {
+		g := startTLSGateway(t, ``, cfgf(`
+  "services": {"catalog": {"protocol": "grpc", "targets": [%q], "tls": {"ca_file": %q}}},
+  "routes": [{"name": "grpc-tls", "path": "/catalog.v1.Catalog/*", "service": "catalog"}]`, srv.Addr, c.ca))
+		conn, err := grpc.NewClient(strings.TrimPrefix(g.url, "https://"),
+			grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: g.ca.Pool})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := dynamicpb.NewMessage(productDesc)
+		err = conn.Invoke(context.Background(), "/"+grpctest.GetProduct, productRequest("tls", 0, 0), out)
+		conn.Close()
+		if status.Code(err) != c.want {
+			t.Fatalf("ca %s: %v, want %v", c.ca, err, c.want)
+		}
+		if c.want == codes.OK && productField(out, "name").String() != "Product tls" {
+			t.Fatalf("answer %v", out)
+		}
 	}
 }
