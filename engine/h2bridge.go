@@ -219,7 +219,12 @@ func copyResponseHeaders(h http.Header, rh *fasthttp.ResponseHeader) {
 		}
 		h.Add(string(k), string(v))
 	}
+	if _, ok := h["Server"]; !ok {
+		h["Server"] = serverName // as the fasthttp server names itself
+	}
 }
+
+var serverName = []string{"sluice"}
 
 // h2Skip reports header names that are not sent on an HTTP/2 stream.
 func h2Skip(k []byte) bool {
