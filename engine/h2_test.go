@@ -304,29 +304,30 @@ func TestHTTP2Shutdown(t *testing.T) {
 	}
 }
 
-// TestHTTP2StreamedAnswerTruncated: an upstream answer cut short reaches an
-// h2 client as a reset stream, never as a complete body.
+// TestHTTP2StreamedAnswerTruncated: an upstream answer cut short (fewer
+// bytes than its Content-Length, or a chunked body that breaks off) reaches
+// an h2 client as a reset stream, never as a complete body.
 func TestHTTP2StreamedAnswerTruncated(t *testing.T) {
-	addr := truncatingUpstream(t)
-	g := startTLSGateway(t, ``, cfgf(`"services": {"s": {"targets": [%q], "retries": 0}}, "routes": [{"name": "r", "path": "/r", "service": "s"}]`, addr))
-	req, _ := http.NewRequestWithContext(context.Background(), "GET", g.url+"/r", nil)
-	resp, err := g.h2.Do(req)
-	if err != nil {
-		return // refused before the answer began: also never complete
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err == nil {
-		t.Fatalf("truncated answer read as complete (%d: %d bytes)", resp.StatusCode, len(b))
-	}
-	if !bytes.HasPrefix(b, []byte("x")) && resp.StatusCode == 200 {
-		t.Fatalf("unexpected body %q", b[:min(len(b), 20)])
+	for _, chunked := range []bool{false, true} {
+		addr := truncatingUpstream(t, chunked)
+		g := startTLSGateway(t, ``, cfgf(`"services": {"s": {"targets": [%q], "retries": 0}}, "routes": [{"name": "r", "path": "/r", "service": "s"}]`, addr))
+		req, _ := http.NewRequestWithContext(context.Background(), "GET", g.url+"/r", nil)
+		resp, err := g.h2.Do(req)
+		if err != nil {
+			continue // refused before the answer began: also never complete
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatalf("chunked %v: truncated answer read as complete (%d: %d bytes)", chunked, resp.StatusCode, len(b))
+		}
 	}
 }
 
-// truncatingUpstream answers every request with a 200 that promises 1 MB and
-// sends 100 KiB before closing the connection.
-func truncatingUpstream(t testing.TB) string {
+// truncatingUpstream answers every request with a 200 that promises 1 MB
+// (or, chunked, a chunked body without its last chunk) and sends 100 KiB
+// before closing the connection.
+func truncatingUpstream(t testing.TB, chunked bool) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -343,6 +344,13 @@ func truncatingUpstream(t testing.TB) string {
 				defer c.Close()
 				buf := make([]byte, 4096)
 				_, _ = c.Read(buf)
+				if chunked {
+					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"))
+					for i := 0; i < 10; i++ {
+						_, _ = c.Write([]byte("2800\r\n" + strings.Repeat("x", 10<<10) + "\r\n"))
+					}
+					return
+				}
 				_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000000\r\n\r\n"))
 				_, _ = c.Write(bytes.Repeat([]byte("x"), 100<<10))
 			}(c)
