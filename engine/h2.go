@@ -77,9 +77,9 @@ func newH2Server(e *Engine) *h2Server {
 		WriteTimeout: st.writeTimeout,
 		IdleTimeout:  st.idleTimeout,
 		// The engine enforces max_header_bytes exactly (431 with the JSON
-		// body); x/net's own limit (which also counts 32 bytes a field) is
-		// only a backstop well above it.
-		MaxHeaderBytes: 2*st.maxHeaderBytes + 32*100 + headerSlack,
+		// body); x/net's own limit (which also counts 32 bytes a field,
+		// and answers a plain 431) is only a backstop well above it.
+		MaxHeaderBytes: 4*st.maxHeaderBytes + 64<<10,
 		ErrorLog:       log.New(io.Discard, "", 0),
 	}
 	h.h2 = &http2.Server{
