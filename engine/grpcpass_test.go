@@ -365,3 +365,33 @@ func TestGRPCPassThroughTLSUpstream(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPCPassThroughUpstreamDiesMidStream: when the upstream goes away in
+// the middle of a server stream, the client's call fails (it never looks
+// like a complete stream) instead of hanging.
+func TestGRPCPassThroughUpstreamDiesMidStream(t *testing.T) {
+	srv := grpctest.Start(t)
+	_, conn := passGateway(t, `"`+srv.Addr+`"`, 100)
+	ctx, cancel := context.WithTimeout(keyed(context.Background(), "dies"), 20*time.Second)
+	defer cancel()
+	cs, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, "/"+grpctest.WatchProducts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.SendMsg(productRequest("d", 50, 100))
+	_ = cs.CloseSend()
+	if err := cs.RecvMsg(dynamicpb.NewMessage(productDesc)); err != nil {
+		t.Fatalf("first message: %v", err)
+	}
+	srv.Stop()
+	for {
+		err = cs.RecvMsg(dynamicpb.NewMessage(productDesc))
+		if err != nil {
+			break
+		}
+	}
+	t.Logf("stream ended with %v", err)
+	if errors.Is(err, io.EOF) || status.Code(err) == codes.OK || status.Code(err) == codes.DeadlineExceeded {
+		t.Fatalf("stream ended with %v", err)
+	}
+}
