@@ -311,8 +311,10 @@ func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route
 	defer passBufs.Put(bp)
 	buf := *bp
 	var rerr error
+	total := 0
 	for {
 		n, err := resp.Body.Read(buf)
+		total += n
 		if n > 0 {
 			if _, werr := st.w.Write(buf[:n]); werr != nil {
 				rerr = werr
@@ -368,8 +370,10 @@ func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route
 	default:
 		lease.Done(nil, status)
 	}
-	// The route's metrics and access log see the call's outcome.
+	// The route's metrics and access log see the call's outcome (and the
+	// access log the bytes relayed; nothing is written from Response).
 	x.Ctx.Response.SetStatusCode(status)
+	x.Ctx.Response.SetBodyStream(http.NoBody, total)
 }
 
 // httpForGRPCStatus maps a call's grpc-status to the HTTP status recorded in
