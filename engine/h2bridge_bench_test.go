@@ -26,28 +26,7 @@ func (w *benchWriter) WriteHeader(s int)           { w.status = s }
 // request arriving as a net/http request on an h2 stream (net/http's own
 // per-stream objects and x/net's framing are not included).
 func BenchmarkH2Bridge(b *testing.B) {
-	e, errs := Load([]byte(`{"server": {"access_log": "off"}, "services": {"s": {"targets": ["127.0.0.1:9"]}},
-	  "routes": [{"name": "r", "path": "/r", "service": "s"}]}`))
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	defer e.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer server.Close()
-	tc := tls.Server(server, &tls.Config{})
+	e, server, tc := bridgeFixture(b)
 
 	b.Run("fasthttp", func(b *testing.B) {
 		var ctx fasthttp.RequestCtx
@@ -65,12 +44,7 @@ func BenchmarkH2Bridge(b *testing.B) {
 		}
 	})
 	b.Run("h2-bridge", func(b *testing.B) {
-		bridge := &h2Bridge{e: e, conn: tc, streams: &sync.Pool{}}
-		req, _ := http.NewRequest("GET", "https://gateway/nope?x=1", http.NoBody)
-		req.RequestURI = "/nope?x=1"
-		req.Header.Set("User-Agent", "bench")
-		req.Header.Set("Accept", "application/json")
-		w := &benchWriter{h: http.Header{}}
+		bridge, req, w := bridgeRequest(e, tc)
 		b.ReportAllocs()
 		for b.Loop() {
 			bridge.ServeHTTP(w, req)
@@ -80,4 +54,42 @@ func BenchmarkH2Bridge(b *testing.B) {
 			clear(w.h)
 		}
 	})
+}
+
+// bridgeFixture compiles an engine with one route and makes a loopback TCP
+// connection pair; the server side, wrapped in TLS, stands for an h2
+// connection (its addresses are all the bridge uses).
+func bridgeFixture(tb testing.TB) (*Engine, net.Conn, *tls.Conn) {
+	e, errs := Load([]byte(`{"server": {"access_log": "off"}, "services": {"s": {"targets": ["127.0.0.1:9"]}},
+	  "routes": [{"name": "r", "path": "/r", "service": "s"}]}`))
+	if len(errs) > 0 {
+		tb.Fatal(errs)
+	}
+	tb.Cleanup(e.Close)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { client.Close() })
+	server, err := ln.Accept()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { server.Close() })
+	return e, server, tls.Server(server, &tls.Config{})
+}
+
+// bridgeRequest is a bridge and a GET the engine answers with 404.
+func bridgeRequest(e *Engine, tc *tls.Conn) (*h2Bridge, *http.Request, *benchWriter) {
+	bridge := &h2Bridge{e: e, conn: tc, streams: &sync.Pool{}}
+	req, _ := http.NewRequest("GET", "https://gateway/nope?x=1", http.NoBody)
+	req.RequestURI = "/nope?x=1"
+	req.Header.Set("User-Agent", "bench")
+	req.Header.Set("Accept", "application/json")
+	return bridge, req, &benchWriter{h: http.Header{}}
 }
