@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -50,7 +51,16 @@ type h2Stream struct {
 	head []byte
 	rd   bytes.Reader
 	br   *bufio.Reader
+	body streamBody
 }
+
+// streamBody hands the stream's request body to fasthttp without its Close:
+// fasthttp closes a replaced body stream (the engine swaps in its own
+// wrappers), and closing net/http's body would end the upload early. The
+// h2 server closes it when the handler returns.
+type streamBody struct{ r io.Reader }
+
+func (b *streamBody) Read(p []byte) (int, error) { return b.r.Read(p) }
 
 // errStreamConn is returned by the stream's net.Conn methods that must never
 // be used: the connection belongs to the h2 server.
@@ -98,7 +108,8 @@ func (b *h2Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if r.ContentLength < 0 || int64(n) != r.ContentLength {
 				n = -1
 			}
-			ctx.Request.SetBodyStream(r.Body, n)
+			st.body.r = r.Body
+			ctx.Request.SetBodyStream(&st.body, n)
 		}
 		e.Handle(ctx)
 	}
@@ -109,7 +120,7 @@ func (b *h2Bridge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx.Request.Reset()
 	ctx.Response.Reset() // closes an unread upstream body stream
 	ctx.ResetUserValues()
-	st.conn, st.w, st.r = nil, nil, nil
+	st.conn, st.w, st.r, st.body.r = nil, nil, nil, nil
 	st.grpc, st.written, st.abort = false, false, false
 	st.rd.Reset(nil)
 	st.br.Reset(nil)

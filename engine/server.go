@@ -73,6 +73,8 @@ func (s *Server) Listen() error {
 	}
 	if s.tlsConfig != nil {
 		ln = s.tlsListener(ln) // TLS, with ALPN h2 dispatch (h2.go)
+	} else {
+		ln = wrapClientListener(ln)
 	}
 	s.ln = ln
 	if a := s.engine.server.adminListen; a != "" {
