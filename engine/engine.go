@@ -63,7 +63,6 @@ type Engine struct {
 
 	pool     sync.Pool
 	draining atomic.Bool
-	closing  atomic.Bool
 	stop     context.CancelFunc
 }
 
@@ -75,6 +74,7 @@ type serverSettings struct {
 	drainDelay, shutdownTimeout  time.Duration
 	cacheMaxBytes                int64
 	accessLog                    string
+	listener                     listenerSettings
 }
 
 // Load parses and compiles a config file's bytes, reporting every problem of
@@ -226,6 +226,9 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	}
 	proxies := forward.NewProxies(prefixes)
 	e.proxies = proxies
+	ls, lerrs := compileListener(s)
+	errs = append(errs, lerrs...)
+	st.listener = ls
 	if s.TLS != nil {
 		cfg, tlsErrs := tlsconf.Server(s.TLS, "server.tls")
 		errs = append(errs, tlsErrs...)

@@ -39,7 +39,11 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 
 	r := e.serve(se)
 	e.finish(x, r)
-	if clientClose || e.closing.Load() {
+	// Once draining starts every answer closes its connection, so a busy
+	// keep-alive client reconnects (to the new process) instead of meeting
+	// the close of an idle connection it is about to reuse.
+	// A 101 keeps its Connection: Upgrade (the tunnel is closed by Close).
+	if (clientClose || e.draining.Load()) && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		ctx.SetConnectionClose()
 	}
 	afterRequest(ctx)
