@@ -115,6 +115,19 @@ func (h *h2Server) serve(c *tls.Conn) {
 	})
 }
 
+// drain sends GOAWAY to the h2 connections open when draining starts, as
+// HTTP/1.1 answers then carry Connection: close: their clients finish their
+// streams and reconnect (to another instance, or to this listener, which
+// serves new connections normally until drain_delay ends).
+func (h *h2Server) drain() {
+	if h == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // no listeners to wait for: only start the GOAWAYs
+	_ = h.hs.Shutdown(ctx)
+}
+
 // shutdown sends GOAWAY to every h2 connection (streams in flight finish,
 // new ones go elsewhere) and waits for them to close, or until ctx ends,
 // when the rest are closed. It reports whether every connection ended

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
@@ -459,5 +460,45 @@ func TestHTTP2EventStream(t *testing.T) {
 	}
 	if <-buffered {
 		t.Fatal("the upstream saw nothing of the upload before the client sent all of it")
+	}
+}
+
+// TestHTTP2DrainGoAway: once draining starts, an h2 client is told to leave
+// its connection (GOAWAY) and its next request, during drain_delay, is
+// served on a new connection.
+func TestHTTP2DrainGoAway(t *testing.T) {
+	up := startUpstream(t, "echo")
+	g := startTLSGateway(t, `"drain_delay": "1500ms",`, cfgf(`"services": {"s": {"targets": [%q]}}, "routes": [{"name": "r", "path": "/r", "service": "s"}]`, up.addr))
+	conns := map[string]bool{}
+	get := func() {
+		t.Helper()
+		var local string
+		trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) { local = i.Conn.LocalAddr().String() }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", g.url+"/r", nil)
+		resp, err := g.h2.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("%s %d", resp.Proto, resp.StatusCode)
+		}
+		conns[local] = true
+	}
+	get()
+	get()
+	if len(conns) != 1 {
+		t.Fatalf("%d connections before the drain, want 1", len(conns))
+	}
+	done := make(chan bool, 1)
+	go func() { done <- g.server.Shutdown() }()
+	time.Sleep(500 * time.Millisecond) // draining, within drain_delay
+	get()
+	if len(conns) != 2 {
+		t.Fatalf("%d connections: the request during the drain reused the old one", len(conns))
+	}
+	if !<-done {
+		t.Fatal("shutdown cut requests off")
 	}
 }

@@ -115,6 +115,7 @@ func (s *Server) Serve() {
 func (s *Server) Shutdown() bool {
 	e := s.engine
 	e.SetDraining()
+	s.h2.drain() // GOAWAY, as HTTP/1.1 answers now carry Connection: close
 	if d := e.server.drainDelay; d > 0 {
 		time.Sleep(d)
 	}
