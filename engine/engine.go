@@ -63,6 +63,7 @@ type Engine struct {
 
 	pool     sync.Pool
 	draining atomic.Bool
+	closing  atomic.Bool
 	stop     context.CancelFunc
 }
 

@@ -25,6 +25,11 @@ type scratchExchange struct {
 	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
+	// innerFetch is the upstream stage a compressing route wraps.
+	innerFetch pipeline.Fetch
+	// service is the service this request goes to: the route's, or the one
+	// its split picked.
+	service *upstream.Service
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -85,6 +90,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	e.auth.StripForwarded(&req.Header)
 
 	res := e.router.Lookup(ctx.Method(), ctx.Host(), x.Path, &req.Header, &x.Params)
+	res = e.preflightLookup(x, res)
 	switch res.Status {
 	case router.NotFound:
 		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
@@ -101,6 +107,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		return r
 	}
 
+	if !r.edge.request(x) {
+		return r
+	}
 	if r.validate != nil && !r.validate.check(x) {
 		return r
 	}
@@ -110,6 +119,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	if r.limits != nil && !r.limits.Allow(x) {
 		return r
 	}
+	se.service = r.edge.service(x, r.service)
 	// Look at Upgrade before prepareUpstream removes it as hop-by-hop.
 	upgrade := r.websocket && wsproxy.IsUpgrade(x)
 	fetch := proxyFetch
@@ -124,8 +134,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case upgrade:
 		fetch = websocketFetch
 	default:
-		x.Deadline = x.Start.Add(r.service.Timeout)
+		x.Deadline = x.Start.Add(se.service.Timeout)
 	}
+	fetch = r.edge.fetch(se, fetch)
 	if r.cache != nil {
 		r.cache.Serve(x, fetch)
 	} else {
@@ -208,12 +219,12 @@ func proxyFetch(x *pipeline.Exchange) {
 		watchUpload(se, req)
 	}
 	ctx.Response.StreamBody = true
-	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
+	t, err := se.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
 		x.Target = t.Addr
 	}
 	if err != nil {
-		upstream.FailExchange(x, r.service, err)
+		upstream.FailExchange(x, se.service, err)
 		return
 	}
 	forward.Response(&ctx.Response.Header, nil)
@@ -238,7 +249,7 @@ func websocketFetch(x *pipeline.Exchange) {
 	se := owner(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 	x.Ctx.Request.SetRequestURIBytes(se.uri)
-	wsproxy.Serve(x, r.service)
+	wsproxy.Serve(x, se.service)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after
@@ -289,6 +300,9 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	ctx := x.Ctx
 	if rej, failed := x.Rejected(); failed {
 		writeError(ctx, rej, x.RequestID)
+	}
+	if r != nil {
+		r.edge.respond(x)
 	}
 	ctx.Response.Header.SetBytesV(forward.HeaderRequestID, x.RequestID)
 	x.ApplyResponseHeaders(&ctx.Response.Header)

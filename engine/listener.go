@@ -197,6 +197,15 @@ func (c *proxyConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// CloseWrite half-closes the socket (for a lingering close), when the
+// connection underneath supports it.
+func (c *proxyConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Conn.Close()
+}
+
 // RemoteAddr returns the client address: the header's source when one was
 // believed, else the TCP peer.
 func (c *proxyConn) RemoteAddr() net.Addr {
@@ -262,8 +271,9 @@ func (c *proxyConn) readHeader() error {
 	return nil
 }
 
-// errPeerClosed marks a peer that closed before sending a byte (a TCP
-// health check): not an error worth counting.
+// errPeerClosed marks a peer that sent no byte before it closed or the
+// deadline passed (a TCP health check, an unused pre-opened connection):
+// closed like an idle connection, not counted as a header error.
 var errPeerClosed = errors.New("peer closed before the header")
 
 // errOversized marks a v2 header longer than the library accepts.
@@ -273,10 +283,7 @@ var errOversized = errors.New("proxy protocol header too long")
 func (c *proxyConn) parse() (*proxyproto.Header, error) {
 	first, err := c.br.Peek(1)
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errPeerClosed
-		}
-		return nil, err
+		return nil, errPeerClosed
 	}
 	if first[0] == proxyproto.SIGV2[0] {
 		// Refuse an oversized v2 header before the library reads it.
@@ -296,7 +303,7 @@ func (c *proxyConn) parse() (*proxyproto.Header, error) {
 }
 
 // fail counts why the header failed and closes the connection. A peer that
-// closed before sending a byte is not counted. Any failure at or after the
+// sent nothing is not counted. Any failure at or after the
 // header deadline is a timeout (the library reports a cut v1 line as
 // unreadable).
 func (c *proxyConn) fail(err error, deadline time.Time) error {
@@ -304,9 +311,9 @@ func (c *proxyConn) fail(err error, deadline time.Time) error {
 	var ne net.Error
 	switch {
 	case err == nil, errors.Is(err, net.ErrClosed): // the server closed it (shutdown)
+	case errors.Is(err, errPeerClosed):
 	case errors.As(err, &ne) && ne.Timeout(), !time.Now().Before(deadline):
 		ppTimeout.Inc()
-	case errors.Is(err, errPeerClosed):
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
 		ppMissing.Inc()
 	case errors.Is(err, errOversized), errors.Is(err, proxyproto.ErrVersion1HeaderTooLong):

@@ -119,6 +119,7 @@ func (s *Server) Shutdown() bool {
 	if d := e.server.drainDelay; d > 0 {
 		time.Sleep(d)
 	}
+	e.closing.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), e.server.shutdownTimeout)
 	defer cancel()
 	h2clean := make(chan bool, 1)
