@@ -144,6 +144,25 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 	return p, errs
 }
 
+// grpcPassSplit prepares the pass-throughs of a pass-through route's split
+// services (the split stage only pairs grpc services with grpc services).
+func (e *Engine) grpcPassSplit(r *route, path string) config.Errors {
+	if r.grpcPass == nil || len(r.edge.sides) == 0 {
+		return nil
+	}
+	var errs config.Errors
+	for _, side := range r.edge.sides {
+		c := e.cfg.Services[side.Name]
+		if c == nil || c.Protocol != "grpc" {
+			return nil // reported by the split stage
+		}
+		p, es := e.grpcPassFor(side.Name, c, path)
+		errs = append(errs, es...)
+		r.grpcPassSides = append(r.grpcPassSides, p)
+	}
+	return errs
+}
+
 // checkGRPCPass reports route settings a pass-through cannot honour: the
 // body is a stream of gRPC messages, never JSON, and answers are streams.
 func checkGRPCPass(rc *config.Route, path string) config.Errors {
@@ -177,12 +196,20 @@ func grpcPassFetch(x *pipeline.Exchange) {
 		return
 	}
 	r := x.Route.(*route)
-	p := r.grpcPass
-	prepareUpstream(x)
 	se := owner(x)
+	p := r.grpcPass
+	if svc := se.service; svc != nil && svc != p.svc {
+		// The route's split picked another service.
+		for i, side := range r.edge.sides {
+			if side == svc && i < len(r.grpcPassSides) && r.grpcPassSides[i] != nil {
+				p = r.grpcPassSides[i]
+			}
+		}
+	}
+	prepareUpstream(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 
-	deadline := x.Start.Add(r.service.Timeout)
+	deadline := x.Start.Add(p.svc.Timeout)
 	if d, ok := parseGRPCTimeout(x.Ctx.Request.Header.Peek("Grpc-Timeout")); ok && x.Start.Add(d).Before(deadline) {
 		deadline = x.Start.Add(d)
 	}

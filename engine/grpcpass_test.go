@@ -395,3 +395,27 @@ func TestGRPCPassThroughUpstreamDiesMidStream(t *testing.T) {
 		t.Fatalf("stream ended with %v", err)
 	}
 }
+
+// TestGRPCPassThroughSplit: a split on a pass-through route sends the calls
+// to the split's grpc service.
+func TestGRPCPassThroughSplit(t *testing.T) {
+	v1, v2 := grpctest.Start(t), grpctest.Start(t)
+	g := startTLSGateway(t, ``, cfgf(`
+  "services": {"v1": {"protocol": "grpc", "targets": [%q]}, "v2": {"protocol": "grpc", "targets": [%q]}},
+  "routes": [{"name": "grpc-split", "path": "/catalog.v1.Catalog/*", "service": "v1",
+              "split": {"by": "random", "services": [{"service": "v2", "percent": 100}]}}]`, v1.Addr, v2.Addr))
+	conn, err := grpc.NewClient(strings.TrimPrefix(g.url, "https://"),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: g.ca.Pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 5; i++ {
+		if err := conn.Invoke(context.Background(), "/"+grpctest.GetProduct, productRequest("s", 0, 0), dynamicpb.NewMessage(productDesc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v1.Calls.Load() != 0 || v2.Calls.Load() != 5 {
+		t.Fatalf("calls v1 %d v2 %d, want 0 and 5", v1.Calls.Load(), v2.Calls.Load())
+	}
+}

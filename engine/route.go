@@ -35,7 +35,9 @@ type route struct {
 	aggregate *aggregate.Plan
 	grpc      *grpcgw.Method
 	grpcPass  *grpcPass // gRPC pass-through (grpcpass.go)
-	websocket bool
+	// grpcPassSides are the pass-throughs of edge.sides (a split route).
+	grpcPassSides []*grpcPass
+	websocket     bool
 	// wholeBody: a stage reads the whole request body (validation, an HMAC
 	// body hash, gRPC, aggregation), so a streamed one is read first, checked.
 	wholeBody bool
@@ -202,6 +204,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	errs = append(errs, es...)
 	r.edge, es = e.compileEdge(rc, path)
 	errs = append(errs, es...)
+	errs = append(errs, e.grpcPassSplit(r, path)...) // grpcpass.go
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
