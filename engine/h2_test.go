@@ -502,3 +502,41 @@ func TestHTTP2DrainGoAway(t *testing.T) {
 		t.Fatal("shutdown cut requests off")
 	}
 }
+
+// TestHTTP2ProxyProtocolClientAddress: behind an L4 balancer speaking the
+// PROXY protocol, an h2 request's client address is the header's source, as
+// on HTTP/1.1.
+func TestHTTP2ProxyProtocolClientAddress(t *testing.T) {
+	up := startUpstream(t, "echo")
+	g := startTLSGateway(t, `"proxy_protocol": "required", "trusted_proxies": ["127.0.0.1/32"],`,
+		cfgf(`"services": {"s": {"targets": [%q]}}, "routes": [{"name": "r", "path": "/r", "service": "s"}]`, up.addr))
+	raw, err := net.Dial("tcp", strings.TrimPrefix(g.url, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Write([]byte("PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	tc := tls.Client(raw, &tls.Config{RootCAs: g.ca.Pool, ServerName: "127.0.0.1", NextProtos: []string{"h2"}})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := (&http2.Transport{}).NewClientConn(tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", g.url+"/r", nil)
+	resp, err := cc.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var e echoed
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	if resp.ProtoMajor != 2 || e.Headers["x-forwarded-for"] != "203.0.113.7" {
+		t.Fatalf("%s: upstream saw X-Forwarded-For %q", resp.Proto, e.Headers["x-forwarded-for"])
+	}
+}
