@@ -53,6 +53,7 @@ type Engine struct {
 	limits   *ratelimit.Set
 	cache    *cache.Store
 	grpc     *grpcgw.Set
+	passes   map[string]*grpcPass // gRPC pass-through per service (grpcpass.go)
 	proxies  *forward.Proxies
 	tls      *tls.Config
 	log      *accessLog
@@ -291,6 +292,9 @@ func (e *Engine) closeStores() {
 	}
 	if e.grpc != nil {
 		e.grpc.Close()
+	}
+	for _, p := range e.passes {
+		p.close()
 	}
 }
 

@@ -130,6 +130,8 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case r.grpc != nil:
 		fetch = grpcFetch
 		x.Deadline = x.Start.Add(r.service.Timeout)
+	case r.grpcPass != nil:
+		fetch = grpcPassFetch // sets its own deadline (grpc-timeout)
 	case upgrade:
 		fetch = websocketFetch
 	default:
