@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
@@ -56,6 +57,7 @@ type Engine struct {
 	proxies  *forward.Proxies
 	tls      *tls.Config
 	log      *accessLog
+	tracer   *tracing.Tracer
 
 	unmatched  *statusCounters
 	unmatchedD *metrics.PrometheusHistogram
@@ -147,6 +149,10 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	e.cache = store
 
 	errs = append(errs, e.compileRoutes(cfg)...)
+
+	tracer, es := tracing.Compile(cfg.Tracing)
+	errs = append(errs, es...)
+	e.tracer = tracer
 
 	if len(errs) > 0 {
 		e.closeStores()
@@ -285,6 +291,7 @@ func (e *Engine) closeStores() {
 	if e.grpc != nil {
 		e.grpc.Close()
 	}
+	e.tracer.Close()
 }
 
 // Ready reports whether the engine should receive traffic: not draining and

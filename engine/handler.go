@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
@@ -20,6 +21,8 @@ type scratchExchange struct {
 	scratch []byte
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
+	// trace is the request's tracing state (zero when not sampled).
+	trace tracing.Request
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -53,6 +56,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		x.RequestID = forward.AppendRequestID(x.RequestID[:0])
 	}
 	x.ClientIP, se.trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
+	e.tracer.Begin(&se.trace, &req.Header)
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
@@ -175,7 +179,13 @@ func prepareUpstream(x *pipeline.Exchange) {
 	se := owner(x)
 	h := &x.Ctx.Request.Header
 	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
-	x.Route.(*route).requestHeaders.apply(h)
+	r := x.Route.(*route)
+	if r.service != nil {
+		se.trace.StartUpstream(se.scratch, h, r.service.Name)
+	} else {
+		se.trace.StartUpstream(se.scratch, h, "")
+	}
+	r.requestHeaders.apply(h)
 }
 
 // proxyFetch is the upstream stage of a proxied route.
@@ -194,6 +204,7 @@ func proxyFetch(x *pipeline.Exchange) {
 	if t != nil {
 		x.Target = t.Addr
 	}
+	se.trace.EndUpstream(x.Target, ctx.Response.StatusCode(), err)
 	if err != nil {
 		upstream.FailExchange(x, r.service, err)
 		return
@@ -287,4 +298,5 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	if e.log != nil && e.log.enabled {
 		e.log.write(x, status, d)
 	}
+	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Start, status)
 }
