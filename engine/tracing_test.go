@@ -148,7 +148,10 @@ func tracingConfig(rcURL, ratio, up, down string) string {
   "services": {"catalog": {"targets": [%q]}, "down": {"targets": [%q], "retries": 0}},
   "routes": [
     {"name": "product", "path": "/api/products/{sku}", "service": "catalog", "strip_prefix": "/api"},
-    {"name": "broken", "path": "/broken", "service": "down"}
+    {"name": "broken", "path": "/broken", "service": "down"},
+    {"name": "combo", "path": "/combo", "aggregate": {"timeout": "5s", "backends": [
+      {"service": "catalog", "path": "/c", "key": "c"},
+      {"service": "down", "path": "/d", "key": "d", "optional": true}]}}
   ]
 }`, rcURL, ratio, up, down)
 }
@@ -280,8 +283,13 @@ func TestTracingNewTraces(t *testing.T) {
 	}
 	get(t, g.url+"/nope").wantError(t, 404, "not_found")
 	get(t, g.url+"/broken").wantError(t, 502, "bad_gateway")
+	r = get(t, g.url+"/combo")
+	var combo struct{ C echoed }
+	r.json(t, &combo)
+	comboTrace, comboParent, _ := splitTraceparent(t, combo.C.Headers["traceparent"])
 
-	spans := rc.waitSpans(t, 5)
+	// 2 (product) + 1 (404) + 2 (broken) + 4 (combo: request, fan-out, 2 backends)
+	spans := rc.waitSpans(t, 9)
 	req, ups := findSpans(t, spansOfTrace(spans, upTrace))
 	if len(req.ParentSpanId) != 0 {
 		t.Fatalf("new trace's request span has parent %x", req.ParentSpanId)
@@ -292,6 +300,9 @@ func TestTracingNewTraces(t *testing.T) {
 
 	var notFound, broken []*tracepb.Span
 	for _, s := range spans {
+		if hex.EncodeToString(s.TraceId) == comboTrace {
+			continue
+		}
 		route, _, _ := spanAttr(s, "sluice.route")
 		switch {
 		case route == "unmatched":
@@ -315,6 +326,47 @@ func TestTracingNewTraces(t *testing.T) {
 	}
 	if _, _, ok := spanAttr(ups, "http.response.status_code"); ok {
 		t.Fatal("an upstream that never answered has a status attribute")
+	}
+
+	// Aggregate: request span → upstream (fan-out) span → one span per
+	// backend call, whose id is the parent id that backend received.
+	cs := spansOfTrace(spans, comboTrace)
+	if len(cs) != 4 {
+		t.Fatalf("aggregate trace has %d spans, want 4", len(cs))
+	}
+	byID := map[string]*tracepb.Span{}
+	for _, s := range cs {
+		byID[hex.EncodeToString(s.SpanId)] = s
+	}
+	cat := byID[comboParent]
+	if cat == nil {
+		t.Fatalf("no span with the id %s the catalog backend received", comboParent)
+	}
+	if s, _, _ := spanAttr(cat, "sluice.service"); s != "catalog" {
+		t.Fatalf("backend span service %q", s)
+	}
+	if _, n, _ := spanAttr(cat, "http.response.status_code"); n != 200 {
+		t.Fatalf("backend span status %d", n)
+	}
+	fan := byID[hex.EncodeToString(cat.ParentSpanId)]
+	if fan == nil || fan.Kind != tracepb.Span_SPAN_KIND_CLIENT {
+		t.Fatalf("backend span's parent %x is not the fan-out span", cat.ParentSpanId)
+	}
+	root := byID[hex.EncodeToString(fan.ParentSpanId)]
+	if root == nil || root.Kind != tracepb.Span_SPAN_KIND_SERVER || len(root.ParentSpanId) != 0 {
+		t.Fatalf("fan-out span's parent %x is not the request span", fan.ParentSpanId)
+	}
+	var failed *tracepb.Span
+	for _, s := range cs {
+		if svc, _, _ := spanAttr(s, "sluice.service"); svc == "down" {
+			failed = s
+		}
+	}
+	if failed == nil || !bytes.Equal(failed.ParentSpanId, fan.SpanId) || failed.Status.GetCode() != tracepb.Status_STATUS_CODE_ERROR {
+		t.Fatalf("failed optional backend span %v", failed)
+	}
+	if s, _, _ := spanAttr(failed, "error.type"); s != "connect" {
+		t.Fatalf("failed backend error.type %q, want connect", s)
 	}
 }
 

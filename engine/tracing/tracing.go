@@ -208,6 +208,44 @@ type Request struct {
 	upErr    error
 	service  string
 	target   string
+
+	// children are calls the upstream stage made on its own (aggregate
+	// backends): spans below the upstream span. Kept across requests.
+	children []child
+}
+
+// ChildID is the span id of one call an upstream stage makes itself.
+type ChildID [8]byte
+
+type child struct {
+	id              ChildID
+	service, target string
+	status          int
+	errType         string
+	start, end      time.Time
+}
+
+// Sampled reports whether the request is exported and its upstream stage
+// has started, so that a stage's own calls should be recorded (StartChild,
+// AddChild). It is safe on a nil Request.
+func (r *Request) Sampled() bool { return r != nil && r.sampled && r.upStarted }
+
+// StartChild gives a call of the upstream stage its own span id and sets the
+// traceparent of its request h accordingly. Only for a Sampled request.
+func (r *Request) StartChild(h *fasthttp.RequestHeader) ChildID {
+	id := newSpanID()
+	var buf [55]byte
+	h.SetBytesV("traceparent", appendTraceparent(buf[:0], r.traceID, id, 1))
+	return ChildID(id)
+}
+
+// AddChild records a finished call of the upstream stage: its upstream status
+// (0: none) or the reason it failed (errType, empty when it did not).
+func (r *Request) AddChild(id ChildID, service, target string, status int, errType string, start, end time.Time) {
+	if !r.Sampled() {
+		return
+	}
+	r.children = append(r.children, child{id: id, service: service, target: target, status: status, errType: errType, start: start, end: end})
 }
 
 // Begin takes the sampling decision for a new request from its incoming
@@ -280,7 +318,9 @@ func (t *Tracer) Finish(r *Request, route string, method []byte, requestID []byt
 	if t != nil {
 		t.export(r, route, method, requestID, start, status)
 	}
-	*r = Request{}
+	children := r.children
+	clear(children)
+	*r = Request{children: children[:0]}
 }
 
 // spanIDs carries the ids the engine already chose to the SDK's id generator.
@@ -368,9 +408,38 @@ func (t *Tracer) export(r *Request, route string, method, requestID []byte, star
 		if r.upErr != nil || r.upStatus >= 500 {
 			up.SetStatus(codes.Error, "")
 		}
+		for i := range r.children {
+			t.exportChild(r, &r.children[i])
+		}
 		up.End(trace.WithTimestamp(end))
 	}
 	req.End(trace.WithTimestamp(now))
+}
+
+// exportChild exports one call of the upstream stage, below the upstream span.
+func (t *Tracer) exportChild(r *Request, c *child) {
+	ctx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: r.traceID, SpanID: r.up, TraceFlags: trace.FlagsSampled,
+	}))
+	ctx = context.WithValue(ctx, idsKey{}, &spanIDs{trace: r.traceID, span: trace.SpanID(c.id)})
+	attrs := []attribute.KeyValue{attribute.String(AttrService, c.service)}
+	if c.target != "" {
+		attrs = append(attrs, attribute.String(AttrTarget, c.target))
+	}
+	if c.status > 0 {
+		attrs = append(attrs, attribute.Int(AttrStatus, c.status))
+	}
+	if c.errType != "" {
+		attrs = append(attrs, attribute.String(AttrErrorType, c.errType))
+	}
+	_, sp := t.tracer.Start(ctx, upstreamPrefix+c.service,
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithTimestamp(c.start),
+		trace.WithAttributes(attrs...))
+	if c.errType != "" {
+		sp.SetStatus(codes.Error, "")
+	}
+	sp.End(trace.WithTimestamp(c.end))
 }
 
 // queue is the bounded, never-blocking front of the batch span processor.
