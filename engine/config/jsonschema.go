@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"sort"
 	"strings"
 
 	stdjson "encoding/json"
@@ -25,6 +26,15 @@ var Algorithms = []string{
 	"ES256", "ES384", "EdDSA",
 }
 
+// AuthFields lists, for each auth type, the keys besides "type" that it
+// uses; the auth compile step refuses the others, and the JSON Schema says so.
+var AuthFields = map[string][]string{
+	"jwt":     {"algorithms", "jwks_file", "jwks_url", "jwks_refresh", "secret", "secret_env", "issuer", "audience", "leeway", "forward_claims"},
+	"api_key": {"header", "keys"},
+	"hmac":    {"keys", "max_skew"},
+	"mtls":    {},
+}
+
 // schemaHints adds what the struct types alone do not say: the enums and
 // patterns the compile step checks. Keys are "GoType.GoField"; a test checks
 // that each names a real field, so a renamed field cannot leave a stale hint.
@@ -34,7 +44,7 @@ var schemaHints = map[string]map[string]any{
 	"ServerTLS.ClientAuth": {"enum": []string{"", "none", "request", "require"}},
 	"Service.Protocol":     {"enum": []string{"", "http", "https", "grpc"}},
 	"Service.Balancer":     {"enum": []string{"", "round_robin", "weighted", "least_conn", "p2c"}},
-	"Auth.Type":            {"enum": []string{"jwt", "api_key", "hmac", "mtls"}},
+	"Auth.Type":            {"enum": []string{"api_key", "hmac", "jwt", "mtls"}},
 	"Auth.Algorithms":      {"items": map[string]any{"enum": Algorithms}},
 	"Auth.Keys": {
 		"description": `api_key: name → "sha256:<hex>"; hmac: key id → {"secret"|"secret_env"}`,
@@ -82,6 +92,24 @@ func schemaOf(t reflect.Type, hint string) map[string]any {
 			map[string]any{"type": "string", "description": `"host:port"`},
 			obj,
 		}}
+	case t == reflect.TypeFor[Auth]():
+		s = structSchema(t)
+		s["type"] = []string{"object", "null"}
+		s["required"] = []string{"type"}
+		types := make([]string, 0, len(AuthFields))
+		for typ := range AuthFields {
+			types = append(types, typ)
+		}
+		sort.Strings(types)
+		var rules []any
+		for _, typ := range types {
+			names := append([]string{"type"}, AuthFields[typ]...)
+			rules = append(rules, map[string]any{
+				"if":   map[string]any{"properties": map[string]any{"type": map[string]any{"const": typ}}, "required": []string{"type"}},
+				"then": map[string]any{"propertyNames": map[string]any{"enum": names}},
+			})
+		}
+		s["allOf"] = rules
 	case t == rawJSONType && hint == "Auth.Keys":
 		s = map[string]any{"type": []string{"object", "null"}, "additionalProperties": map[string]any{"anyOf": []any{
 			map[string]any{"type": "string"},

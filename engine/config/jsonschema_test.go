@@ -262,3 +262,34 @@ func TestSchemaFileCurrent(t *testing.T) {
 		t.Fatal("docs/config.schema.json is stale: go run ./cmd/sluice schema > docs/config.schema.json")
 	}
 }
+
+// TestSchemaAuthFieldsByType: an auth policy's keys that its type does not
+// use are refused by the schema exactly when the loader refuses them.
+func TestSchemaAuthFieldsByType(t *testing.T) {
+	sch := compiledSchema(t)
+	values := map[string]string{
+		"algorithms": `["HS256"]`, "jwks_file": `"/x.json"`, "jwks_url": `"https://x.example/jwks"`,
+		"jwks_refresh": `"5m"`, "secret": `"s"`, "secret_env": `"E"`, "issuer": `"i"`, "audience": `["a"]`,
+		"leeway": `"1s"`, "forward_claims": `{"sub": "X-Sub"}`, "header": `"X-Key"`,
+		"keys": `{"k": "sha256:00"}`, "max_skew": `"5m"`,
+	}
+	if len(values) != reflect.TypeFor[config.Auth]().NumField()-1 {
+		t.Fatalf("values cover %d auth keys, the decoder has %d besides type", len(values), reflect.TypeFor[config.Auth]().NumField()-1)
+	}
+	for typ := range config.AuthFields {
+		for key, v := range values {
+			if typ == "hmac" && key == "keys" {
+				v = `{"k": {"secret": "s"}}`
+			}
+			cfg := `{"auth": {"a": {"type": "` + typ + `", "` + key + `": ` + v + `}}, ` + base + `}`
+			schemaRefuses := schemaAccepts(t, sch, cfg) != nil
+			loaderRefuses := false
+			for _, m := range loadErrors(cfg) {
+				loaderRefuses = loaderRefuses || m == `auth.a.`+key+`: not used by auth type "`+typ+`"`
+			}
+			if schemaRefuses != loaderRefuses {
+				t.Errorf("%s with %s: schema refuses %v, loader refuses %v", typ, key, schemaRefuses, loaderRefuses)
+			}
+		}
+	}
+}
