@@ -180,11 +180,11 @@ func prepareUpstream(x *pipeline.Exchange) {
 	h := &x.Ctx.Request.Header
 	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
 	r := x.Route.(*route)
+	svc := "" // aggregate routes name their services per backend
 	if r.service != nil {
-		se.trace.StartUpstream(se.scratch, h, r.service.Name)
-	} else {
-		se.trace.StartUpstream(se.scratch, h, "")
+		svc = r.service.Name
 	}
+	se.trace.StartUpstream(h, svc)
 	r.requestHeaders.apply(h)
 }
 

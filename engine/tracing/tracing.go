@@ -276,21 +276,29 @@ func (t *Tracer) Begin(r *Request, h *fasthttp.RequestHeader) {
 	h.SetBytesV("traceparent", appendTraceparent(buf[:0], r.traceID, r.span, 1))
 }
 
-// StartUpstream records that the request goes upstream with traceparent (the
-// header value the engine just set on the upstream request, h). The parent id
-// in it becomes the upstream span's id. For an unsampled new trace it clears
-// the sampled flag that forwarding set, so upstreams do not record children
-// of spans that are never exported.
-func (r *Request) StartUpstream(traceparent []byte, h *fasthttp.RequestHeader, service string) {
-	if r.unsampledNew && len(traceparent) == 55 && traceparent[54] == '1' {
-		traceparent[54] = '0'
-		h.SetBytesV("traceparent", traceparent)
+// StartUpstream records that the request goes upstream with the traceparent
+// the engine just set on the upstream request h. The parent id in it becomes
+// the upstream span's id. For an unsampled new trace it clears the sampled
+// flag that forwarding set, so upstreams do not record children of spans
+// that are never exported.
+func (r *Request) StartUpstream(h *fasthttp.RequestHeader, service string) {
+	if !r.sampled && !r.unsampledNew {
 		return
 	}
-	if !r.sampled || len(traceparent) != 55 {
+	var buf [55]byte
+	tp := h.Peek("traceparent")
+	if len(tp) != len(buf) {
 		return
 	}
-	if _, span, _, ok := parseTraceparent(traceparent); ok {
+	if r.unsampledNew {
+		if tp[54] == '1' {
+			copy(buf[:], tp)
+			buf[54] = '0'
+			h.SetBytesV("traceparent", buf[:])
+		}
+		return
+	}
+	if _, span, _, ok := parseTraceparent(tp); ok {
 		r.up, r.upStarted, r.upStart, r.service = span, true, time.Now(), service
 	}
 }
