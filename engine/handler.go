@@ -298,5 +298,5 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	if e.log != nil && e.log.enabled {
 		e.log.write(x, status, d)
 	}
-	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Start, status)
+	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Target, x.Start, status)
 }

@@ -317,11 +317,16 @@ func (r *Request) EndUpstream(target string, status int, err error) {
 
 // Finish exports the request's spans when it was sampled and resets r for
 // the next request. route is the matched route's name, status the status
-// sent to the client.
-func (t *Tracer) Finish(r *Request, route string, method []byte, requestID []byte, start time.Time, status int) {
+// sent to the client, target the upstream address that answered (for stages
+// that do not report their call with EndUpstream: gRPC, WebSocket).
+func (t *Tracer) Finish(r *Request, route string, method, requestID []byte, target string, start time.Time, status int) {
 	if !r.sampled {
-		*r = Request{}
+		// Unsampled requests never add children: only the flags to clear.
+		r.unsampledNew = false
 		return
+	}
+	if r.target == "" {
+		r.target = target
 	}
 	if t != nil {
 		t.export(r, route, method, requestID, start, status)

@@ -41,7 +41,7 @@ func TestUnsampledAllocatesNothing(t *testing.T) {
 			h.Set("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 			r.StartUpstream(&h, "catalog")
 			r.EndUpstream("127.0.0.1:1", 200, nil)
-			tr.Finish(&r, "product", []byte("GET"), []byte("id"), start, 200)
+			tr.Finish(&r, "product", []byte("GET"), []byte("id"), "127.0.0.1:1", start, 200)
 		})
 		if n != 0 {
 			t.Fatalf("incoming %q: %v allocs per unsampled request, want 0", incoming, n)
