@@ -1,8 +1,12 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +14,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
+	"golang.org/x/sys/unix"
 )
 
 // accessLog writes one JSON line per request. Lines are appended to an
@@ -163,4 +168,36 @@ func responseSize(resp *fasthttp.Response) int {
 		return resp.Header.ContentLength()
 	}
 	return len(resp.Body())
+}
+
+// checkLogPath reports, at compile time, an access log file that Start could
+// not open for appending, so that `check` refuses what `run` would. It
+// creates nothing: an existing file is opened for writing and closed, a new
+// one needs a writable directory.
+func checkLogPath(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("%s is a directory", path)
+	case err == nil:
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return fmt.Errorf("cannot open for appending: %w", err)
+		}
+		return f.Close()
+	case !errors.Is(err, fs.ErrNotExist):
+		return err
+	}
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot create the file: %w", err)
+	}
+	if !di.IsDir() {
+		return fmt.Errorf("cannot create the file: %s is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return fmt.Errorf("cannot create the file in %s: %w", dir, err)
+	}
+	return nil
 }

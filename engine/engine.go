@@ -218,6 +218,9 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	switch {
 	case st.accessLog == "", st.accessLog == "stdout", st.accessLog == "off":
 	case strings.HasPrefix(st.accessLog, "/"):
+		if err := checkLogPath(st.accessLog); err != nil {
+			errs.Add("server.access_log", "%v", err)
+		}
 	default:
 		errs.Add("server.access_log", "want \"stdout\", \"off\" or an absolute file path, got %q", st.accessLog)
 	}

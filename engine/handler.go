@@ -19,6 +19,11 @@ type scratchExchange struct {
 	pipeline.Exchange
 	uri     []byte
 	scratch []byte
+	// body is the spare buffer a streamed request body is read into (then
+	// swapped with the request's own).
+	body []byte
+	// upload watches a streamed request body on its way upstream.
+	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
 	// trace is the request's tracing state (zero when not sampled).
@@ -40,6 +45,7 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	if clientClose || e.closing.Load() {
 		ctx.SetConnectionClose()
 	}
+	afterRequest(ctx)
 	x.Reset()
 	e.pool.Put(se)
 }
@@ -91,6 +97,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	r := e.routes[res.ID]
 	x.RouteName = r.name
 	x.Route = r
+	if r.wholeBody && !e.bufferBody(x) {
+		return r
+	}
 
 	if r.validate != nil && !r.validate.check(x) {
 		return r
@@ -199,6 +208,9 @@ func proxyFetch(x *pipeline.Exchange) {
 	req.SetRequestURIBytes(se.uri)
 	// A streamed request body cannot be replayed, so it is never retried.
 	retryable := idempotent(ctx) && !req.IsBodyStream()
+	if !retryable && req.IsBodyStream() {
+		watchUpload(se, req)
+	}
 	ctx.Response.StreamBody = true
 	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
@@ -209,7 +221,6 @@ func proxyFetch(x *pipeline.Exchange) {
 		upstream.FailExchange(x, r.service, err)
 		return
 	}
-	bufferSmallResponse(&ctx.Response)
 	forward.Response(&ctx.Response.Header, nil)
 }
 

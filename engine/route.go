@@ -35,6 +35,9 @@ type route struct {
 	aggregate *aggregate.Plan
 	grpc      *grpcgw.Method
 	websocket bool
+	// wholeBody: a stage reads the whole request body (validation, an HMAC
+	// body hash, gRPC, aggregation), so a streamed one is read first, checked.
+	wholeBody bool
 
 	requestHeaders  headerOps
 	responseHeaders headerOps
@@ -190,6 +193,8 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	r.responseHeaders, es = compileHeaderOps(rc.ResponseHeaders, config.Join(path, "response_headers"))
 	errs = append(errs, es...)
 
+	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
+		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
 	r.requests = newStatusCounters(rc.Name)
 	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + labelValue(rc.Name) + `"}`)
 	return r, errs

@@ -72,6 +72,8 @@ func (s *Server) Listen() error {
 	}
 	if s.tlsConfig != nil {
 		ln = tls.NewListener(ln, s.tlsConfig)
+	} else {
+		ln = wrapClientListener(ln)
 	}
 	s.ln = ln
 	if a := s.engine.server.adminListen; a != "" {

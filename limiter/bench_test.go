@@ -20,6 +20,22 @@ func BenchmarkAllow(b *testing.B) {
 	}
 }
 
+// BenchmarkAllowShared is Allow on buckets of a cluster quota: usage and
+// demand counted, refill at a share of the fleet rate set by a sync.
+func BenchmarkAllowShared(b *testing.B) {
+	l := New(Config{Rate: 1e9, Burst: 1e9, FleetRate: 3e9, CountUsage: true})
+	keys := make([]uint64, 1024)
+	for i := range keys {
+		keys[i] = rand.Uint64()
+		l.SetShare(keys[i], 1e9, 0.5)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		l.Allow(keys[i&1023])
+	}
+}
+
 func BenchmarkAllowParallel(b *testing.B) {
 	l := New(Config{Rate: 1e9, Burst: 1e9})
 	keys := make([]uint64, 1024)

@@ -35,10 +35,13 @@ type Config struct {
 	// Shards is the number of independently locked shards (rounded up to a
 	// power of two); zero picks one from GOMAXPROCS.
 	Shards int
-	// CountUsage makes the limiter count the tokens taken from each bucket
-	// for AppendUsage. Until they are collected, such buckets are neither
-	// swept nor preferred for eviction.
+	// CountUsage makes the limiter count the tokens taken from (and the
+	// calls made to) each bucket for AppendUsage. Until they are collected,
+	// such buckets are neither swept nor preferred for eviction.
 	CountUsage bool
+	// FleetRate is the refill rate, in tokens per second, of a bucket whose
+	// share (SetShare) is 1; zero means Rate.
+	FleetRate float64
 }
 
 // Result is the answer to one Allow call.
@@ -64,7 +67,8 @@ type Limiter struct {
 	shards  []shard
 	shift   uint // key >> shift selects the shard
 	epoch   time.Time
-	count   uint32 // 1 with CountUsage, else 0
+	count   uint32  // 1 with CountUsage, else 0
+	unit    float64 // refill rate (tokens per ns) of one share unit
 	evicted atomic.Uint64
 }
 
@@ -76,6 +80,9 @@ func New(cfg Config) *Limiter {
 	}
 	if !(cfg.Burst >= 1) {
 		cfg.Burst = 1
+	}
+	if !(cfg.FleetRate > 0) {
+		cfg.FleetRate = cfg.Rate
 	}
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = DefaultMaxKeys
@@ -92,6 +99,7 @@ func New(cfg Config) *Limiter {
 		shards: make([]shard, nShards),
 		shift:  uint(64 - log2(nShards)),
 		epoch:  time.Now(),
+		unit:   cfg.FleetRate / float64(time.Second) / shareUnits,
 	}
 	if cfg.CountUsage {
 		l.count = 1
@@ -123,9 +131,12 @@ func (l *Limiter) AllowAt(key uint64, now int64) Result {
 		e.tokens--
 		e.used += l.count
 	}
-	tokens := e.tokens
+	if e.offered != math.MaxUint16 {
+		e.offered += uint16(l.count)
+	}
+	tokens, rate := e.tokens, l.rateOf(e)
 	s.mu.Unlock()
-	return l.result(ok, tokens)
+	return l.result(ok, tokens, rate)
 }
 
 // Refund gives back one token taken from key's bucket (for a request that
@@ -162,10 +173,19 @@ func (l *Limiter) Burst() float64 { return l.burst }
 
 func (l *Limiter) shard(key uint64) *shard { return &l.shards[key>>l.shift&uint64(len(l.shards)-1)] }
 
+// rateOf is e's refill rate in tokens per nanosecond: the limiter's own, or
+// its share of the fleet rate.
+func (l *Limiter) rateOf(e *entry) float64 {
+	if e.share == 0 {
+		return l.rate
+	}
+	return float64(e.share-1) * l.unit
+}
+
 // level is e's token count at now, without changing e.
 func (l *Limiter) level(e *entry, now int64) float64 {
 	if dt := now - e.last; dt > 0 {
-		return math.Min(l.burst, e.tokens+float64(dt)*l.rate)
+		return math.Min(l.burst, e.tokens+float64(dt)*l.rateOf(e))
 	}
 	return e.tokens
 }
@@ -177,12 +197,15 @@ func (l *Limiter) refill(e *entry, now int64) {
 	}
 }
 
-func (l *Limiter) result(ok bool, tokens float64) Result {
+// result is the answer for a bucket left with tokens, refilling at rate
+// tokens per ns (a zero share's rate counts as one share unit).
+func (l *Limiter) result(ok bool, tokens, rate float64) Result {
+	rate = math.Max(rate, l.unit)
 	r := Result{Allowed: ok, Limit: l.limit, Remaining: int64(tokens)}
 	if tokens < 1 {
-		r.RetryAfter = nanos((1 - tokens) / l.rate)
+		r.RetryAfter = nanos((1 - tokens) / rate)
 	}
-	r.ResetAfter = nanos((l.burst - tokens) / l.rate)
+	r.ResetAfter = nanos((l.burst - tokens) / rate)
 	return r
 }
 

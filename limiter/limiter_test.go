@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const sec = int64(time.Second)
@@ -104,10 +105,10 @@ func TestSweepKeepsUnreportedUsage(t *testing.T) {
 	if n := l.SweepAt(10 * sec); n != 0 {
 		t.Fatal("swept a bucket whose usage is unreported")
 	}
-	if u := l.AppendUsage(nil); len(u) != 1 || u[0] != (Usage{Key: 5, Used: 1}) {
+	if u := l.AppendUsageAt(nil, 1); len(u) != 1 || u[0] != (Usage{Key: 5, Used: 1, Offered: 1, Left: 0}) {
 		t.Fatalf("usage %v", u)
 	}
-	if u := l.AppendUsage(nil); len(u) != 0 {
+	if u := l.AppendUsageAt(nil, 1); len(u) != 0 {
 		t.Fatalf("usage not reset: %v", u)
 	}
 }
@@ -130,6 +131,85 @@ func TestSetLevelSubtractsUnreported(t *testing.T) {
 	l.SetLevelAt(2, -5, 1)
 	if r := l.AllowAt(2, 1); r.Allowed {
 		t.Fatalf("SetLevel(-5) on a new key admitted: %+v", r)
+	}
+}
+
+// TestUsageCountsDemand: Offered counts every call, admitted or not, and
+// saturates instead of wrapping; a rejected-only bucket is still reported.
+func TestUsageCountsDemand(t *testing.T) {
+	l := New(Config{Rate: 0.001, Burst: 2, CountUsage: true})
+	for range 5 {
+		l.AllowAt(1, 1)
+	}
+	if u := l.AppendUsageAt(nil, 1); len(u) != 1 || u[0] != (Usage{Key: 1, Used: 2, Offered: 5, Left: 0}) {
+		t.Fatalf("usage %v, want used 2 offered 5", u)
+	}
+	l.AllowAt(1, 1) // empty bucket: rejected, still demand
+	if u := l.AppendUsageAt(nil, 1); len(u) != 1 || u[0] != (Usage{Key: 1, Used: 0, Offered: 1, Left: 0}) {
+		t.Fatalf("usage %v, want a rejected call reported", u)
+	}
+	for range 70000 {
+		l.AllowAt(1, 1)
+	}
+	if u := l.AppendUsageAt(nil, 1); len(u) != 1 || u[0].Offered != 65535 {
+		t.Fatalf("usage %v, want Offered saturated at 65535", u)
+	}
+	if n := unsafe.Sizeof(entry{}); n != 32 {
+		t.Fatalf("entry is %d bytes, the memory bound assumes 32", n)
+	}
+}
+
+// TestSetShare: a bucket with a share refills at that share of FleetRate
+// (headers follow), and ResetShares puts it back on Rate.
+func TestSetShare(t *testing.T) {
+	l := New(Config{Rate: 10, Burst: 100, FleetRate: 30, CountUsage: true})
+	l.SetShareAt(1, 0, 0.5, 1) // 15 tokens a second
+	const eps = sec / 100      // keep float rounding off whole tokens
+	if r := l.AllowAt(1, 1+sec+eps); !r.Allowed || r.Remaining != 14 {
+		t.Fatalf("after 1 s at share 0.5 of 30/s: %+v, want 15-1 left", r)
+	}
+	if r := l.AllowAt(1, 1+sec+eps); r.ResetAfter < 5*time.Second || r.ResetAfter > 6*time.Second {
+		t.Fatalf("ResetAfter %v, want (100-13)/15 s", r.ResetAfter)
+	}
+	l.SetShareAt(2, 0, 0, 1)
+	if r := l.AllowAt(2, 1+10*sec); r.Allowed || r.RetryAfter <= 0 {
+		t.Fatalf("share 0 refilled: %+v", r)
+	}
+	l.SetLevelAt(1, 0, 1+sec) // SetLevel keeps the share
+	if r := l.AllowAt(1, 1+2*sec+eps); r.Remaining != 14 {
+		t.Fatalf("SetLevel changed the share: %+v", r)
+	}
+	l.ResetShares()
+	l.SetLevelAt(1, 0, 1+2*sec)
+	if r := l.AllowAt(1, 1+3*sec+eps); r.Remaining != 9 {
+		t.Fatalf("after ResetShares: %+v, want the own rate 10/s", r)
+	}
+
+	// A slow share: 0.1 of 30/s is 3 tokens a second, 0.15 between syncs
+	// every 50 ms that say the fleet has nothing left, with a call (rejected
+	// until a token is there) before each. Usage.Left carries the refill
+	// across syncs; without it each sync resets it and nothing is admitted.
+	for _, carry := range []bool{true, false} {
+		l := New(Config{Rate: 10, Burst: 100, FleetRate: 30, CountUsage: true})
+		l.SetShareAt(3, 0, 0.1, 1)
+		now, admitted := int64(1), 0
+		for range 18 { // 0.9 s: two tokens
+			now += sec / 20
+			if l.AllowAt(3, now).Allowed {
+				admitted++
+			}
+			left := 0.0
+			for _, u := range l.AppendUsageAt(nil, now) {
+				left = u.Left
+			}
+			if !carry {
+				left = 0
+			}
+			l.SetShareAt(3, left, 0.1, now)
+		}
+		if carry && admitted != 2 || !carry && admitted != 0 {
+			t.Fatalf("carry %v: 0.9 s at 3 tokens a second admitted %d", carry, admitted)
+		}
 	}
 }
 

@@ -14,7 +14,7 @@ func (l *Limiter) SweepAt(now int64) int {
 		s.mu.Lock()
 		for j := range s.slots {
 			e := &s.slots[j]
-			if e.last != 0 && e.used == 0 && l.level(e, now) >= l.burst {
+			if e.last != 0 && e.used == 0 && e.offered == 0 && l.level(e, now) >= l.burst {
 				*e = entry{}
 				s.live--
 				freed++

@@ -18,6 +18,12 @@ type entry struct {
 	last   int64   // limiter clock at the last refill; 0 marks a free slot
 	tokens float64 // tokens at last
 	used   uint32  // tokens taken since the last Usage call
+	// offered counts the calls (admitted or not) since the last Usage call,
+	// saturating at MaxUint16: it is a demand estimate, not an account.
+	offered uint16
+	// share is 0 for the limiter's own rate, else 1 + the bucket's share of
+	// Config.FleetRate in units of 1/shareUnits (see SetShare).
+	share uint16
 }
 
 // shard is an independently locked set-associative table of buckets.
@@ -65,7 +71,7 @@ func (s *shard) insert(l *Limiter, key uint64, now int64) *entry {
 			}
 			// A bucket with unreported usage is kept while another choice exists.
 			lv := l.level(e, now)
-			if e.used > 0 {
+			if e.used > 0 || e.offered > 0 {
 				lv -= l.burst
 			}
 			if lv > best {

@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice %s: -c FILE is required\n", args[0])
 		return 2
 	}
+	if args[0] == "check" {
+		slog.SetDefault(newWarningLogger(stderr))
+	}
 	e, ok := compile(*file, stderr)
 	if !ok {
 		return 2

@@ -150,3 +150,15 @@ func TestSchemaCommand(t *testing.T) {
 		t.Fatalf("config with $schema: exit %d, stderr %s", code, errb.String())
 	}
 }
+
+func TestCheckLabelsWarnings(t *testing.T) {
+	cfg := writeConfig(t, `{"services": {"a": {"targets": ["127.0.0.1:9"], "health_check": {"interval": "1s", "timeout": "2s"}}},
+  "routes": [{"name": "a", "path": "/a", "service": "a"}]}`)
+	var out, errb bytes.Buffer
+	if code := run([]string{"check", "-c", cfg}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errb.String())
+	}
+	if got := errb.String(); !strings.HasPrefix(got, "warning: services.a.health_check.timeout: ") {
+		t.Errorf("stderr %q: want the warning labelled with its path", got)
+	}
+}

@@ -56,12 +56,14 @@ func TestConfigSecretWithPublicKeyAlgorithm(t *testing.T) {
 }
 
 func TestConfigNoKeySource(t *testing.T) {
-	expectProblem(t, `{"auth": {"users": {"type": "jwt"}}}`, "auth.users: jwt needs exactly one key source")
+	expectProblem(t, `{"auth": {"users": {"type": "jwt"}}}`, "auth.users: jwt needs a key source")
 }
 
 func TestConfigTwoKeySources(t *testing.T) {
-	expectProblem(t, `{"auth": {"users": {"type": "jwt", "secret": "s", "jwks_url": "https://idp.example/jwks"}}}`,
-		"auth.users: jwt needs exactly one key source")
+	expectProblem(t, `{"auth": {"users": {"type": "jwt", "secret": "s", "secret_env": "HOME"}}}`,
+		"auth.users: use either secret or secret_env, not both")
+	expectProblem(t, `{"auth": {"users": {"type": "jwt", "jwks_file": "/nonexistent", "jwks_url": "https://idp.example/jwks"}}}`,
+		"auth.users: use either jwks_file or jwks_url, not both")
 }
 
 func TestConfigSecretEnvUnset(t *testing.T) {

@@ -97,7 +97,7 @@ func (r *jwksRemote) fetchLocked(ctx context.Context) error {
 	}
 	var ks *keySet
 	if err == nil {
-		ks, err = parseKeySet(body, r.p.algNames)
+		ks, err = parseKeySet(body, publicOnly(r.p.algNames, r.p.secret != nil))
 	}
 	if err != nil {
 		// Keep the last good set: an IdP outage must not log everybody out.

@@ -23,6 +23,9 @@ type jwtPolicy struct {
 	algNames []string
 	keys     atomic.Pointer[keySet]
 	remote   *jwksRemote // nil unless jwks_url
+	// secret verifies HS* tokens when the policy has both a JWKS and a
+	// secret; the JWKS then verifies only the public-key algorithms.
+	secret   *verifyKey
 	issuer   string
 	audience []string
 	leeway   int64 // seconds
@@ -46,22 +49,40 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 		cache:    cache,
 	}
 
-	sources := 0
-	for _, set := range []bool{a.Secret != "", a.SecretEnv != "", a.JWKSFile != "", a.JWKSURL != ""} {
+	secrets, jwks := 0, 0
+	for _, set := range []bool{a.Secret != "", a.SecretEnv != ""} {
 		if set {
-			sources++
+			secrets++
 		}
 	}
-	if sources != 1 {
-		errs.Add(path, "jwt needs exactly one key source: secret, secret_env, jwks_file or jwks_url")
+	for _, set := range []bool{a.JWKSFile != "", a.JWKSURL != ""} {
+		if set {
+			jwks++
+		}
 	}
-	shared := a.Secret != "" || a.SecretEnv != ""
+	switch {
+	case secrets+jwks == 0:
+		errs.Add(path, "jwt needs a key source: secret, secret_env, jwks_file or jwks_url")
+	case secrets > 1:
+		errs.Add(path, "use either secret or secret_env, not both")
+	case jwks > 1:
+		errs.Add(path, "use either jwks_file or jwks_url, not both")
+	}
+	// A policy with a JWKS and a secret (as in the contract's example)
+	// checks HS* tokens with the secret and the others with the JWKS: the
+	// algorithm picks the key source, and a key's type bounds the algorithms
+	// it verifies, so algorithm confusion stays impossible.
+	shared := secrets > 0 && jwks == 0
+	both := secrets > 0 && jwks > 0
 
 	names := a.Algorithms
 	if len(names) == 0 {
-		if shared {
+		switch {
+		case shared:
 			names = []string{"HS256", "HS384", "HS512"}
-		} else {
+		case both:
+			names = knownAlgorithms
+		default:
 			names = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 		}
 	}
@@ -104,11 +125,9 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 	// jwks_refresh without jwks_url is accepted and has no effect, so that a
 	// config written like the contract's example (every key present) loads.
 
-	if sources == 1 {
-		switch {
-		case a.Secret != "":
-			p.keys.Store(secretKeySet([]byte(a.Secret), p.algNames))
-		case a.SecretEnv != "":
+	if secrets == 1 {
+		secret := []byte(a.Secret)
+		if a.SecretEnv != "" {
 			v, ok := os.LookupEnv(a.SecretEnv)
 			switch {
 			case !ok:
@@ -116,14 +135,29 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 			case v == "":
 				errs.Add(config.Join(path, "secret_env"), "environment variable %q is empty", a.SecretEnv)
 			}
-			p.keys.Store(secretKeySet([]byte(v), p.algNames))
+			secret = []byte(v)
+		}
+		if shared {
+			p.keys.Store(secretKeySet(secret, p.algNames))
+		} else {
+			var hs []string
+			for _, name := range p.algNames {
+				if name[0] == 'H' {
+					hs = append(hs, name)
+				}
+			}
+			p.secret = &verifyKey{raw: secret, algs: hs}
+		}
+	}
+	if jwks == 1 {
+		switch {
 		case a.JWKSFile != "":
 			data, err := os.ReadFile(a.JWKSFile)
 			if err != nil {
 				errs.Add(config.Join(path, "jwks_file"), "%v", err)
 				break
 			}
-			ks, err := parseKeySet(data, p.algNames)
+			ks, err := parseKeySet(data, publicOnly(p.algNames, both))
 			if err != nil {
 				errs.Add(config.Join(path, "jwks_file"), "%s: %v", a.JWKSFile, err)
 				break
@@ -232,6 +266,13 @@ func (p *jwtPolicy) verify(token []byte, now int64) (*entry, error) {
 
 	var buf [maxKeysTried]*verifyKey
 	ks := p.keys.Load()
+	if p.secret != nil && alg.name[0] == 'H' {
+		payload, err := jws.VerifyCompactFast(p.secret.raw, token, alg.alg)
+		if err != nil {
+			return nil, claimError("bad signature")
+		}
+		return p.buildEntry(token, payload, ks.gen, now)
+	}
 	cands, exact := ks.lookup(h.Kid, h.Kid != "", buf[:0])
 	if p.remote != nil && ((h.Kid != "" && !exact) || len(ks.keys) == 0) {
 		p.remote.refreshForKid()
@@ -312,4 +353,19 @@ func compactShape(token []byte) bool {
 		}
 	}
 	return dots == 2
+}
+
+// publicOnly drops the HS* algorithms from a JWKS's when the policy's secret
+// verifies them: a symmetric key in the JWKS must never stand in for it.
+func publicOnly(algs []string, both bool) []string {
+	if !both {
+		return algs
+	}
+	var out []string
+	for _, a := range algs {
+		if a[0] != 'H' {
+			out = append(out, a)
+		}
+	}
+	return out
 }

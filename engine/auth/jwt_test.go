@@ -355,3 +355,33 @@ func TestJWTCachedZeroAllocs(t *testing.T) {
 		t.Fatalf("cached check allocates %.1f times", allocs)
 	}
 }
+
+// TestJWTSecretAndJWKS checks a policy holding a JWKS and a secret: HS*
+// tokens verify with the secret only, the public-key algorithms with the
+// JWKS only, and no key verifies an algorithm of another key type.
+func TestJWTSecretAndJWKS(t *testing.T) {
+	k := keys(t)
+	name := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(name, jwksDoc(t, map[string]crypto.Signer{"rsa": k.rsa, "ec256": k.ec256}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, algs := range []string{`["RS256","ES256","EdDSA","HS256"]`, `[]`} {
+		r := route(t, compile(t, `{"auth": {"users": {"type": "jwt", "jwks_file": "`+name+`", "secret": "`+testSecret+`",
+			"algorithms": `+algs+`, "issuer": "https://issuer.example", "audience": ["shop"]}}}`), "users")
+		expectOK(t, run(r, bearer(sign(t, "HS256", []byte(testSecret), "", nil, claims(nil)))), "alice")
+		expectOK(t, run(r, bearer(sign(t, "HS256", []byte(testSecret), "rsa", nil, claims(nil)))), "alice")
+		expectOK(t, run(r, bearer(sign(t, "RS256", k.rsa, "rsa", nil, claims(nil)))), "alice")
+		expectOK(t, run(r, bearer(sign(t, "ES256", k.ec256, "", nil, claims(nil)))), "alice")
+		expect401(t, run(r, bearer(sign(t, "HS256", []byte("another secret of 32 bytes......"), "", nil, claims(nil)))), "")
+		expect401(t, run(r, bearer(sign(t, "RS256", k.rsa2, "rsa", nil, claims(nil)))), "")
+		// Algorithm confusion: an HS256 token MACed with the RSA public key.
+		der, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pemKey := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+		for _, secret := range [][]byte{pemKey, der} {
+			expect401(t, run(r, bearer(sign(t, "HS256", secret, "rsa", nil, claims(nil)))), "")
+		}
+	}
+}

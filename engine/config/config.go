@@ -123,8 +123,8 @@ type HealthCheck struct {
 // CircuitBreaker configures the per-target circuit breaker of a service.
 type CircuitBreaker struct {
 	Window       Duration  `json:"window"`
-	MinRequests  int       `json:"min_requests"`
-	FailureRatio float64   `json:"failure_ratio"`
+	MinRequests  *int      `json:"min_requests"`
+	FailureRatio *float64  `json:"failure_ratio"`
 	OpenFor      Duration  `json:"open_for"`
 	Fallback     *Fallback `json:"fallback"`
 }

@@ -76,6 +76,7 @@ func Parse(data []byte) (*Config, error) {
 		return nil, Errors{Errorf("", "config is not valid JSON: %v", err)}
 	}
 	var errs Errors
+	duplicateKeys(data, &errs)
 	decodeValue("", data, reflect.ValueOf(cfg).Elem(), &errs, cfg)
 	if len(errs) > 0 {
 		return cfg, errs

@@ -76,3 +76,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseDuplicateKeys(t *testing.T) {
+	_, err := Parse([]byte(`{
+  "server": {"listen": "127.0.0.1:1", "listen": "127.0.0.1:2"},
+  "services": {"a": {"targets": ["x:1"]}, "a": {"targets": ["x:2"]}},
+  "auth": {"k": {"type": "api_key", "keys": {"acme": "sha256:00", "acme": "sha256:11"}}},
+  "routes": [{"name": "r", "path": "/a"}, {"name": "s", "path": "/b", "name": "t"}]
+}`))
+	if err == nil {
+		t.Fatal("duplicate keys accepted")
+	}
+	for _, want := range []string{
+		`server.listen: duplicate key`,
+		`services.a: duplicate key`,
+		`auth.k.keys.acme: duplicate key`,
+		`routes[1].name: duplicate key`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "routes[0].name") {
+		t.Errorf("a key repeated in two objects is not a duplicate:\n%v", err)
+	}
+}

@@ -112,6 +112,8 @@ func compilePolicy(name, path string, rl *config.RateLimit, instances int, share
 		Rate:       rate,
 		Burst:      float64(burst) / float64(split),
 		CountUsage: cluster && shared,
+		// A synced bucket refills at its instance's share of the fleet rate.
+		FleetRate: rate * float64(split),
 	})
 	label := `{policy="` + metricLabel(name) + `"}`
 	return &policy{

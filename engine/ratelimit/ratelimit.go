@@ -12,11 +12,14 @@
 // does not also drain another.
 //
 // scope "cluster" without cluster.redis splits requests and burst evenly over
-// cluster.instances. With cluster.redis the split bucket is the starting point
-// and, once per sync_interval, a background loop reports each active key's
-// usage to Redis and sets the local bucket from the fleet's remaining tokens
-// (see README.md for the algorithm and its worst-case overshoot). Requests
-// never wait on Redis; when Redis fails the instance keeps the plain split.
+// cluster.instances. With cluster.redis (one Redis, Sentinel or Cluster) the
+// split bucket is the starting point and, once per sync_interval, a
+// background loop reports each active key's usage and demand to Redis and
+// sets the local bucket from the fleet's remaining tokens and this instance's
+// share of the fleet's demand, so instances admit in proportion to their
+// demand (see README.md for the algorithm and its worst-case overshoot).
+// Requests never wait on Redis; when Redis fails the instance keeps the plain
+// split.
 package ratelimit
 
 import (

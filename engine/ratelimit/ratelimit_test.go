@@ -216,6 +216,14 @@ func TestCompileErrors(t *testing.T) {
 		{`{"cluster": {"redis": {"addr": "localhost"}}}`, []string{`cluster.redis.addr: invalid address "localhost"`}},
 		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "password_env": "RL_UNSET_VAR"}}}`, []string{`cluster.redis.password_env: environment variable "RL_UNSET_VAR" is not set`}},
 		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "password": "a", "password_env": "RL_SET"}}}`, []string{`cluster.redis.password_env: set password or password_env, not both`}},
+		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "addrs": ["127.0.0.1:2"]}}}`, []string{`cluster.redis.addrs: set addr (one Redis) or addrs (Sentinel or Cluster), not both`}},
+		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "master_name": "m"}}}`, []string{`cluster.redis.master_name: needs addrs`}},
+		{`{"cluster": {"redis": {"master_name": "m"}}}`, []string{`cluster.redis.addrs: required with master_name`}},
+		{`{"cluster": {"redis": {"addrs": []}}}`, []string{`cluster.redis.addr: required`}},
+		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1", "nohost", "127.0.0.1:1"], "master_name": "m"}}}`,
+			[]string{`cluster.redis.addrs[1]: invalid address "nohost"`, `cluster.redis.addrs[2]: address "127.0.0.1:1" listed twice`}},
+		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1"], "master_name": " m"}}}`, []string{`cluster.redis.master_name: must not start or end with spaces`}},
+		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1"], "key_prefix": "a{b}:"}}}`, []string{`cluster.redis.key_prefix: must not contain { or } with Redis Cluster`}},
 		{`{"rate_limits": {"a": {"key": "x", "requests": -1, "per": "1s"}, "b": {"key": "ip", "requests": 1, "per": "1s", "scope": "?"}}}`,
 			[]string{`rate_limits.a.key`, `rate_limits.a.requests`, `rate_limits.b.scope`}},
 	}
@@ -236,6 +244,28 @@ func TestCompileErrors(t *testing.T) {
 			if !strings.HasPrefix(errs[i].Error(), w) {
 				t.Errorf("%s: error %d = %q, want prefix %q", c.js, i, errs[i].Error(), w)
 			}
+		}
+	}
+}
+
+// TestRedisModes: addr is one Redis, addrs with master_name Sentinel,
+// addrs alone Redis Cluster (even with one seed address); braces in the key
+// prefix are fine outside Cluster.
+func TestRedisModes(t *testing.T) {
+	cases := []struct {
+		redis string
+		want  redisMode
+	}{
+		{`{"addr": "127.0.0.1:6379"}`, modeSingle},
+		{`{"addrs": ["127.0.0.1:26379", "127.0.0.1:26380"], "master_name": "m", "key_prefix": "{x}"}`, modeSentinel},
+		{`{"addrs": ["127.0.0.1:7000"]}`, modeCluster},
+		{`{"addrs": ["127.0.0.1:7000", "127.0.0.1:7001"]}`, modeCluster},
+	}
+	for _, c := range cases {
+		s := compileJSON(t, `{"cluster": {"instances": 2, "redis": `+c.redis+`},
+			"rate_limits": {"q": {"key": "ip", "requests": 10, "per": "1s", "scope": "cluster"}}}`)
+		if s.sync == nil || s.sync.mode != c.want {
+			t.Errorf("%s: mode %v, want %v", c.redis, s.sync.mode, c.want)
 		}
 	}
 }

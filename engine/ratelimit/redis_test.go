@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,33 +18,48 @@ type redisServer struct {
 	t    *testing.T
 	path string
 	addr string
+	args []string // beyond port, bind and persistence
 	cmd  *exec.Cmd
 }
 
 // startRedis starts redis-server for the test; it skips the test only when
 // redis-server is not installed (make test installs it).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t *testing.T, args ...string) *redisServer {
 	t.Helper()
 	path, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install -y redis-server); skipping the Redis quota tests")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	r := &redisServer{t: t, path: path, addr: addr}
+	return startRedisAt(t, path, freeAddr(t), args...)
+}
+
+// startRedisAt starts redis-server (path) on addr with extra arguments.
+func startRedisAt(t *testing.T, path, addr string, args ...string) *redisServer {
+	t.Helper()
+	// Its own directory: a replica's full resync writes an RDB file.
+	args = append([]string{"--dir", t.TempDir()}, args...)
+	r := &redisServer{t: t, path: path, addr: addr, args: args}
 	r.start()
 	t.Cleanup(r.stop)
 	return r
 }
 
+// freeAddr is a 127.0.0.1 address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func (r *redisServer) start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.addr)
-	r.cmd = exec.Command(r.path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)
+	r.cmd = exec.Command(r.path, args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
@@ -79,19 +95,40 @@ const (
 // fleet compiles one Set per instance from the same config and starts them.
 func fleet(t *testing.T, addr string) []*Route {
 	t.Helper()
-	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q, "key_prefix": "t%d:"}},
-		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
-		fleetN, addr, fleetSync, rand.Uint32(), int(fleetRate), int(fleetBurst))
-	routes := make([]*Route, fleetN)
+	return fleetOf(t, fmt.Sprintf(`{"addr": %q}`, addr), fleetN, int(fleetRate), int(fleetBurst))
+}
+
+// fleetOf starts n instances whose cluster.redis block is redisJSON plus a
+// sync interval of fleetSync and a fresh key prefix, sharing one policy "q"
+// (key header:X-Tenant) of rate a second and burst.
+func fleetOf(t *testing.T, redisJSON string, n, rate, burst int) []*Route {
+	t.Helper()
+	js := fleetConfig(redisJSON, n, rate, burst)
+	routes := make([]*Route, n)
 	for i := range routes {
-		s := compileJSON(t, js)
-		if s.sync == nil {
-			t.Fatal("no syncer compiled")
-		}
-		s.Start(context.Background())
-		routes[i] = route(t, s, "r", "q")
+		routes[i] = startInstance(t, js)
 	}
 	return routes
+}
+
+// fleetConfig is the config of fleetOf's instances.
+func fleetConfig(redisJSON string, n, rate, burst int) string {
+	r := strings.TrimSuffix(strings.TrimSpace(redisJSON), "}") +
+		fmt.Sprintf(`, "sync_interval": %q, "key_prefix": "t%d:"}`, fleetSync, rand.Uint32())
+	return fmt.Sprintf(`{"cluster": {"instances": %d, "redis": %s},
+		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
+		n, r, rate, burst)
+}
+
+// startInstance compiles and starts one instance of config js.
+func startInstance(t *testing.T, js string) *Route {
+	t.Helper()
+	s := compileJSON(t, js)
+	if s.sync == nil {
+		t.Fatal("no syncer compiled")
+	}
+	s.Start(context.Background())
+	return route(t, s, "r", "q")
 }
 
 // load offers requests to rt at rate per second until stop closes, counting
@@ -107,12 +144,18 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 	tenant := req{headers: map[string]string{"X-Tenant": "acme"}}
 	start := time.Now()
 	done := int64(0)
+	last := start
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
+		now := time.Now()
+		if now.Sub(last) > 100*time.Millisecond {
+			stalls.Add(1) // the machine did not run this client for a while
+		}
+		last = now
 		due := int64(rate*time.Since(start).Seconds()) - done
 		for range min(due, 1000) {
 			x := exchange(tenant)
@@ -133,11 +176,18 @@ func (l *load) run(rt *Route, rate float64, stop <-chan struct{}, wg *sync.WaitG
 	}
 }
 
+// stalls counts the times a load generator was not scheduled for over
+// 100 ms: on a machine that loaded, the measured figures are the machine's.
+var stalls atomic.Int64
+
 // quota is what one ideal fleet-wide bucket admits over d under saturation.
 func quota(d time.Duration) float64 { return fleetBurst + fleetRate*d.Seconds() }
 
-// overshootBound is the README's worst case E = B + 2·R·T beyond the quota.
-func overshootBound() float64 { return fleetBurst + 2*fleetRate*fleetSync.Seconds() }
+// overshootBound is the README's worst case E = B + N + R·T* (shares
+// current) beyond the quota, with T* = T + twice the sync timeout.
+func overshootBound() float64 {
+	return fleetBurst + fleetN + fleetRate*(fleetSync+2*syncTimeout(fleetSync)).Seconds()
+}
 
 // runFleet drives the instances at the given shares of 3× the quota's rate
 // for d and returns the admitted counts.
@@ -180,16 +230,22 @@ func checkFleet(t *testing.T, loads []*load, d time.Duration) {
 
 func TestClusterSkewedLoad(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{0.80, 0.15, 0.05}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 func TestClusterAllLoadOnOneInstance(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	const d = 5 * time.Second
-	checkFleet(t, runFleet(t, routes, []float64{1, 0, 0}, d), d)
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		const d = 5 * time.Second
+		loads := runFleet(t, routes, []float64{1, 0, 0}, d)
+		return func() { checkFleet(t, loads, d) }
+	})
 }
 
 // TestRedisOutage drives one instance of three: with Redis it gets the whole
@@ -224,9 +280,8 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	r.stop()
-	time.Sleep(2 * fleetSync)
-	if !sets[0].sync.isDegraded() {
-		t.Fatal("syncer not degraded one sync after Redis died")
+	if !waitFor(time.Second, sets[0].sync.isDegraded) {
+		t.Fatal("syncer not degraded a second after Redis died")
 	}
 	time.Sleep(400 * time.Millisecond) // spend what the last share left
 	split := fleetRate / fleetN
@@ -262,20 +317,23 @@ func TestRedisOutage(t *testing.T) {
 // quota plus the worst-case overshoot E.
 func TestOvershootIdleInstancesWake(t *testing.T) {
 	r := startRedis(t)
-	routes := fleet(t, r.addr)
-	loads := []*load{{}, {}, {}}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	start := time.Now()
-	wg.Add(1)
-	go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
-	time.Sleep(2 * time.Second)
-	for i := 1; i < 3; i++ {
+	undisturbed(t, func() func() {
+		routes := fleet(t, r.addr)
+		loads := []*load{{}, {}, {}}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		start := time.Now()
 		wg.Add(1)
-		go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
-	}
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-	checkFleet(t, loads, time.Since(start))
+		go loads[0].run(routes[0], 3*fleetRate, stop, &wg)
+		time.Sleep(2 * time.Second)
+		for i := 1; i < 3; i++ {
+			wg.Add(1)
+			go loads[i].run(routes[i], 3*fleetRate, stop, &wg)
+		}
+		time.Sleep(time.Second)
+		close(stop)
+		wg.Wait()
+		d := time.Since(start)
+		return func() { checkFleet(t, loads, d) }
+	})
 }

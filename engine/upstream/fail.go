@@ -20,6 +20,9 @@ func FailExchange(x *pipeline.Exchange, svc *Service, err error) {
 			return
 		}
 		x.Fail(503, pipeline.CodeUnavailable, "upstream circuit open")
+	case ErrClientBody:
+		x.Ctx.SetConnectionClose()
+		x.Fail(400, pipeline.CodeBadRequest, "request body ended before its Content-Length")
 	case ErrConnect:
 		x.Fail(502, pipeline.CodeBadGateway, "upstream refused the connection")
 	default:

@@ -77,17 +77,24 @@ func orDefault[T int | int64 | time.Duration](v *T, def T, errs *config.Errors, 
 
 func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) (*breakerSettings, *Fallback) {
 	b := &breakerSettings{
-		window: c.Window.D(), minRequests: int64(c.MinRequests),
-		ratio: c.FailureRatio, openFor: int64(c.OpenFor.D()),
+		window: c.Window.D(), minRequests: DefaultBreakerMinRequests,
+		ratio: DefaultBreakerFailureRatio, openFor: int64(c.OpenFor.D()),
 	}
 	orDefault(&b.window, DefaultBreakerWindow, errs, config.Join(path, "window"), "must be positive")
-	orDefault(&b.minRequests, DefaultBreakerMinRequests, errs, config.Join(path, "min_requests"), "must not be negative")
-	// 0 reads as "not set": the decoded config cannot tell the two apart.
-	if b.ratio < 0 || b.ratio > 1 || b.ratio != b.ratio {
-		errs.Add(config.Join(path, "failure_ratio"), "must be within (0,1]")
+	// An explicit 0 is honoured: the circuit may open from the first failure.
+	if c.MinRequests != nil {
+		if *c.MinRequests < 0 {
+			errs.Add(config.Join(path, "min_requests"), "must not be negative")
+		}
+		b.minRequests = int64(max(*c.MinRequests, 0))
 	}
-	if b.ratio <= 0 {
-		b.ratio = DefaultBreakerFailureRatio
+	if r := c.FailureRatio; r != nil {
+		// 0 would open the circuit on a window without any failure.
+		if !(*r > 0 && *r <= 1) {
+			errs.Add(config.Join(path, "failure_ratio"), "must be within (0,1] (a share of failed requests), got %v", *r)
+		} else {
+			b.ratio = *r
+		}
 	}
 	orDefault(&b.openFor, int64(DefaultBreakerOpenFor), errs, config.Join(path, "open_for"), "must be positive")
 	var fb *Fallback

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/valyala/fasthttp"
@@ -38,15 +39,19 @@ type Service struct {
 	Name string
 	// Timeout bounds one upstream request, retries included.
 	Timeout time.Duration
+	// TryTimeout bounds one try (0: the whole Timeout); a try that times out
+	// with time left is retried like a connect error.
+	TryTimeout time.Duration
 	// Retries is how many other targets a failed idempotent request may try.
 	Retries int
 	// Fallback, when set, answers requests while every target's circuit is open.
 	Fallback *Fallback
 
-	targets  []*Target
-	balancer balancer
-	probe    Probe
-	res      *serviceResilience
+	targets   []*Target
+	balancer  balancer
+	truncated *metrics.Counter
+	probe     Probe
+	res       *serviceResilience
 }
 
 // Fallback is the verbatim answer of a service whose circuits are all open.
@@ -82,6 +87,13 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	s := &Service{Name: name, Timeout: c.Timeout.D(), Retries: DefaultRetries}
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
+	}
+	if tt := c.TryTimeout.D(); tt > 0 {
+		if tt > s.Timeout {
+			errs.Add(config.Join(path, "try_timeout"), "must not be longer than timeout (%v)", s.Timeout)
+		} else if tt < s.Timeout {
+			s.TryTimeout = tt
+		}
 	}
 	if c.Retries != nil {
 		if *c.Retries < 0 {
@@ -155,6 +167,7 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	for _, t := range s.targets {
 		bindTargetMetrics(t)
 	}
+	s.truncated = truncatedCounter(name)
 	return s, nil
 }
 
@@ -179,7 +192,8 @@ var (
 const maxExclude = 8
 
 // Do sends req to one of the service's targets and fills resp. It retries
-// idempotent requests on connect errors and 503 answers, each time on a
+// idempotent requests on connect errors, 503 answers and tries that
+// exceeded try_timeout, each time on a
 // different target and only while the service's retry budget lasts. It
 // returns the target that answered (or failed last) and one of the Err*
 // classes on failure: ErrNoTarget or ErrCircuitOpen when no target could be
@@ -214,11 +228,19 @@ func (s *Service) Do(req *fasthttp.Request, resp *fasthttp.Response, deadline ti
 			tried = append(tried, t)
 		}
 		last = t
-		lastErr = t.do(req, resp, deadline, trial, now)
+		tryDeadline := deadline
+		if s.TryTimeout > 0 {
+			if d := time.Now().Add(s.TryTimeout); d.Before(deadline) {
+				tryDeadline = d
+			}
+		}
+		lastErr = t.do(req, resp, tryDeadline, trial, now)
 		if lastErr == nil && resp.StatusCode() != fasthttp.StatusServiceUnavailable {
 			return t, nil
 		}
-		if lastErr != nil && lastErr != ErrConnect {
+		// Retried: connect errors, 503s and a try cut by try_timeout while
+		// the request's own deadline has time left.
+		if lastErr != nil && lastErr != ErrConnect && (lastErr != ErrTimeout || tryDeadline.Equal(deadline)) {
 			return t, lastErr
 		}
 		if !time.Now().Before(deadline) {

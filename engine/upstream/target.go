@@ -24,6 +24,7 @@ type Target struct {
 	inflight atomic.Int64
 	state    targetResilience
 	byStatus [600]atomic.Pointer[metrics.Counter]
+	conns    connRegistry // open connections by local address (watch.go)
 }
 
 func newTarget(s *Service, addr, host string, weight, maxConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
@@ -48,7 +49,11 @@ func newTarget(s *Service, addr, host string, weight, maxConns int, connect time
 			if left > 0 && left < d {
 				d = left
 			}
-			return (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).Dial("tcp", a)
+			c, err := (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).Dial("tcp", a)
+			if err != nil {
+				return nil, err
+			}
+			return t.watch(c), nil
 		},
 	}
 	if tlsCfg != nil {
@@ -79,9 +84,35 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 	} else {
 		req.URI().SetScheme("http")
 	}
+	upload, _ := req.BodyStream().(*ClientBody)
 	err := t.client.DoDeadline(req, resp, deadline)
+	if err != nil && upload != nil && upload.Failed() {
+		// The client's upload broke, not the target: count nothing.
+		t.inflight.Add(-1)
+		if trial {
+			t.state.breaker.record(start, true, false)
+		}
+		return ErrClientBody
+	}
+	var cut bool
+	if err == nil {
+		err = bufferSmall(resp)
+		cut = err != nil
+		if err == nil && resp.IsBodyStream() {
+			t.watchStream(resp)
+		}
+	} else {
+		cut = truncation(err)
+	}
 	t.inflight.Add(-1)
 	err = classify(err)
+	if cut {
+		// A cut body is a 502 (a 504 when the deadline cut it).
+		if err != ErrTimeout {
+			err = ErrTruncated
+		}
+		t.service.CountTruncated()
+	}
 	status := 0
 	if err == nil {
 		status = resp.StatusCode()

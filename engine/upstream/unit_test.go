@@ -179,6 +179,7 @@ func TestConfigErrors(t *testing.T) {
 	cases := []struct{ svc, want string }{
 		{`"circuit_breaker": {"failure_ratio": 1.5}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
 		{`"circuit_breaker": {"failure_ratio": -0.1}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
+		{`"circuit_breaker": {"failure_ratio": 0}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
 		{`"circuit_breaker": {"window": "-1s"}`, "services.svc.circuit_breaker.window: "},
 		{`"circuit_breaker": {"open_for": "-1s"}`, "services.svc.circuit_breaker.open_for: "},
 		{`"circuit_breaker": {"min_requests": -1}`, "services.svc.circuit_breaker.min_requests: must not be negative"},
@@ -200,6 +201,15 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: got %v, want %q", c.svc, err, c.want)
 		}
+	}
+}
+
+// TestExplicitZeroHonoured checks that min_requests: 0 is kept, not turned
+// into the default.
+func TestExplicitZeroHonoured(t *testing.T) {
+	s := compileOne(t, `{"targets": ["127.0.0.1:1"], "circuit_breaker": {"min_requests": 0, "failure_ratio": 1}}`)
+	if b := s.res.breaker; b.minRequests != 0 || b.ratio != 1 {
+		t.Errorf("breaker settings %+v: want min_requests 0 and failure_ratio 1 as written", *b)
 	}
 }
 

@@ -1,0 +1,131 @@
+package engine_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMalformedFramingAnsweredPromptly sends requests whose bytes already
+// show they cannot be served and expects an answer (a 400 or a close) long
+// before read_timeout, with the connection left open by the client.
+func TestMalformedFramingAnsweredPromptly(t *testing.T) {
+	echo := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off", "read_timeout": "30s", "idle_timeout": "30s"},
+  "services": {"echo": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/*", "service": "echo"}]
+}`, echo.addr))
+	cases := map[string]string{
+		"bare LF":                 "GET / HTTP/1.1\nHost: a\n\n",
+		"bare LF after CRLF line": "GET / HTTP/1.1\r\nHost: a\n\n",
+		"bare CR":                 "GET / HTTP/1.1\rHost: a\r\r",
+		"space before colon":      "GET / HTTP/1.1\r\nHost : a\r\n\r\n",
+		"bad chunk size":          "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+		"CL and TE":               "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"two different CL":        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+		"negative CL":             "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+		"bad request line":        "GET /\r\nHost: a\r\n\r\n",
+		"unknown TE":              "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\nxx",
+		"NUL in header":           "GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x00b\r\n\r\n",
+		"control char in target":  "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HTTP/1.1 without Host":   "GET / HTTP/1.1\r\n\r\n",
+	}
+	for name, raw := range cases {
+		c, err := net.Dial("tcp", hostOf(g.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write([]byte(raw))
+		buf := make([]byte, 4096)
+		n, err := io.ReadAtLeast(c, buf, 12)
+		c.Close()
+		got := string(buf[:n])
+		switch {
+		case err != nil && n == 0 && !isTimeout(err):
+			// closed without an answer: prompt, acceptable for garbage
+		case err != nil && isTimeout(err):
+			t.Errorf("%s: no answer within 5s (read_timeout is 30s)", name)
+		case !strings.HasPrefix(got, "HTTP/1.1 400"):
+			t.Errorf("%s: answered %q, want a 400", name, firstLine(got))
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// TestFramingScannerKeepsValidTraffic checks that the line-ending checks never
+// refuse valid traffic: bodies full of bare LFs and CRs, requests sent one
+// byte at a time, pipelined and keep-alive requests.
+func TestFramingScannerKeepsValidTraffic(t *testing.T) {
+	echo := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off", "read_timeout": "10s"},
+  "services": {"echo": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/*", "service": "echo"}]
+}`, echo.addr))
+	body := "a\n\nb\r\rc\n\r\n\r\n"
+	post := "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+	get := "\r\nGET /g HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n"
+	c, err := net.Dial("tcp", hostOf(g.url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufioReader(c)
+	for round := 0; round < 3; round++ {
+		switch round {
+		case 0: // one request per write
+			c.Write([]byte(post))
+			expect200(t, br, "post")
+			c.Write([]byte(get))
+			expect200(t, br, "get")
+		case 1: // byte by byte
+			for _, raw := range []string{post, get} {
+				for i := 0; i < len(raw); i++ {
+					c.Write([]byte{raw[i]})
+				}
+				expect200(t, br, "bytewise")
+			}
+		case 2: // pipelined
+			c.Write([]byte(post + get + post))
+			expect200(t, br, "pipelined 1")
+			expect200(t, br, "pipelined 2")
+			expect200(t, br, "pipelined 3")
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+func expect200(t *testing.T, br *bufio.Reader, what string) {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: status %d", what, resp.StatusCode)
+	}
+}
