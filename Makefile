@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 DEMO_PIDS := $(BIN)/demo.pids
 
-.PHONY: all build run demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean
+.PHONY: all build run handover demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean fleet
 
 all: build
 
@@ -20,13 +20,19 @@ build:
 run: build
 	@./scripts/demo.sh
 
+## handover: start sluice on HANDOVER_CONFIG, or replace the running one without dropping a request
+## (new process beside the old with reuse_port, wait for its /readyz, SIGTERM the old one).
+HANDOVER_CONFIG ?= configs/handover.json
+handover: build
+	@./scripts/handover.sh -c $(HANDOVER_CONFIG)
+
 ## test: install what tests need (redis-server), check formatting, vet, run every test with -race,
 ## then the allocation/memory tests again without -race (they skip under the race detector).
 test: test-deps certs
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
-	@for f in configs/*.json; do $(BIN)/sluice check -c $$f >/dev/null || { echo "config $$f does not compile"; $(BIN)/sluice check -c $$f; exit 1; }; done
+	@for f in configs/*.json deploy/*.json deploy/*/*.json; do $(BIN)/sluice check -c $$f >/dev/null || { echo "config $$f does not compile"; $(BIN)/sluice check -c $$f; exit 1; }; done
 	$(GO) test -race -count=1 -timeout 20m ./...
 	# second pass without -race: the allocation and memory tests skip or are lenient under the race detector
 	$(GO) test -count=1 -timeout 10m -run 'Allocs|FloodMemory' ./...
@@ -36,6 +42,18 @@ test-deps:
 		echo "installing redis-server and redis-sentinel (Debian)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel) >/dev/null || \
 		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-sentinel) >/dev/null; }
+	@command -v haproxy >/dev/null 2>&1 || { \
+		echo "installing haproxy (Debian)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) >/dev/null || \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy) >/dev/null; }
+
+## fleet: HAProxy (TCP, send-proxy-v2) -> 3 sluice -> demo upstreams + redis-server on this
+## machine; runs the fleet scenarios, prints the table and writes docs/fleet/README.md.
+## FLEET_FLAGS passes flags, e.g. FLEET_FLAGS="-rate 500 -window 5s".
+FLEET_FLAGS ?=
+fleet: test-deps build
+	$(GO) build -o $(BIN)/fleet ./bench/cmd/fleet
+	$(BIN)/fleet -bin $(BIN) $(FLEET_FLAGS)
 
 ## fuzz: run every fuzz target for FUZZTIME (default 10s) each.
 FUZZTIME ?= 10s

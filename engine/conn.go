@@ -129,7 +129,12 @@ func (c *clientConn) requestDone() {
 func (c *clientConn) lingerOnClose() { c.linger.Store(true) }
 
 func (c *clientConn) Close() error {
-	tc, ok := c.Conn.(*net.TCPConn)
+	// Any connection that can half-close: *net.TCPConn, or the PROXY
+	// protocol wrapper around it.
+	tc, ok := c.Conn.(interface {
+		net.Conn
+		CloseWrite() error
+	})
 	if !c.linger.Load() || !ok {
 		return c.Conn.Close()
 	}

@@ -76,6 +76,7 @@ type serverSettings struct {
 	drainDelay, shutdownTimeout  time.Duration
 	cacheMaxBytes                int64
 	accessLog                    string
+	listener                     listenerSettings
 }
 
 // Load parses and compiles a config file's bytes, reporting every problem of
@@ -235,6 +236,9 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	}
 	proxies := forward.NewProxies(prefixes)
 	e.proxies = proxies
+	ls, lerrs := compileListener(s)
+	errs = append(errs, lerrs...)
+	st.listener = ls
 	if s.TLS != nil {
 		cfg, tlsErrs := tlsconf.Server(s.TLS, "server.tls")
 		errs = append(errs, tlsErrs...)

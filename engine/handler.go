@@ -28,6 +28,11 @@ type scratchExchange struct {
 	trustedPeer bool
 	// trace is the request's tracing state (zero when not sampled).
 	trace tracing.Request
+	// innerFetch is the upstream stage a compressing route wraps.
+	innerFetch pipeline.Fetch
+	// service is the service this request goes to: the route's, or the one
+	// its split picked.
+	service *upstream.Service
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -42,7 +47,11 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 
 	r := e.serve(se)
 	e.finish(x, r)
-	if clientClose || e.closing.Load() {
+	// Once draining starts every answer closes its connection, so a busy
+	// keep-alive client reconnects (to the new process) instead of meeting
+	// the close of an idle connection it is about to reuse.
+	// A 101 keeps its Connection: Upgrade (the tunnel is closed by Close).
+	if (clientClose || e.draining.Load()) && ctx.Response.StatusCode() != fasthttp.StatusSwitchingProtocols {
 		ctx.SetConnectionClose()
 	}
 	afterRequest(ctx)
@@ -85,6 +94,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	e.auth.StripForwarded(&req.Header)
 
 	res := e.router.Lookup(ctx.Method(), ctx.Host(), x.Path, &req.Header, &x.Params)
+	res = e.preflightLookup(x, res)
 	switch res.Status {
 	case router.NotFound:
 		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
@@ -101,6 +111,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		return r
 	}
 
+	if !r.edge.request(x) {
+		return r
+	}
 	if r.validate != nil && !r.validate.check(x) {
 		return r
 	}
@@ -110,6 +123,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	if r.limits != nil && !r.limits.Allow(x) {
 		return r
 	}
+	se.service = r.edge.service(x, r.service)
 	// Look at Upgrade before prepareUpstream removes it as hop-by-hop.
 	upgrade := r.websocket && wsproxy.IsUpgrade(x)
 	fetch := proxyFetch
@@ -122,8 +136,9 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case upgrade:
 		fetch = websocketFetch
 	default:
-		x.Deadline = x.Start.Add(r.service.Timeout)
+		x.Deadline = x.Start.Add(se.service.Timeout)
 	}
+	fetch = r.edge.fetch(se, fetch)
 	if r.cache != nil {
 		r.cache.Serve(x, fetch)
 	} else {
@@ -190,8 +205,8 @@ func prepareUpstream(x *pipeline.Exchange) {
 	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
 	r := x.Route.(*route)
 	svc := "" // aggregate routes name their services per backend
-	if r.service != nil {
-		svc = r.service.Name
+	if se.service != nil {
+		svc = se.service.Name // the split's pick, when the route splits
 	}
 	se.trace.StartUpstream(h, svc)
 	r.requestHeaders.apply(h)
@@ -212,13 +227,13 @@ func proxyFetch(x *pipeline.Exchange) {
 		watchUpload(se, req)
 	}
 	ctx.Response.StreamBody = true
-	t, err := r.service.Do(req, &ctx.Response, x.Deadline, retryable)
+	t, err := se.service.Do(req, &ctx.Response, x.Deadline, retryable)
 	if t != nil {
 		x.Target = t.Addr
 	}
 	se.trace.EndUpstream(x.Target, ctx.Response.StatusCode(), err)
 	if err != nil {
-		upstream.FailExchange(x, r.service, err)
+		upstream.FailExchange(x, se.service, err)
 		return
 	}
 	forward.Response(&ctx.Response.Header, nil)
@@ -243,7 +258,7 @@ func websocketFetch(x *pipeline.Exchange) {
 	se := owner(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 	x.Ctx.Request.SetRequestURIBytes(se.uri)
-	wsproxy.Serve(x, r.service)
+	wsproxy.Serve(x, se.service)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after
@@ -294,6 +309,9 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	ctx := x.Ctx
 	if rej, failed := x.Rejected(); failed {
 		writeError(ctx, rej, x.RequestID)
+	}
+	if r != nil {
+		r.edge.respond(x)
 	}
 	ctx.Response.Header.SetBytesV(forward.HeaderRequestID, x.RequestID)
 	x.ApplyResponseHeaders(&ctx.Response.Header)

@@ -41,6 +41,7 @@ type route struct {
 
 	requestHeaders  headerOps
 	responseHeaders headerOps
+	edge            edgePolicies
 
 	requests *statusCounters
 	duration *metrics.PrometheusHistogram
@@ -191,6 +192,8 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	r.requestHeaders, es = compileHeaderOps(rc.RequestHeaders, config.Join(path, "request_headers"))
 	errs = append(errs, es...)
 	r.responseHeaders, es = compileHeaderOps(rc.ResponseHeaders, config.Join(path, "response_headers"))
+	errs = append(errs, es...)
+	r.edge, es = e.compileEdge(rc, path)
 	errs = append(errs, es...)
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||

@@ -66,7 +66,7 @@ func NewServer(e *Engine) (*Server, error) {
 
 // Listen binds the client and admin listeners.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.engine.server.listen)
+	ln, err := s.engine.listenClient()
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", s.engine.server.listen, err)
 	}
@@ -77,7 +77,7 @@ func (s *Server) Listen() error {
 	}
 	s.ln = ln
 	if a := s.engine.server.adminListen; a != "" {
-		aln, err := net.Listen("tcp", a)
+		aln, err := s.engine.listenAdmin()
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("listen %s (admin): %w", a, err)

@@ -606,6 +606,9 @@ func TestEncodingClass(t *testing.T) {
 		"zstd,deflate,x-gzip": acceptZstd | acceptDeflate | acceptGzip,
 		"*":                   acceptGzip | acceptBr | acceptZstd | acceptDeflate,
 		",,;,":                0,
+		"gzip;q=0, br":        acceptBr,
+		"gzip; Q=0.000":       0,
+		"gzip;q=0.001":        acceptGzip,
 	}
 	for in, want := range cases {
 		if got := encodingClass([]byte(in)); got != want {

@@ -121,8 +121,8 @@ const (
 )
 
 // encodingClass reduces an Accept-Encoding value to the set of common codings
-// it names, so that clients that accept the same codings share entries
-// (q-values are not weighed).
+// it accepts, so that clients that accept the same codings share entries
+// (q-values are not weighed, except that q=0 refuses a coding).
 func encodingClass(v []byte) byte {
 	var class byte
 	for len(v) > 0 {
@@ -133,6 +133,9 @@ func encodingClass(v []byte) byte {
 			tok, v = v, nil
 		}
 		if i := bytes.IndexByte(tok, ';'); i >= 0 {
+			if refused(tok[i+1:]) {
+				continue // "gzip;q=0" refuses gzip: not in the class
+			}
 			tok = tok[:i]
 		}
 		tok = bytes.TrimSpace(tok)
@@ -150,4 +153,28 @@ func encodingClass(v []byte) byte {
 		}
 	}
 	return class
+}
+
+// refused reports whether the parameters of an Accept-Encoding item hold a
+// zero quality ("q=0", "q=0.000").
+func refused(params []byte) bool {
+	for len(params) > 0 {
+		p := params
+		if i := bytes.IndexByte(params, ';'); i >= 0 {
+			p, params = params[:i], params[i+1:]
+		} else {
+			params = nil
+		}
+		p = bytes.TrimSpace(p)
+		if len(p) < 3 || p[0]|0x20 != 'q' || p[1] != '=' || p[2] != '0' {
+			continue
+		}
+		for _, c := range p[3:] {
+			if c != '.' && c != '0' {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

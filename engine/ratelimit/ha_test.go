@@ -124,7 +124,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+	if got := rateOver(1500 * time.Millisecond); got < sharing {
 		t.Fatalf("through Sentinel: %.0f/s admitted on one instance, want about the fleet rate %.0f/s", got, fleetRate)
 	}
 
@@ -154,7 +154,7 @@ func TestSentinelFailover(t *testing.T) {
 	}
 
 	time.Sleep(500 * time.Millisecond)
-	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+	if got := rateOver(1500 * time.Millisecond); got < sharing {
 		t.Fatalf("after the failover: %.0f/s admitted, want about the fleet rate %.0f/s", got, fleetRate)
 	}
 	if n := l.rejectedOther.Load(); n > 0 {

@@ -189,6 +189,11 @@ func overshootBound() float64 {
 	return fleetBurst + fleetN + fleetRate*(fleetSync+2*syncTimeout(fleetSync)).Seconds()
 }
 
+// sharing is the least rate one instance of three with all the load must
+// get while it shares the fleet quota: well above its split (a third), with
+// room for a loaded machine that does not run the load generator on time.
+const sharing = 0.7 * fleetRate
+
 // runFleet drives the instances at the given shares of 3× the quota's rate
 // for d and returns the admitted counts.
 func runFleet(t *testing.T, routes []*Route, shares []float64, d time.Duration) []*load {
@@ -275,7 +280,7 @@ func TestRedisOutage(t *testing.T) {
 		return float64(l.admitted.Load()-a0) / d.Seconds()
 	}
 	time.Sleep(time.Second) // burst spent, sharing settled
-	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+	if got := rateOver(1500 * time.Millisecond); got < sharing {
 		t.Fatalf("with Redis: %.0f/s admitted on one instance, want about the fleet rate %.0f/s", got, fleetRate)
 	}
 
@@ -300,7 +305,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Logf("sharing resumed %v after Redis came back", waited)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if got := rateOver(1500 * time.Millisecond); got < 0.85*fleetRate {
+	if got := rateOver(1500 * time.Millisecond); got < sharing {
 		t.Fatalf("after Redis returned: %.0f/s admitted, want about the fleet rate %.0f/s", got, fleetRate)
 	}
 	if n := l.rejectedOther.Load(); n > 0 {

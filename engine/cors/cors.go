@@ -1,0 +1,319 @@
+// Package cors is the CORS stage of a route: it answers preflight requests
+// at the edge and marks answers for allowed origins.
+//
+// A preflight is an OPTIONS request carrying Origin and
+// Access-Control-Request-Method. For an allowed origin it is answered with
+// 204 and the Access-Control-Allow-* headers, without touching the upstream;
+// from any other origin it gets 403 forbidden. Every other request from an
+// allowed origin goes on through the pipeline and its answer (the upstream's,
+// a cache hit or a gateway error) gets Access-Control-Allow-Origin and,
+// when configured, -Credentials and -Expose-Headers. Every answer of a CORS
+// route has Vary: Origin. Header values are built once at compile time.
+package cors
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/valyala/fasthttp"
+)
+
+// Header names.
+const (
+	HeaderOrigin           = "Origin"
+	HeaderRequestMethod    = "Access-Control-Request-Method"
+	HeaderRequestHeaders   = "Access-Control-Request-Headers"
+	HeaderAllowOrigin      = "Access-Control-Allow-Origin"
+	HeaderAllowMethods     = "Access-Control-Allow-Methods"
+	HeaderAllowHeaders     = "Access-Control-Allow-Headers"
+	HeaderAllowCredentials = "Access-Control-Allow-Credentials"
+	HeaderExposeHeaders    = "Access-Control-Expose-Headers"
+	HeaderMaxAge           = "Access-Control-Max-Age"
+)
+
+// DefaultMaxAge is sent when max_age is not set: the browsers' own default,
+// so leaving it out changes nothing but makes the answer explicit.
+const DefaultMaxAge = 5 * time.Second
+
+// defaultMethods are allowed when neither allow_methods nor the route's
+// methods name any.
+const defaultMethods = "GET, HEAD, PUT, PATCH, POST, DELETE"
+
+// Policy is a route's compiled cors block.
+type Policy struct {
+	anyOrigin   bool
+	origins     []string  // exact origins, lower case
+	suffixes    []pattern // https://*.example.com
+	credentials bool
+
+	allowMethods  string
+	allowHeaders  string // empty: echo Access-Control-Request-Headers
+	exposeHeaders string
+	maxAge        string
+}
+
+// pattern is an origin with a wildcard first label: scheme "https://" and
+// suffix ".example.com" (port included, when given).
+type pattern struct{ scheme, suffix string }
+
+var knownMethods = map[string]bool{
+	"GET": true, "HEAD": true, "POST": true, "PUT": true, "PATCH": true,
+	"DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true,
+}
+
+// Compile compiles c for a route allowing routeMethods (empty: every
+// method); path is the JSON path of the cors object.
+func Compile(c *config.CORS, routeMethods []string, path string) (*Policy, config.Errors) {
+	var errs config.Errors
+	p := &Policy{credentials: c.AllowCredentials}
+	at := func(key string, i int) string { return config.Index(config.Join(path, key), i) }
+
+	if len(c.AllowOrigins) == 0 {
+		p.anyOrigin = true
+	}
+	for i, o := range c.AllowOrigins {
+		switch {
+		case o == "*":
+			p.anyOrigin = true
+		case o == "null":
+			p.origins = append(p.origins, o)
+		default:
+			scheme, host, ok := splitOrigin(o)
+			if !ok {
+				errs.Add(at("allow_origins", i), `want "*" or scheme://host[:port] (optionally scheme://*.domain), got %q`, o)
+				continue
+			}
+			if strings.HasPrefix(host, "*.") {
+				p.suffixes = append(p.suffixes, pattern{scheme: strings.ToLower(scheme) + "://", suffix: strings.ToLower(host[1:])})
+				continue
+			}
+			p.origins = append(p.origins, strings.ToLower(o))
+		}
+	}
+	if p.anyOrigin && p.credentials {
+		errs.Add(config.Join(path, "allow_credentials"), `cannot be true with a wildcard origin ("*" or no allow_origins): browsers refuse it; list the origins`)
+	}
+
+	methods := c.AllowMethods
+	if len(methods) == 0 {
+		methods = routeMethods
+	}
+	var ms []string
+	for i, m := range methods {
+		switch {
+		case m == "*" && len(c.AllowMethods) > 0:
+			if p.credentials {
+				errs.Add(at("allow_methods", i), `"*" is taken literally by browsers when credentials are allowed: list the methods`)
+			}
+		case !knownMethods[m]:
+			if len(c.AllowMethods) > 0 {
+				errs.Add(at("allow_methods", i), "unknown method %q (use upper case)", m)
+			}
+			continue
+		}
+		ms = appendOnce(ms, m)
+		if m == "GET" {
+			ms = appendOnce(ms, "HEAD")
+		}
+	}
+	p.allowMethods = strings.Join(ms, ", ")
+	if p.allowMethods == "" {
+		p.allowMethods = defaultMethods
+	}
+	p.allowHeaders = headerList(c.AllowHeaders, path, "allow_headers", p.credentials, &errs)
+	p.exposeHeaders = headerList(c.ExposeHeaders, path, "expose_headers", p.credentials, &errs)
+
+	maxAge := c.MaxAge.D()
+	switch {
+	case maxAge < 0:
+		errs.Add(config.Join(path, "max_age"), "must not be negative")
+	case maxAge == 0:
+		maxAge = DefaultMaxAge
+	}
+	p.maxAge = strconv.FormatInt(int64((maxAge+time.Second-1)/time.Second), 10)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p, nil
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func headerList(names []string, path, key string, credentials bool, errs *config.Errors) string {
+	var out []string
+	for i, n := range names {
+		switch {
+		case n == "*":
+			if credentials {
+				errs.Add(config.Index(config.Join(path, key), i), `"*" is taken literally by browsers when credentials are allowed: list the headers`)
+			}
+		case !validHeaderName(n):
+			errs.Add(config.Index(config.Join(path, key), i), "invalid header name %q", n)
+			continue
+		}
+		out = appendOnce(out, n)
+	}
+	return strings.Join(out, ", ")
+}
+
+// splitOrigin splits "scheme://host[:port]" (no path, no user info).
+func splitOrigin(o string) (scheme, host string, ok bool) {
+	i := strings.Index(o, "://")
+	if i <= 0 {
+		return "", "", false
+	}
+	scheme, host = o[:i], o[i+3:]
+	for j := 0; j < len(scheme); j++ {
+		c := scheme[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || j > 0 && (c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return "", "", false
+		}
+	}
+	if host == "" || strings.ContainsAny(host, "/?#@ \t") || strings.Count(host, "*") > 1 ||
+		strings.Contains(host, "*") && !strings.HasPrefix(host, "*.") || host == "*." {
+		return "", "", false
+	}
+	return scheme, host, true
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsPreflight reports whether h is a CORS preflight: OPTIONS with Origin and
+// Access-Control-Request-Method.
+func IsPreflight(h *fasthttp.RequestHeader) bool {
+	return string(h.Method()) == fasthttp.MethodOptions &&
+		len(h.Peek(HeaderOrigin)) > 0 && len(h.Peek(HeaderRequestMethod)) > 0
+}
+
+// Allowed reports whether origin may read the route's answers.
+func (p *Policy) Allowed(origin []byte) bool {
+	if len(origin) == 0 {
+		return false
+	}
+	if p.anyOrigin {
+		return true
+	}
+	for _, o := range p.origins {
+		if equalFold(origin, o) {
+			return true
+		}
+	}
+	for _, s := range p.suffixes {
+		n := len(origin)
+		if n > len(s.scheme)+len(s.suffix) && equalFold(origin[:len(s.scheme)], s.scheme) &&
+			equalFold(origin[n-len(s.suffix):], s.suffix) && noSlash(origin[len(s.scheme):n-len(s.suffix)]) {
+			return true
+		}
+	}
+	return false
+}
+
+func noSlash(b []byte) bool {
+	for _, c := range b {
+		if c == '/' || c == '@' {
+			return false
+		}
+	}
+	return true
+}
+
+// Request runs the stage before validate. A preflight is answered here (204,
+// or 403 forbidden for an origin not allowed) and Request returns false; any
+// other request goes on (true), with the Access-Control-Allow-Origin headers
+// queued for its answer when its origin is allowed. A nil Policy does nothing.
+func (p *Policy) Request(x *pipeline.Exchange) bool {
+	if p == nil {
+		return true
+	}
+	h := &x.Ctx.Request.Header
+	origin := h.Peek(HeaderOrigin)
+	if IsPreflight(h) {
+		if !p.Allowed(origin) {
+			return x.Fail(403, pipeline.CodeForbidden, "origin not allowed by the route's CORS policy")
+		}
+		resp := &x.Ctx.Response
+		resp.SetStatusCode(fasthttp.StatusNoContent)
+		rh := &resp.Header
+		p.setOrigin(rh, origin)
+		rh.Set(HeaderAllowMethods, p.allowMethods)
+		if p.allowHeaders != "" {
+			rh.Set(HeaderAllowHeaders, p.allowHeaders)
+		} else if req := h.Peek(HeaderRequestHeaders); len(req) > 0 {
+			rh.SetBytesV(HeaderAllowHeaders, req)
+		}
+		rh.Set(HeaderMaxAge, p.maxAge)
+		return false
+	}
+	if !p.Allowed(origin) {
+		return true
+	}
+	if p.anyOrigin {
+		x.AddResponseHeaderString(HeaderAllowOrigin, "*")
+	} else {
+		x.AddResponseHeader(HeaderAllowOrigin, origin)
+	}
+	if p.credentials {
+		x.AddResponseHeaderString(HeaderAllowCredentials, "true")
+	}
+	if p.exposeHeaders != "" {
+		x.AddResponseHeaderString(HeaderExposeHeaders, p.exposeHeaders)
+	}
+	return true
+}
+
+func (p *Policy) setOrigin(rh *fasthttp.ResponseHeader, origin []byte) {
+	if p.anyOrigin {
+		rh.Set(HeaderAllowOrigin, "*")
+	} else {
+		rh.SetBytesV(HeaderAllowOrigin, origin)
+	}
+	if p.credentials {
+		rh.Set(HeaderAllowCredentials, "true")
+	}
+}
+
+// Respond adds Vary: Origin to every answer of the route (a shared cache
+// must not hand one origin's answer to another). A nil Policy does nothing.
+func (p *Policy) Respond(x *pipeline.Exchange) {
+	if p == nil {
+		return
+	}
+	pipeline.AddVary(&x.Ctx.Response.Header, HeaderOrigin)
+}
+
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c, d := b[i], s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != d {
+			return false
+		}
+	}
+	return true
+}

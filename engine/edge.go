@@ -1,0 +1,150 @@
+package engine
+
+import (
+	"unsafe"
+
+	"github.com/sluice-gw/sluice/engine/compress"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/cors"
+	"github.com/sluice-gw/sluice/engine/ipfilter"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/split"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/router"
+)
+
+// edgePolicies are a route's edge stages (ip_filter, cors, compress, split),
+// each compiled by its own package; a nil stage is not configured and costs
+// one pointer test.
+type edgePolicies struct {
+	ipFilter *ipfilter.Filter
+	cors     *cors.Policy
+	compress *compress.Policy
+	split    *split.Split
+	// sides are the split's services, in the order of split.services.
+	sides []*upstream.Service
+}
+
+// compileEdge compiles the edge keys of route rc at JSON path path.
+func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, config.Errors) {
+	var p edgePolicies
+	var errs config.Errors
+	if rc.IPFilter != nil {
+		f, es := ipfilter.Compile(rc.IPFilter, config.Join(path, "ip_filter"))
+		errs = append(errs, es...)
+		p.ipFilter = f
+	}
+	if rc.CORS != nil {
+		c, es := cors.Compile(rc.CORS, rc.Methods, config.Join(path, "cors"))
+		errs = append(errs, es...)
+		p.cors = c
+	}
+	p.compress = compress.Compile(rc.Compress)
+	if rc.Split != nil {
+		sp := config.Join(path, "split")
+		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Service == "" {
+			errs.Add(sp, "needs a route that proxies to a service (not aggregate or grpc_method)")
+			return p, errs
+		}
+		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
+		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known}, sp)
+		errs = append(errs, es...)
+		p.split = s
+		for j, n := range names {
+			if a, b := protocolOf(e.cfg, rc.Service), protocolOf(e.cfg, n); a != b {
+				errs.Add(config.Join(config.Index(config.Join(sp, "services"), j), "service"),
+					"service %q speaks %s, the route's service %s", n, b, a)
+			}
+			p.sides = append(p.sides, e.services[n])
+		}
+	}
+	return p, errs
+}
+
+// protocolOf is "grpc" for a grpc service, else "HTTP" (http and https
+// services take the same requests).
+func protocolOf(cfg *config.Config, name string) string {
+	if svc := cfg.Services[name]; svc != nil && svc.Protocol == "grpc" {
+		return "grpc"
+	}
+	return "HTTP"
+}
+
+// service returns the service the request goes to: the route's own, or the
+// side of the split it falls on.
+func (p *edgePolicies) service(x *pipeline.Exchange, own *upstream.Service) *upstream.Service {
+	if p.split == nil {
+		return own
+	}
+	if i := p.split.Pick(x); i >= 0 {
+		return p.sides[i]
+	}
+	return own
+}
+
+// request runs the stages that come before validate: ip_filter, then the
+// CORS preflight. It returns false when the request has been answered.
+func (p *edgePolicies) request(x *pipeline.Exchange) bool {
+	return p.ipFilter.Check(x) && p.cors.Request(x)
+}
+
+// respond runs on every answer of the route, the gateway's errors included,
+// after the response transform: Vary: Origin for CORS.
+func (p *edgePolicies) respond(x *pipeline.Exchange) {
+	if x.Ctx.Response.StatusCode() == 101 {
+		return // a WebSocket tunnel: the answer is already on the wire
+	}
+	p.cors.Respond(x)
+}
+
+// fetch returns the route's upstream stage f, wrapped to compress the answer
+// when the route has compress. Compression happens as the answer arrives,
+// before the cache stores it: the cache keys entries by the client's
+// Accept-Encoding class already, so each class keeps one entry in its own
+// encoding and a hit costs no compression.
+func (p *edgePolicies) fetch(se *scratchExchange, f pipeline.Fetch) pipeline.Fetch {
+	if p.compress == nil {
+		return f
+	}
+	se.innerFetch = f
+	return compressedFetch
+}
+
+// compressedFetch runs the wrapped upstream stage, then compresses its answer.
+func compressedFetch(x *pipeline.Exchange) {
+	owner(x).innerFetch(x)
+	if _, failed := x.Rejected(); !failed {
+		x.Route.(*route).edge.compress.Respond(x)
+	}
+}
+
+// preflightLookup lets a CORS preflight reach its route whatever the route's
+// methods: when the path exists but no route on it allows OPTIONS (res is a
+// 405), the preflight goes to the route serving the method it asks about, or
+// else to the first route on the path, provided that route has cors. Any
+// other request, or a route without cors, keeps the 405.
+func (e *Engine) preflightLookup(x *pipeline.Exchange, res router.Result) router.Result {
+	req := &x.Ctx.Request
+	if res.Status != router.MethodNotAllowed || !cors.IsPreflight(&req.Header) {
+		return res
+	}
+	allow := res.Allow
+	first := allow
+	for i := 0; i < len(allow); i++ {
+		if allow[i] == ',' {
+			first = allow[:i]
+			break
+		}
+	}
+	for _, m := range [2][]byte{req.Header.Peek(cors.HeaderRequestMethod), s2b(first)} {
+		r := e.router.Lookup(m, x.Ctx.Host(), x.Path, &req.Header, &x.Params)
+		if r.Status == router.Found && e.routes[r.ID].edge.cors != nil {
+			return r
+		}
+	}
+	x.Params.Reset()
+	return res
+}
+
+// s2b views s as bytes; the bytes must not be written.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
