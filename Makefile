@@ -34,7 +34,6 @@ test: test-deps certs
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
 	@for f in configs/*.json deploy/*.json deploy/*/*.json; do $(BIN)/sluice check -c $$f >/dev/null || { echo "config $$f does not compile"; $(BIN)/sluice check -c $$f; exit 1; }; done
 	$(GO) test -race -count=1 -timeout 20m ./...
-	# second pass without -race: the allocation and memory tests skip or are lenient under the race detector
 	$(GO) test -count=1 -timeout 10m -run 'Allocs|FloodMemory' ./...
 
 test-deps:

@@ -55,13 +55,24 @@ type clientConn struct {
 	// lineBytes: the current line has content; prevCR: the last byte read
 	// was a CR (its LF may come in the next read).
 	started, lineBytes, prevCR bool
-	linger                     atomic.Bool
+	// ahead counts the bytes read since the end of the last header block
+	// scanned: the request's body, plus whatever a pipelining client sent
+	// after it. Scanning resumes only when exactly the body was read, so a
+	// body can never be taken for a header block.
+	ahead  int
+	linger atomic.Bool
 }
 
 func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 && c.state == scanHeader && !c.scan(p[:n]) {
-		return 0, errBareLineEnding
+	if n > 0 {
+		if c.state == scanHeader {
+			if !c.scan(p[:n]) {
+				return 0, errBareLineEnding
+			}
+		} else {
+			c.ahead += n
+		}
 	}
 	return n, err
 }
@@ -78,6 +89,7 @@ func (c *clientConn) scan(b []byte) bool {
 			b = b[1:]
 			if !c.lineBytes && c.started {
 				c.state = scanOff // CRLFCRLF: the header block is complete
+				c.ahead = len(b)
 				return true
 			}
 			c.lineBytes = false
@@ -110,6 +122,7 @@ func (c *clientConn) scan(b []byte) bool {
 		b = b[i+1:]
 		if !c.lineBytes && c.started {
 			c.state = scanOff
+			c.ahead = len(b)
 			return true
 		}
 		c.lineBytes = false
@@ -118,8 +131,14 @@ func (c *clientConn) scan(b []byte) bool {
 }
 
 // requestDone is called when the handler is done with a request whose body
-// it read whole: the next bytes start another header block.
-func (c *clientConn) requestDone() {
+// of bodyLen bytes it read whole: when nothing else was read, the next bytes
+// start another header block. Otherwise (a pipelining client, a chunked
+// body) the connection is not scanned any more.
+func (c *clientConn) requestDone(bodyLen int) {
+	if c.state != scanOff || c.ahead != bodyLen {
+		c.ahead = -1 << 30 // never equal again
+		return
+	}
 	c.state = scanHeader
 	c.started, c.lineBytes, c.prevCR = false, false, false
 }
@@ -129,12 +148,7 @@ func (c *clientConn) requestDone() {
 func (c *clientConn) lingerOnClose() { c.linger.Store(true) }
 
 func (c *clientConn) Close() error {
-	// Any connection that can half-close: *net.TCPConn, or the PROXY
-	// protocol wrapper around it.
-	tc, ok := c.Conn.(interface {
-		net.Conn
-		CloseWrite() error
-	})
+	tc, ok := tcpOf(c.Conn)
 	if !c.linger.Load() || !ok {
 		return c.Conn.Close()
 	}
@@ -175,8 +189,21 @@ func afterRequest(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !ctx.Request.IsBodyStream() {
-		c.requestDone()
+		// A buffered body's length; 0 without one.
+		c.requestDone(len(ctx.Request.Body()))
 	} else if ctx.Response.ConnectionClose() {
 		c.lingerOnClose()
 	}
+}
+
+// tcpOf finds the TCP connection under c (a PROXY protocol connection's
+// header is read by then: what follows is the client's bytes).
+func tcpOf(c net.Conn) (*net.TCPConn, bool) {
+	switch v := c.(type) {
+	case *net.TCPConn:
+		return v, true
+	case *proxyConn:
+		return tcpOf(v.Conn)
+	}
+	return nil, false
 }

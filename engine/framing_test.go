@@ -90,7 +90,7 @@ func TestFramingScannerKeepsValidTraffic(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	br := bufioReader(c)
-	for round := 0; round < 3; round++ {
+	for round := 0; round < 4; round++ {
 		switch round {
 		case 0: // one request per write
 			c.Write([]byte(post))
@@ -109,6 +109,13 @@ func TestFramingScannerKeepsValidTraffic(t *testing.T) {
 			expect200(t, br, "pipelined 1")
 			expect200(t, br, "pipelined 2")
 			expect200(t, br, "pipelined 3")
+		case 3: // pipelined, the second body arriving later on its own
+			head := post[:len(post)-len(body)]
+			c.Write([]byte(get + head))
+			time.Sleep(100 * time.Millisecond)
+			c.Write([]byte(body))
+			expect200(t, br, "pipelined get")
+			expect200(t, br, "late body")
 		}
 	}
 }
@@ -127,5 +134,37 @@ func expect200(t *testing.T, br *bufio.Reader, what string) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("%s: status %d", what, resp.StatusCode)
+	}
+}
+
+// TestBareLFAfterKeepAlive checks that a malformed request later on a
+// kept-alive connection is refused as promptly as a first one.
+func TestBareLFAfterKeepAlive(t *testing.T) {
+	echo := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "access_log": "off", "read_timeout": "30s", "idle_timeout": "30s"},
+  "services": {"echo": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/*", "service": "echo"}]
+}`, echo.addr))
+	for _, first := range []string{
+		"GET /a HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\na\n\nb",
+	} {
+		c, err := net.Dial("tcp", hostOf(g.url))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufioReader(c)
+		c.Write([]byte(first))
+		expect200(t, br, "first request")
+		c.Write([]byte("GET / HTTP/1.1\nHost: a\n\n"))
+		line, err := br.ReadString('\n')
+		c.Close()
+		if err != nil && isTimeout(err) {
+			t.Errorf("after %q: no answer to a bare-LF request within 5s", firstLine(first))
+		} else if err == nil && !strings.HasPrefix(line, "HTTP/1.1 400") {
+			t.Errorf("after %q: answered %q", firstLine(first), line)
+		}
 	}
 }

@@ -13,11 +13,18 @@ import (
 // and closes lingering).
 func TestEarlyAnswerReachesUploader(t *testing.T) {
 	echo := startUpstream(t, "echo")
+	for _, proxy := range []string{"off", "optional"} {
+		earlyAnswers(t, echo, proxy)
+	}
+}
+
+func earlyAnswers(t *testing.T, echo *upstream, proxy string) {
 	g := startGateway(t, cfgf(`{
-  "server": {"listen": "127.0.0.1:0", "access_log": "off", "max_body_bytes": 1024},
+  "server": {"listen": "127.0.0.1:0", "access_log": "off", "max_body_bytes": 1024,
+             "proxy_protocol": %q, "trusted_proxies": ["127.0.0.1/32"]},
   "services": {"echo": {"targets": [%q]}},
   "routes": [{"name": "r", "path": "/*", "service": "echo"}]
-}`, echo.addr))
+}`, proxy, echo.addr))
 	payload := bytes.Repeat([]byte("x"), 256<<10)
 	for i := 0; i < 40; i++ {
 		for _, chunked := range []bool{true, false} {
@@ -33,7 +40,7 @@ func TestEarlyAnswerReachesUploader(t *testing.T) {
 			req.Close = true
 			resp, err := client.Do(req)
 			if err != nil {
-				t.Fatalf("upload %d (chunked %v): %v", i, chunked, err)
+				t.Fatalf("proxy_protocol %s, upload %d (chunked %v): %v", proxy, i, chunked, err)
 			}
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
