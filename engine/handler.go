@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
@@ -25,6 +26,8 @@ type scratchExchange struct {
 	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
+	// trace is the request's tracing state (zero when not sampled).
+	trace tracing.Request
 	// innerFetch is the upstream stage a compressing route wraps.
 	innerFetch pipeline.Fetch
 	// service is the service this request goes to: the route's, or the one
@@ -69,6 +72,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		x.RequestID = forward.AppendRequestID(x.RequestID[:0])
 	}
 	x.ClientIP, se.trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
+	e.tracer.Begin(&se.trace, &req.Header)
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
@@ -202,7 +206,13 @@ func prepareUpstream(x *pipeline.Exchange) {
 	se := owner(x)
 	h := &x.Ctx.Request.Header
 	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
-	x.Route.(*route).requestHeaders.apply(h)
+	r := x.Route.(*route)
+	svc := "" // aggregate routes name their services per backend
+	if se.service != nil {
+		svc = se.service.Name // the split's pick, when the route splits
+	}
+	se.trace.StartUpstream(h, svc)
+	r.requestHeaders.apply(h)
 }
 
 // proxyFetch is the upstream stage of a proxied route.
@@ -224,6 +234,7 @@ func proxyFetch(x *pipeline.Exchange) {
 	if t != nil {
 		x.Target = t.Addr
 	}
+	se.trace.EndUpstream(x.Target, ctx.Response.StatusCode(), err)
 	if err != nil {
 		upstream.FailExchange(x, se.service, err)
 		return
@@ -319,4 +330,5 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	if e.log != nil && e.log.enabled {
 		e.log.write(x, status, d)
 	}
+	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Target, x.Start, status)
 }
