@@ -34,7 +34,7 @@ func TestConfigErrors(t *testing.T) {
 		{"scopes without auth", `{` + base + `, "routes": [{"name": "a", "path": "/a", "scopes": ["x"], "service": "catalog"}]}`, "routes[0].scopes:"},
 		{"bad header op", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "request_headers": {"set": {"Bad Name": "x"}}}]}`, "routes[0].request_headers.set.Bad Name: invalid header name"},
 		{"negative body", `{"server": {"max_body_bytes": -1}, "services": {"catalog": {"targets": ["127.0.0.1:9"]}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "server.max_body_bytes: must not be negative"},
-		{"grpc", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "protocol": "grpc"}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "services.catalog.descriptor_set: required"},
+		{"grpc", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "protocol": "grpc"}}, "routes": [{"name": "a", "path": "/a", "service": "catalog", "grpc_method": "a.B/C"}]}`, "services.catalog.descriptor_set: required"},
 		{"websocket with cache", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "websocket": true, "cache": {"ttl": "1s"}}]}`, "routes[0].websocket:"},
 	}
 	for _, c := range cases {

@@ -25,6 +25,7 @@ import (
 	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
@@ -53,9 +54,11 @@ type Engine struct {
 	limits   *ratelimit.Set
 	cache    *cache.Store
 	grpc     *grpcgw.Set
+	passes   map[string]*grpcPass // gRPC pass-through per service (grpcpass.go)
 	proxies  *forward.Proxies
 	tls      *tls.Config
 	log      *accessLog
+	tracer   *tracing.Tracer
 
 	unmatched  *statusCounters
 	unmatchedD *metrics.PrometheusHistogram
@@ -149,11 +152,19 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 
 	errs = append(errs, e.compileRoutes(cfg)...)
 
+	tracer, es := tracing.Compile(cfg.Tracing)
+	errs = append(errs, es...)
+	e.tracer = tracer
+
 	if len(errs) > 0 {
 		e.closeStores()
 		return nil, errs
 	}
-	e.pool.New = func() any { return new(scratchExchange) }
+	e.pool.New = func() any {
+		se := new(scratchExchange)
+		se.Trace = &se.trace
+		return se
+	}
 	e.unmatched = newStatusCounters("unmatched")
 	e.unmatchedD = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
 	metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })
@@ -292,6 +303,10 @@ func (e *Engine) closeStores() {
 	if e.grpc != nil {
 		e.grpc.Close()
 	}
+	for _, p := range e.passes {
+		p.close()
+	}
+	e.tracer.Close()
 }
 
 // Ready reports whether the engine should receive traffic: not draining and

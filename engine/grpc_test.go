@@ -234,8 +234,10 @@ func TestGRPCConfigErrors(t *testing.T) {
 			`routes[0].grpc_method: service "web" is not a grpc service`},
 		"unknown route service": {cfg(grpcSvc, `{"name": "r", "path": "/p", "service": "nope", "grpc_method": "`+grpctest.GetProduct+`"}`),
 			`routes[0].service: unknown service "nope"`},
-		"proxy route to grpc service": {cfg(grpcSvc, `{"name": "r", "path": "/p", "service": "catalog"}`),
-			`routes[0].grpc_method: required: service "catalog" has protocol "grpc"`},
+		"cached pass-through route": {cfg(grpcSvc, `{"name": "r", "path": "/p", "service": "catalog", "cache": {"ttl": "1s"}}`),
+			`routes[0].cache: not for a gRPC pass-through route`},
+		"pass-through with json_body": {cfg(grpcSvc, `{"name": "r", "path": "/p", "service": "catalog", "validate": {"json_body": true}}`),
+			`routes[0].validate: json_body and json_schema_file do not apply`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			errs := compileErrors(t, c.cfg)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
@@ -25,6 +26,8 @@ type scratchExchange struct {
 	upload upstream.ClientBody
 	// trustedPeer is true when the TCP peer is a trusted proxy.
 	trustedPeer bool
+	// trace is the request's tracing state (zero when not sampled).
+	trace tracing.Request
 	// innerFetch is the upstream stage a compressing route wraps.
 	innerFetch pipeline.Fetch
 	// service is the service this request goes to: the route's, or the one
@@ -41,6 +44,7 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	x.RouteName = "unmatched"
 	x.TLS = ctx.IsTLS()
 	clientClose := ctx.Request.Header.ConnectionClose()
+	slowdown() // empty unless built with a bench self-test tag (engine/slowdown.go)
 
 	r := e.serve(se)
 	e.finish(x, r)
@@ -68,6 +72,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 		x.RequestID = forward.AppendRequestID(x.RequestID[:0])
 	}
 	x.ClientIP, se.trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
+	e.tracer.Begin(&se.trace, &req.Header)
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
@@ -129,6 +134,8 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	case r.grpc != nil:
 		fetch = grpcFetch
 		x.Deadline = x.Start.Add(r.service.Timeout)
+	case r.grpcPass != nil:
+		fetch = grpcPassFetch // sets its own deadline (grpc-timeout)
 	case upgrade:
 		fetch = websocketFetch
 	default:
@@ -207,7 +214,13 @@ func prepareUpstream(x *pipeline.Exchange) {
 	se := owner(x)
 	h := &x.Ctx.Request.Header
 	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
-	x.Route.(*route).requestHeaders.apply(h)
+	r := x.Route.(*route)
+	svc := "" // aggregate routes name their services per backend
+	if se.service != nil {
+		svc = se.service.Name // the split's pick, when the route splits
+	}
+	se.trace.StartUpstream(h, svc)
+	r.requestHeaders.apply(h)
 }
 
 // proxyFetch is the upstream stage of a proxied route.
@@ -229,6 +242,7 @@ func proxyFetch(x *pipeline.Exchange) {
 	if t != nil {
 		x.Target = t.Addr
 	}
+	se.trace.EndUpstream(x.Target, ctx.Response.StatusCode(), err)
 	if err != nil {
 		upstream.FailExchange(x, se.service, err)
 		return
@@ -324,4 +338,5 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	if e.log != nil && e.log.enabled {
 		e.log.write(x, status, d)
 	}
+	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Target, x.Start, status)
 }

@@ -34,7 +34,10 @@ type route struct {
 
 	aggregate *aggregate.Plan
 	grpc      *grpcgw.Method
-	websocket bool
+	grpcPass  *grpcPass // gRPC pass-through (grpcpass.go)
+	// grpcPassSides are the pass-throughs of edge.sides (a split route).
+	grpcPassSides []*grpcPass
+	websocket     bool
 	// wholeBody: a stage reads the whole request body (validation, an HMAC
 	// body hash, gRPC, aggregation), so a streamed one is read first, checked.
 	wholeBody bool
@@ -141,6 +144,12 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 			}
 		}
 		r.service = svc
+		if c := e.cfg.Services[rc.Service]; svc != nil && c != nil && c.Protocol == "grpc" {
+			var es config.Errors
+			r.grpcPass, es = e.grpcPassFor(rc.Service, c, path)
+			errs = append(errs, es...)
+			errs = append(errs, checkGRPCPass(rc, path)...)
+		}
 	}
 	if rc.WebSocket {
 		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Cache != nil {
@@ -195,6 +204,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	errs = append(errs, es...)
 	r.edge, es = e.compileEdge(rc, path)
 	errs = append(errs, es...)
+	errs = append(errs, e.grpcPassSplit(r, path)...) // grpcpass.go
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")

@@ -27,6 +27,7 @@ type Server struct {
 	adminLn   net.Listener
 	tlsConfig *tls.Config
 	served    chan error
+	h2        *h2Server // serves ALPN h2 connections (h2.go); nil without
 }
 
 // NewServer prepares the listeners' settings of e (nothing is bound yet).
@@ -71,7 +72,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("listen %s: %w", s.engine.server.listen, err)
 	}
 	if s.tlsConfig != nil {
-		ln = tls.NewListener(ln, s.tlsConfig)
+		ln = s.tlsListener(ln) // TLS, with ALPN h2 dispatch (h2.go)
 	} else {
 		ln = wrapClientListener(ln)
 	}
@@ -114,14 +115,18 @@ func (s *Server) Serve() {
 func (s *Server) Shutdown() bool {
 	e := s.engine
 	e.SetDraining()
+	s.h2.drain() // GOAWAY, as HTTP/1.1 answers now carry Connection: close
 	if d := e.server.drainDelay; d > 0 {
 		time.Sleep(d)
 	}
 	e.closing.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), e.server.shutdownTimeout)
 	defer cancel()
+	h2clean := make(chan bool, 1)
+	go func() { h2clean <- s.h2.shutdown(ctx) }()
 	err := s.http.ShutdownWithContext(ctx)
-	clean := err == nil || !errors.Is(err, context.DeadlineExceeded)
+	h2ok := <-h2clean
+	clean := (err == nil || !errors.Is(err, context.DeadlineExceeded)) && h2ok
 	if err != nil && clean {
 		slog.Warn("shutdown", "err", err)
 	}

@@ -29,7 +29,37 @@ type Request struct {
 	Host    string // Host header; the target address when empty
 	Headers [][2]string
 	Body    []byte
+	// Rotate, when set, gives every request its own value of one header
+	// (e.g. a different bearer token per request); it overrides Headers.
+	Rotate *Rotation
 }
+
+// Rotation hands out one header's values in turn across requests and
+// workers. Every FreshEvery-th request takes the next value of Fresh instead
+// (values meant to be used once, e.g. tokens the gateway has never seen, so
+// that it has to verify their signature); Fresh wraps when used up. The
+// counter lives in the Rotation, so consecutive runs sharing one continue
+// where the previous run stopped.
+type Rotation struct {
+	Header     string
+	Values     []string
+	Fresh      []string
+	FreshEvery int64
+	n          atomic.Int64
+	fresh      atomic.Int64
+}
+
+// next returns the value for the next request.
+func (r *Rotation) next() string {
+	i := r.n.Add(1) - 1
+	if r.FreshEvery > 0 && len(r.Fresh) > 0 && i%r.FreshEvery == 0 {
+		return r.Fresh[(r.fresh.Add(1)-1)%int64(len(r.Fresh))]
+	}
+	return r.Values[i%int64(len(r.Values))]
+}
+
+// FreshUsed is how many Fresh values have been handed out so far.
+func (r *Rotation) FreshUsed() int64 { return r.fresh.Load() }
 
 // Config describes one load run.
 type Config struct {
@@ -53,6 +83,9 @@ type Config struct {
 	Grace time.Duration
 	// ExpectStatus is the status that counts as success (default 200).
 	ExpectStatus int
+	// LimitedStatus, when set (e.g. 429), is a status that also counts as an
+	// answer (in Limited, throughput and latency), not as a problem.
+	LimitedStatus int
 	// Progress, when set, is called about once a second while the run goes on.
 	Progress func(elapsed time.Duration, done int64)
 }
@@ -61,6 +94,8 @@ type Config struct {
 type Result struct {
 	// Requests is the number of requests answered with ExpectStatus.
 	Requests int64
+	// Limited counts answers with LimitedStatus (included in Requests).
+	Limited int64
 	// BadStatus counts answers with another status; Errors counts transport errors.
 	BadStatus, Errors int64
 	// Unsent counts open-loop requests scheduled but never sent before Grace ran out.
@@ -201,7 +236,11 @@ func (r *run) worker(ctx context.Context) {
 	r.prepare(req)
 
 	h := hist.New()
-	var ok, bad, failed int64
+	var ok, limited, bad, failed int64
+	rot := r.cfg.Request.Rotate
+	if rot != nil && len(rot.Values) == 0 {
+		rot = nil
+	}
 	var problem string
 	open := r.cfg.Rate > 0
 	for ctx.Err() == nil {
@@ -228,6 +267,9 @@ func (r *run) worker(ctx context.Context) {
 				break
 			}
 		}
+		if rot != nil {
+			req.Header.Set(rot.Header, rot.next())
+		}
 		err := r.client.Do(req, resp)
 		lat := time.Since(from)
 		r.done.Add(1)
@@ -237,6 +279,10 @@ func (r *run) worker(ctx context.Context) {
 			if problem == "" {
 				problem = fmt.Sprintf("request error: %v", err)
 			}
+		case r.cfg.LimitedStatus != 0 && resp.StatusCode() == r.cfg.LimitedStatus:
+			ok++
+			limited++
+			h.RecordDuration(lat)
 		case resp.StatusCode() != r.cfg.ExpectStatus:
 			bad++
 			if problem == "" {
@@ -252,6 +298,7 @@ func (r *run) worker(ctx context.Context) {
 	defer r.mu.Unlock()
 	r.result.Latency.Merge(h)
 	r.result.Requests += ok
+	r.result.Limited += limited
 	r.result.BadStatus += bad
 	r.result.Errors += failed
 	if r.result.FirstProblem == "" {

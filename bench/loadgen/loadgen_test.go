@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -176,5 +177,56 @@ func BenchmarkClosedLoop(b *testing.B) {
 	})
 	if err != nil || res.Requests != int64(b.N) {
 		b.Fatalf("requests %d of %d: %v", res.Requests, b.N, err)
+	}
+}
+
+// TestRotationAndLimited: every request carries the rotation's next value
+// (every 4th a fresh one), and answers with LimitedStatus count as answers.
+func TestRotationAndLimited(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		v := string(ctx.Request.Header.Peek("X-Token"))
+		mu.Lock()
+		seen[v]++
+		mu.Unlock()
+		if v == "b" {
+			ctx.SetStatusCode(429)
+		}
+	}}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	rot := &Rotation{Header: "X-Token", Values: []string{"a", "b", "c"}, Fresh: []string{"f1", "f2", "f3", "f4"}, FreshEvery: 4}
+	cfg := Config{Addr: ln.Addr().String(), Request: Request{Path: "/", Rotate: rot}, Concurrency: 3,
+		Duration: 10 * time.Second, MaxRequests: 120, LimitedStatus: 429}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 120 || res.BadStatus != 0 || res.Limited != int64(seen["b"]) || res.Limited == 0 {
+		t.Errorf("requests %d limited %d bad %d, seen %v", res.Requests, res.Limited, res.BadStatus, seen)
+	}
+	if rot.FreshUsed() != 30 || seen["f1"]+seen["f2"]+seen["f3"]+seen["f4"] != 30 || seen["f4"] == 0 {
+		t.Errorf("fresh used %d, seen %v", rot.FreshUsed(), seen)
+	}
+	// A second run continues the rotation: no value is handed out twice in a row.
+	cfg.MaxRequests = 4
+	if _, err := Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if rot.FreshUsed() != 31 {
+		t.Errorf("second run: fresh used %d, want 31", rot.FreshUsed())
+	}
+	cfg.LimitedStatus, cfg.MaxRequests = 0, 30
+	res, err = Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BadStatus == 0 || res.Limited != 0 {
+		t.Errorf("without LimitedStatus a 429 is a bad status: bad %d limited %d", res.BadStatus, res.Limited)
 	}
 }

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Installs the peer proxies the benchmark compares sluice with: nginx (the
-# small nginx-light build) and haproxy, from Debian packages. Idempotent.
+# Installs the peer proxies the benchmark compares sluice with, from Debian
+# packages: nginx (the small nginx-light build) and haproxy. Arguments pick
+# some of them (`install.sh nginx`); none means both. Idempotent; waits for
+# another apt run to release its lock.
 set -euo pipefail
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=(nginx haproxy)
 need=()
-command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
-command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
+for p in "${want[@]}"; do
+    case $p in
+    nginx) command -v nginx >/dev/null 2>&1 || need+=(nginx-light) ;;
+    haproxy) command -v haproxy >/dev/null 2>&1 || need+=(haproxy) ;;
+    *) echo "peers: unknown peer $p (nginx or haproxy)" >&2; exit 2 ;;
+    esac
+done
 if [ ${#need[@]} -eq 0 ]; then
-    echo "peers: nginx and haproxy already installed"
+    echo "peers: ${want[*]} already installed"
     exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+$SUDO "${apt[@]}" update -qq
+$SUDO "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"
 # The packages start system services; the harness runs its own instances.
 for svc in nginx haproxy; do
     $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true

@@ -2,6 +2,7 @@
 //
 //	sluice run -c FILE     serve until SIGTERM/SIGINT, then drain and exit
 //	sluice check -c FILE   report every problem in FILE, exit 2 when invalid
+//	sluice schema          print the JSON Schema of the config file
 //	sluice version         print the version
 package main
 
@@ -29,6 +30,7 @@ func main() {
 const usage = `usage:
   sluice run -c FILE     load FILE, serve until SIGTERM/SIGINT, then drain
   sluice check -c FILE   validate FILE; exit 0 when valid, 2 when not
+  sluice schema          print the JSON Schema (draft 2020-12) of the config file
   sluice version         print the version
 `
 
@@ -40,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "version", "-v", "--version":
 		fmt.Fprintln(stdout, "sluice", version)
+		return 0
+	case "schema":
+		stdout.Write(config.JSONSchema())
 		return 0
 	case "check", "run":
 	case "help", "-h", "--help":

@@ -133,6 +133,24 @@ func TestRunAndSignal(t *testing.T) {
 	}
 }
 
+// TestSchemaCommand: `sluice schema` prints the config's JSON Schema, and a
+// config that names it with "$schema" passes check.
+func TestSchemaCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"schema"}, &out, &errb); code != 0 {
+		t.Fatalf("schema: exit %d, stderr %s", code, errb.String())
+	}
+	if !bytes.Contains(out.Bytes(), []byte(`"$schema": "https://json-schema.org/draft/2020-12/schema"`)) ||
+		!bytes.Contains(out.Bytes(), []byte(`"rate_limits"`)) {
+		t.Fatalf("schema output does not look like the config schema:\n%.400s", out.String())
+	}
+	cfg := writeConfig(t, `{"$schema": "./sluice.schema.json", "services": {"a": {"targets": ["127.0.0.1:9"]}}, "routes": [{"name": "a", "path": "/a", "service": "a"}]}`)
+	out.Reset()
+	if code := run([]string{"check", "-c", cfg}, &out, &errb); code != 0 {
+		t.Fatalf("config with $schema: exit %d, stderr %s", code, errb.String())
+	}
+}
+
 func TestCheckLabelsWarnings(t *testing.T) {
 	cfg := writeConfig(t, `{"services": {"a": {"targets": ["127.0.0.1:9"], "health_check": {"interval": "1s", "timeout": "2s"}}},
   "routes": [{"name": "a", "path": "/a", "service": "a"}]}`)

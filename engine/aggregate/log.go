@@ -44,3 +44,22 @@ func (st *state) log(x *pipeline.Exchange, start time.Time) {
 	}
 	x.LogExtra = append(b, ']')
 }
+
+// trace records each backend call that was made as a span of a traced
+// request (a call still running when the answer went out ends now).
+func (st *state) trace(x *pipeline.Exchange, start time.Time) {
+	if !x.Trace.Sampled() {
+		return
+	}
+	now := time.Now()
+	for _, c := range st.calls {
+		if c.final == resMissing {
+			continue
+		}
+		end, status, target := now, 0, ""
+		if c.waited {
+			end, status, target = start.Add(c.dur), c.status, c.target
+		}
+		x.Trace.AddChild(c.span, c.b.svc.Name, target, status, outcomeNames[c.final], start, end)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
 )
@@ -61,6 +62,7 @@ type call struct {
 	resp     *fasthttp.Response
 	start    time.Time
 	deadline time.Time
+	span     tracing.ChildID // when the request is traced
 
 	// written by the worker
 	result   outcome
@@ -143,6 +145,9 @@ func (p *Plan) Serve(x *pipeline.Exchange) {
 			continue
 		}
 		st.hdr.CopyTo(&c.req.Header)
+		if x.Trace.Sampled() {
+			c.span = x.Trace.StartChild(&c.req.Header)
+		}
 		c.req.SetRequestURIBytes(uri)
 		c.start = now
 		c.deadline = now.Add(c.b.timeout)
@@ -167,6 +172,7 @@ func (p *Plan) Serve(x *pipeline.Exchange) {
 		st.merge(x)
 	}
 	st.log(x, now)
+	st.trace(x, now)
 	st.release()
 }
 

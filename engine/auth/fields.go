@@ -25,13 +25,7 @@ func checkFields(a *config.Auth, path string, errs *config.Errors) {
 		"keys":           len(a.Keys) > 0 && string(a.Keys) != "null",
 		"max_skew":       a.MaxSkew != 0,
 	}
-	allowed := map[string][]string{
-		"jwt":     {"algorithms", "jwks_file", "jwks_url", "jwks_refresh", "secret", "secret_env", "issuer", "audience", "leeway", "forward_claims"},
-		"api_key": {"header", "keys"},
-		"hmac":    {"keys", "max_skew"},
-		"mtls":    {},
-	}
-	ok, known := allowed[a.Type]
+	ok, known := config.AuthFields[a.Type]
 	if !known {
 		return
 	}

@@ -2,13 +2,16 @@ package auth
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/sluice-gw/sluice/engine/config"
@@ -31,6 +34,8 @@ type jwtPolicy struct {
 	leeway   int64 // seconds
 	forward  []forwardClaim
 	cache    *tokenCache
+	// verified counts signature checks (tokens not served from the cache).
+	verified *metrics.Counter
 }
 
 type forwardClaim struct{ claim, header string }
@@ -47,6 +52,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 		audience: a.Audience,
 		leeway:   int64(a.Leeway.D() / time.Second),
 		cache:    cache,
+		verified: metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwt_verifications_total{policy=%q}`, strings.TrimPrefix(path, "auth."))),
 	}
 
 	secrets, jwks := 0, 0
@@ -218,6 +224,7 @@ func (p *jwtPolicy) check(x *pipeline.Exchange, r *Route) bool {
 	ks := p.keys.Load()
 	e := p.cache.get(p, token, ks.gen, now)
 	if e == nil {
+		p.verified.Inc()
 		var err error
 		if e, err = p.verify(token, now); err != nil {
 			return unauthorized(x, challengeInvalidToken, err.Error())

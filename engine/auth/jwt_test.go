@@ -4,11 +4,14 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // fileSet compiles a jwt policy "users" reading keys from a JWKS file.
@@ -353,6 +356,27 @@ func TestJWTCachedZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("cached check allocates %.1f times", allocs)
+	}
+}
+
+// TestVerificationsCounted: sluice_auth_jwt_verifications_total counts
+// signature checks, not cache hits (the bench harness reports its rate).
+func TestVerificationsCounted(t *testing.T) {
+	s := compile(t, hsConfig)
+	r := route(t, s, "users")
+	c := metrics.GetOrCreateCounter(`sluice_auth_jwt_verifications_total{policy="users"}`)
+	before := c.Get()
+	for i := range 3 {
+		tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"sub": fmt.Sprint("user-", i)}))
+		for range 4 {
+			if !r.Check(bearer(tok)) {
+				t.Fatal("rejected")
+			}
+			s.cache.wait()
+		}
+	}
+	if got := c.Get() - before; got != 3 {
+		t.Errorf("%d verifications for 3 distinct tokens used 4 times each, want 3", got)
 	}
 }
 

@@ -8,6 +8,9 @@ package config
 
 // Config is the whole configuration file.
 type Config struct {
+	// Schema is the optional top-level "$schema" that points an editor at
+	// the output of `sluice schema`; sluice ignores its value.
+	Schema     string                `json:"$schema"`
 	Server     Server                `json:"server"`
 	Cluster    Cluster               `json:"cluster"`
 	Services   map[string]*Service   `json:"services"`

@@ -87,8 +87,8 @@ func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, c
 	return s, errs
 }
 
-// checkRoutes reports routes that proxy or aggregate to a grpc service
-// without a grpc_method: they would speak HTTP/1.1 to a gRPC server.
+// checkRoutes reports aggregate backends on a grpc service: they would speak
+// HTTP/1.1 to a gRPC server.
 func (s *Set) checkRoutes(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	isGRPC := func(name string) bool {
@@ -109,9 +109,8 @@ func (s *Set) checkRoutes(cfg *config.Config) config.Errors {
 			}
 			continue
 		}
-		if rc.GRPCMethod == "" && isGRPC(rc.Service) {
-			errs.Add(config.Join(path, "grpc_method"), "required: service %q has protocol \"grpc\"", rc.Service)
-		}
+		// A route without grpc_method on a grpc service is a gRPC
+		// pass-through (the engine's grpcpass.go).
 	}
 	return errs
 }
@@ -146,6 +145,10 @@ func (s *Set) Method(service, method string, routeParams []string, path string) 
 	svc := s.services[service]
 	if svc == nil {
 		return nil, nil // the service's own problems are already reported
+	}
+	if svc.files == nil {
+		errs.Add(config.Join(config.Join("services", service), "descriptor_set"), "required for routes with grpc_method (%s)", path)
+		return nil, errs
 	}
 	m, err := compileMethod(svc, method, s.meta)
 	if err != nil {

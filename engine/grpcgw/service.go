@@ -65,9 +65,9 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 		s.retries = *c.Retries
 	}
 
-	if c.DescriptorSet == "" {
-		errs.Add(config.Join(path, "descriptor_set"), "required for protocol \"grpc\"")
-	} else {
+	// Only routes with grpc_method need the descriptors (Set.Method
+	// reports a missing descriptor_set); pass-through routes do not.
+	if c.DescriptorSet != "" {
 		files, err := loadDescriptorSet(c.DescriptorSet)
 		if err != nil {
 			errs.Add(config.Join(path, "descriptor_set"), "%v", err)

@@ -9,6 +9,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/router"
 	"github.com/valyala/fasthttp"
 )
@@ -51,6 +52,10 @@ type Exchange struct {
 	Target string
 	// CacheResult is "hit", "miss", "bypass" or "stale" on cached routes.
 	CacheResult string
+	// Trace is the request's tracing state, for stages that make upstream
+	// calls of their own (it stays set across Reset: it belongs to the pooled
+	// state that embeds the Exchange).
+	Trace *tracing.Request
 	// LogExtra holds pre-encoded JSON members (each starting with ',') that
 	// stages add to the access log line.
 	LogExtra []byte

@@ -1,242 +1,122 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
-
-	json "github.com/goccy/go-json"
-	"github.com/sluice-gw/sluice/bench/loadgen"
 )
 
 // errCheckFailed means a guard was broken (exit 1, not a harness error).
 var errCheckFailed = errors.New("bench-check failed")
 
-// baseline is bench/baseline.json.
-type baseline struct {
-	Comment string `json:"_comment,omitempty"`
-	// AllocsPerOp maps "pkg/dir.BenchmarkName" to its ceiling of allocs/op.
-	AllocsPerOp map[string]int64 `json:"allocs_per_op"`
-	// RatioFloors maps a ratio name (see ratioDefs) to its floor.
-	RatioFloors map[string]float64 `json:"ratio_floors"`
+// groupsOf parses -only: "micro", "load" or "all".
+func groupsOf(only string) (map[string]bool, error) {
+	switch only {
+	case "", "all":
+		return map[string]bool{groupMicro: true, groupLoad: true}, nil
+	case groupMicro, groupLoad:
+		return map[string]bool{only: true}, nil
+	}
+	return nil, fmt.Errorf("-only %q: want micro, load or all", only)
 }
 
-func loadBaseline(path string) (*baseline, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("baseline: %w", err)
-	}
-	var b baseline
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("baseline %s: %w", path, err)
-	}
-	for name := range b.RatioFloors {
-		if _, ok := ratioByName(name); !ok {
-			return nil, fmt.Errorf("baseline %s: ratio_floors: unknown ratio %q", path, name)
+// measureAll runs the measuring passes of groups.
+func measureAll(ctx context.Context, o options, pin bool, b *baseline, groups map[string]bool) (*measurement, error) {
+	m := newMeasurement()
+	if groups[groupMicro] {
+		fmt.Println("== micro-benchmarks: allocs/op, ns/op against the calibration loop, RunParallel scaling")
+		if err := measureMicro(ctx, o, b, m); err != nil {
+			return nil, err
 		}
 	}
-	return &b, nil
+	if groups[groupLoad] {
+		fmt.Println("== load: closed-loop throughput and open-loop latency against nginx and the upstream, interleaved rounds")
+		if err := measureLoad(ctx, o, pin, m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
-// ratioDef is a throughput ratio between two closed-loop runs.
-type ratioDef struct{ name, num, den string }
-
-var ratioDefs = []ratioDef{
-	{"plain_vs_direct", "plain", "direct"},
-	{"pipeline_vs_plain", "pipeline", "plain"},
-	{"cache_vs_direct", "cache", "direct"},
-	{"cache_vs_direct_1ms", "cache", "direct-1ms"},
-}
-
-func ratioByName(name string) (ratioDef, bool) {
-	for _, d := range ratioDefs {
-		if d.name == name {
-			return d, true
-		}
-	}
-	return ratioDef{}, false
-}
-
-// benchLine matches a `go test -bench -benchmem` result line.
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+.*?(\d+) allocs/op`)
-
-// parseAllocs reads allocs/op per benchmark name from go test output.
-func parseAllocs(out []byte) map[string]int64 {
-	m := map[string]int64{}
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if g := benchLine.FindStringSubmatch(sc.Text()); g != nil {
-			n, _ := strconv.ParseInt(g[2], 10, 64)
-			m[g[1]] = n
-		}
-	}
-	return m
-}
-
-// worstOf returns the allocs/op of benchmark name, or, for a benchmark with
-// sub-benchmarks, the highest among them.
-func worstOf(found map[string]int64, name string) (int64, bool) {
-	if v, ok := found[name]; ok {
-		return v, true
-	}
-	worst, ok := int64(0), false
-	for k, v := range found {
-		if strings.HasPrefix(k, name+"/") {
-			worst, ok = max(worst, v), true
-		}
-	}
-	return worst, ok
-}
-
-// splitKey splits "engine/cache.BenchmarkHit" into dir and benchmark name.
-func splitKey(key string) (dir, name string, ok bool) {
-	i := strings.LastIndex(key, ".Benchmark")
-	if i <= 0 {
-		return "", "", false
-	}
-	return key[:i], key[i+1:], true
-}
-
-// runMicro runs the named benchmarks of each package dir and returns
-// allocs/op by baseline key; dirs that do not exist are reported in missing.
-func runMicro(ctx context.Context, keys []string, benchtime string) (got map[string]int64, missing map[string]string, err error) {
-	byDir := map[string][]string{}
-	missing = map[string]string{}
-	for _, k := range keys {
-		dir, name, ok := splitKey(k)
-		if !ok {
-			return nil, nil, fmt.Errorf("baseline key %q is not \"pkg/dir.BenchmarkName\"", k)
-		}
-		byDir[dir] = append(byDir[dir], name)
-	}
-	dirs := make([]string, 0, len(byDir))
-	for d := range byDir {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	got = map[string]int64{}
-	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err != nil {
-			for _, n := range byDir[dir] {
-				missing[dir+"."+n] = "package " + dir + " does not exist yet"
-			}
-			continue
-		}
-		names := byDir[dir]
-		top := make([]string, len(names))
-		for i, n := range names {
-			top[i] = regexp.QuoteMeta(strings.SplitN(n, "/", 2)[0])
-		}
-		pattern := "^(" + strings.Join(top, "|") + ")$"
-		args := []string{"go", "test", "-run", "^$", "-bench", pattern, "-benchmem", "-benchtime", benchtime, "./" + dir}
-		if cpus := os.Getenv(allCPUsEnv); cpus != "" {
-			// The harness sits on one core; let the compiler use them all.
-			args = append([]string{"taskset", "-c", cpus}, args...)
-		}
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-		cmd.Env = append(os.Environ(), "GOFLAGS=-count=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			return nil, nil, fmt.Errorf("go test -bench ./%s: %v\n%s", dir, err, out)
-		}
-		found := parseAllocs(out)
-		for _, n := range names {
-			if v, ok := worstOf(found, n); ok {
-				got[dir+"."+n] = v
-			} else {
-				missing[dir+"."+n] = "benchmark not found in ./" + dir
-			}
-		}
-	}
-	return got, missing, nil
-}
-
-// runCheck is `harness check`: allocation ceilings, then throughput ratio floors.
+// runCheck is `harness check`: measure, then compare every guard with its
+// bound. A guard that could not be measured fails (unless -allow-skip).
 func runCheck(ctx context.Context, o options, pin bool) error {
 	b, err := loadBaseline(o.baseline)
 	if err != nil {
 		return err
 	}
-	failed := 0
-	keys := make([]string, 0, len(b.AllocsPerOp))
-	for k := range b.AllocsPerOp {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	fmt.Println("== allocations per op (ceiling from", o.baseline+")")
-	got, missing, err := runMicro(ctx, keys, o.benchtime)
+	groups, err := groupsOf(o.only)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
-		ceiling := b.AllocsPerOp[k]
-		if why, ok := missing[k]; ok {
-			fmt.Printf("SKIP  %-50s %s\n", k, why)
-			continue
-		}
-		verdict := "ok  "
-		if got[k] > ceiling {
-			verdict = "FAIL"
-			failed++
-		}
-		fmt.Printf("%s  %-50s %4d allocs/op (ceiling %d)\n", verdict, k, got[k], ceiling)
-	}
-
-	fmt.Printf("== throughput ratios (closed loop, %d connections, %v per target; floors from %s)\n", o.concurrency, o.duration, o.baseline)
-	s, err := newSession(ctx, o, pin)
+	start := time.Now()
+	_, failed, err := checkConfirmed(ctx, o, pin, b, groups)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	targets, err := s.selected()
-	if err != nil {
-		return err
-	}
-	tput, skipped, err := s.interleaved(ctx, targets)
-	if err != nil {
-		return err
-	}
-	for _, d := range ratioDefs {
-		floor, ok := b.RatioFloors[d.name]
-		if !ok {
-			continue
-		}
-		why := ""
-		for _, k := range []string{d.num, d.den} {
-			if r, ok := skipped[k]; ok {
-				why = k + " skipped: " + r
-			} else if _, ok := tput[k]; !ok && why == "" {
-				why = k + " not run (-targets)"
-			}
-		}
-		if why != "" {
-			fmt.Printf("SKIP  %-22s %s\n", d.name, why)
-			continue
-		}
-		ratio := tput[d.num] / tput[d.den]
-		verdict := "ok  "
-		if ratio < floor {
-			verdict = "FAIL"
-			failed++
-		}
-		fmt.Printf("%s  %-22s %6.3f (floor %.3f)\n", verdict, d.name, ratio, floor)
-	}
+	fmt.Printf("bench-check took %v\n", time.Since(start).Round(time.Second))
 	if failed > 0 {
-		return fmt.Errorf("%w: %d guard(s) broken", errCheckFailed, failed)
+		return fmt.Errorf("%w: %d guard(s) broken or not checked", errCheckFailed, failed)
 	}
 	fmt.Println("bench-check: ok")
 	return nil
+}
+
+// checkConfirmed measures groups and evaluates the guards. When a guard
+// fails, the groups holding failures are measured once more and a guard fails
+// only if it fails both times: a real regression is there every time, a burst
+// of noise from elsewhere on the machine rarely twice in a row. (-confirm=false
+// judges on one measurement.)
+func checkConfirmed(ctx context.Context, o options, pin bool, b *baseline, groups map[string]bool) ([]verdict, int, error) {
+	m, err := measureAll(ctx, o, pin, b, groups)
+	if err != nil {
+		return nil, 0, err
+	}
+	fmt.Printf("== guards (bounds from %s)\n", o.baseline)
+	vs := evaluate(b, m, groups, o.allowSkip)
+	failed := printVerdicts(vs)
+	if failed == 0 || !o.confirm {
+		return vs, failed, nil
+	}
+	again := map[string]bool{}
+	for _, v := range vs {
+		if v.state == "FAIL" {
+			again[groupOf(v.name)] = true
+		}
+	}
+	fmt.Printf("== %d guard(s) failed: measuring %s again to confirm\n", failed, strings.Join(sortedKeys(again), " and "))
+	m2, err := measureAll(ctx, o, pin, b, again)
+	if err != nil {
+		return nil, 0, err
+	}
+	second := map[string]verdict{}
+	for _, v := range evaluate(b, m2, again, o.allowSkip) {
+		second[v.name] = v
+	}
+	fmt.Printf("== guards after confirmation (a guard fails when it failed both times)\n")
+	for i, v := range vs {
+		if v.state != "FAIL" {
+			continue
+		}
+		if w, ok := second[v.name]; ok && w.state != "FAIL" {
+			vs[i] = verdict{v.name, "ok", "failed once (" + v.detail + "), then " + w.detail}
+		} else if ok {
+			vs[i].detail = v.detail + "; again: " + w.detail
+		}
+	}
+	return vs, printVerdicts(vs), nil
+}
+
+// groupOf is the group of a guard or allocation verdict name.
+func groupOf(name string) string {
+	if d, ok := defByName(name); ok {
+		return d.group
+	}
+	return groupMicro // allocs/…
 }
 
 // printBaseline is `harness baseline`: the current allocs/op of every
@@ -246,76 +126,129 @@ func printBaseline(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(b.AllocsPerOp))
-	for k := range b.AllocsPerOp {
-		keys = append(keys, k)
-	}
-	got, missing, err := runMicro(ctx, keys, o.benchtime)
+	m := newMeasurement()
+	saveHot, savePar := hotBenchmarks, parallelBenchmarks
+	hotBenchmarks, parallelBenchmarks = nil, nil
+	err = measureMicro(ctx, o, b, m)
+	hotBenchmarks, parallelBenchmarks = saveHot, savePar
 	if err != nil {
 		return err
 	}
-	for k, why := range missing {
-		fmt.Fprintf(os.Stderr, "skip %s: %s\n", k, why)
-	}
-	for _, k := range keys {
-		if _, ok := got[k]; !ok {
-			delete(b.AllocsPerOp, k)
+	for k := range b.AllocsPerOp {
+		if v, ok := m.allocs[k]; ok {
+			b.AllocsPerOp[k] = v
+		} else {
+			fmt.Fprintf(os.Stderr, "not measured %s: %s\n", k, m.missing["allocs/"+k])
 		}
 	}
-	for k := range b.AllocsPerOp {
-		b.AllocsPerOp[k] = got[k]
-	}
-	out, err := json.MarshalIndent(b, "", "  ")
-	if err != nil {
-		return err
-	}
-	fmt.Println(string(out))
-	return nil
+	return writeBaselineTo(os.Stdout, b)
 }
 
-// interleaved launches every target at once and measures them in rounds
-// (target A, B, C, then A, B, C again...), keeping each target's best
-// closed-loop throughput: a burst of noise from elsewhere on the machine then
-// hurts one slice, not a whole target, which keeps the ratios steady.
-func (s *session) interleaved(ctx context.Context, targets []target) (tput map[string]float64, skipped map[string]string, err error) {
-	tput, skipped = map[string]float64{}, map[string]string{}
-	var live []target
-	addrs := map[string]string{}
-	for _, t := range targets {
-		l, why, err := s.start(ctx, t)
-		if err != nil {
-			return nil, nil, err
+func writeBaselineTo(f *os.File, b *baseline) error {
+	tmp, err := os.CreateTemp("", "baseline-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	tmp.Close()
+	if err := writeBaseline(tmp.Name(), b); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	return err
+}
+
+// runCalibrate is `harness calibrate`: -runs full measuring passes, then
+// every calibrated guard of the measured groups gets its bound from the
+// figures by calibrateBound, written to -baseline (allocs_per_op and the
+// guards of groups not measured are kept).
+func runCalibrate(ctx context.Context, o options, pin bool) error {
+	b, err := loadBaseline(o.baseline)
+	if err != nil {
+		return err
+	}
+	groups, err := groupsOf(o.only)
+	if err != nil {
+		return err
+	}
+	if o.runs < 2 && !o.fromBaseline {
+		return fmt.Errorf("-runs %d: calibrating needs at least 2 runs (5 or more on a quiet machine)", o.runs)
+	}
+	loadAvg, _ := os.ReadFile("/proc/loadavg")
+	figures := map[string][]float64{}
+	if o.fromBaseline {
+		// Re-apply the rule (e.g. another -k) to the runs the baseline stores.
+		for name, g := range b.Guards {
+			figures[name] = g.Runs
 		}
-		if l == nil {
-			skipped[t.key] = why
-			fmt.Printf("SKIP  %-22s %s\n", t.title, why)
+		o.runs = 0
+		for _, g := range b.Guards {
+			o.runs = max(o.runs, len(g.Runs))
+		}
+		if b.Calibration != nil {
+			loadAvg = []byte(strings.TrimPrefix(b.Calibration.Load, "loadavg at start: "))
+		}
+	}
+	for r := range o.runs {
+		if o.fromBaseline {
+			break
+		}
+		fmt.Printf("== calibration run %d/%d\n", r+1, o.runs)
+		m, err := measureAll(ctx, o, pin, b, groups)
+		if err != nil {
+			return err
+		}
+		for name, v := range m.values {
+			figures[name] = append(figures[name], v)
+		}
+		for name, why := range m.missing {
+			if d, ok := defByName(name); ok && !d.fixed {
+				return fmt.Errorf("run %d: %s not measured: %s (fix that before calibrating)", r+1, name, why)
+			}
+		}
+	}
+	if b.Guards == nil {
+		b.Guards = map[string]*bound{}
+	}
+	fmt.Println("== calibrated bounds")
+	for _, d := range guardDefs() {
+		if !groups[d.group] || d.fixed {
 			continue
 		}
-		defer s.procs.stop(l.proc)
-		live = append(live, t)
-		addrs[t.key] = l.addr
-		if s.o.warmup > 0 {
-			if _, err := s.measure(ctx, t, l.addr, "warmup", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.warmup}); err != nil {
-				return nil, nil, err
-			}
+		runs := figures[d.name]
+		if len(runs) != o.runs {
+			return fmt.Errorf("%s: %d figures from %d runs", d.name, len(runs), o.runs)
 		}
-	}
-	rounds := max(s.o.rounds, 1)
-	slice := s.o.duration / time.Duration(rounds)
-	for r := 0; r < rounds; r++ {
-		for _, t := range live {
-			res, err := s.measure(ctx, t, addrs[t.key], fmt.Sprintf("%d/%d", r+1, rounds), loadgen.Config{Concurrency: s.o.concurrency, Duration: slice})
-			if err != nil {
-				return nil, nil, err
-			}
-			if res.Errors+res.BadStatus > 0 {
-				return nil, nil, fmt.Errorf("%s: %d failed requests: %s", t.title, res.Errors+res.BadStatus, res.FirstProblem)
-			}
-			tput[t.key] = max(tput[t.key], res.Throughput())
+		g := calibrateBound(d, runs, o.k)
+		b.Guards[d.name] = g
+		lim, rel := 0.0, 0.0
+		if g.Floor != nil {
+			lim, rel = *g.Floor, 1-*g.Floor/g.Median
+		} else {
+			lim, rel = *g.Ceiling, *g.Ceiling/g.Median-1
 		}
+		fmt.Printf("%-58s median %-8.4g bound %-8.4g (%.0f%% from the median)  runs %s\n", d.name, g.Median, lim, rel*100, joinFloats(runs, "%.4g"))
 	}
-	for _, t := range live {
-		fmt.Printf("      %-26s %10.0f req/s (best of %d x %v)\n", t.title, tput[t.key], rounds, slice)
+	rev, _ := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	date, commit := time.Now().UTC().Format(time.RFC3339), strings.TrimSpace(string(rev))
+	if o.fromBaseline && b.Calibration != nil {
+		date, commit = b.Calibration.Date, b.Calibration.Commit
 	}
-	return tput, skipped, nil
+	b.Calibration = &calibration{
+		Date:   date,
+		Commit: commit,
+		Runs:   o.runs,
+		K:      o.k,
+		Rule:   "per guard over the runs: spread = max(max-min, minMargin*median) (minMargin: throughput 4%, ns/op and scaling 10%, latency 50%); floor = min - k*spread, ceiling = max + k*spread (latency: max + 2k*spread)",
+		Load:   "loadavg at start: " + strings.TrimSpace(string(loadAvg)),
+	}
+	if err := writeBaseline(o.baseline, b); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s\n", o.baseline)
+	return nil
 }

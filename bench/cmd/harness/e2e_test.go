@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,7 @@ func testOptions(t *testing.T, dir string) options {
 		results: filepath.Join(dir, "results"), baseline: filepath.Join(dir, "baseline.json"),
 		duration: 500 * time.Millisecond, warmup: 100 * time.Millisecond,
 		concurrency: 4, openWorkers: 8, rate: 200, maxRequests: 100_000, rounds: 2,
+		benchtime: "100x", microTime: "10ms", openRounds: 1, openDuration: 500 * time.Millisecond, openFraction: 0.4,
 	}
 }
 
@@ -64,25 +66,43 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 }
 
-// TestCheckSkipsMissingScenarios: a ratio whose scenario cannot run is
-// reported as skipped, not failed; an allocation ceiling that is broken fails.
-func TestCheckSkipsMissingScenarios(t *testing.T) {
+// TestCheckFailsWhenAGuardDidNotRun: a renamed benchmark or a gateway that
+// cannot start fails the check (no silent skip); -allow-skip turns that into
+// SKIP; a broken allocation ceiling fails either way.
+func TestCheckFailsWhenAGuardDidNotRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
+	saveHot, savePar := hotBenchmarks, parallelBenchmarks
+	hotBenchmarks, parallelBenchmarks = nil, nil
+	t.Cleanup(func() { hotBenchmarks, parallelBenchmarks = saveHot, savePar })
 	dir := t.TempDir()
 	o := testOptions(t, dir)
-	o.targets, o.benchtime = "direct,plain", "100x"
-	os.WriteFile(o.baseline, []byte(`{"allocs_per_op":{"nowhere.BenchmarkX":0},"ratio_floors":{"plain_vs_direct":0.5}}`), 0o644)
-	if err := runCheck(context.Background(), o, false); err != nil {
-		t.Fatalf("check with skipped scenario failed: %v", err)
-	}
-	// An impossible ceiling on a real benchmark (hist allocates nothing, so use a
-	// negative one) breaks the guard.
-	os.WriteFile(o.baseline, []byte(`{"allocs_per_op":{"../../hist.BenchmarkRecord":-1},"ratio_floors":{}}`), 0o644)
-	o.targets = "direct"
+	// Benchmarks run from the repository root, as make does.
+	root, _ := filepath.Abs("../../..")
+	o.upstreamBin, _ = filepath.Abs(o.upstreamBin)
+	o.configs, o.peers = filepath.Join(root, "bench/configs"), filepath.Join(root, "bench/peers")
+	t.Chdir(root)
+
+	os.WriteFile(o.baseline, []byte(`{"allocs_per_op":{"bench/hist.BenchmarkRecord":0,"bench/hist.BenchmarkRenamed":0},"guards":{}}`), 0o644)
+	o.only = "micro"
 	err := runCheck(context.Background(), o, false)
-	if err == nil || !strings.Contains(err.Error(), "bench-check failed") {
-		t.Errorf("broken ceiling: err %v", err)
+	if !errors.Is(err, errCheckFailed) {
+		t.Errorf("renamed benchmark: err %v, want a failed check", err)
+	}
+	o.allowSkip = true
+	if err := runCheck(context.Background(), o, false); err != nil {
+		t.Errorf("renamed benchmark with -allow-skip: %v", err)
+	}
+	os.WriteFile(o.baseline, []byte(`{"allocs_per_op":{"bench/hist.BenchmarkRecord":-1},"guards":{}}`), 0o644)
+	if err := runCheck(context.Background(), o, false); !errors.Is(err, errCheckFailed) {
+		t.Errorf("broken ceiling with -allow-skip: err %v", err)
+	}
+
+	// The load guards with no sluice binary: every sluice guard is unmeasured.
+	os.WriteFile(o.baseline, []byte(`{"allocs_per_op":{},"guards":{}}`), 0o644)
+	o.only, o.allowSkip = "load", false
+	if err := runCheck(context.Background(), o, false); !errors.Is(err, errCheckFailed) {
+		t.Errorf("no gateway: err %v, want a failed check", err)
 	}
 }

@@ -34,7 +34,7 @@ func TestConfigsAreJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := render(data, map[string]string{"UPSTREAM": "127.0.0.1:1", "LISTEN": "127.0.0.1:2", "ADMIN": "127.0.0.1:3"})
+		out := render(data, map[string]string{"UPSTREAM": "127.0.0.1:1", "LISTEN": "127.0.0.1:2", "ADMIN": "127.0.0.1:3", "DIR": "/tmp/bench"})
 		var v map[string]any
 		if err := json.Unmarshal(out, &v); err != nil {
 			t.Errorf("%s: %v", f, err)
@@ -45,28 +45,41 @@ func TestConfigsAreJSON(t *testing.T) {
 	}
 }
 
-func TestParseAllocs(t *testing.T) {
+func TestParseSamples(t *testing.T) {
 	out := []byte(`goos: linux
-BenchmarkLookup-2          	 1000000	      1033 ns/op	       0 B/op	       0 allocs/op
+BenchmarkLookup/static-2          	 1000000	      1033 ns/op	       0 B/op	       0 allocs/op
+BenchmarkLookup/param-2           	 1000000	      2000 ns/op	       0 B/op	       0 allocs/op
 BenchmarkServe/hit-2       	  500000	      2400 ns/op	      64 B/op	       2 allocs/op
-BenchmarkNoProcs           	  500000	      2400 ns/op	      64 B/op	      11 allocs/op
-BenchmarkNoMem-2           	  500000	      2400 ns/op
+BenchmarkServe/size-64-2       	  500000	      2400 ns/op	      64 B/op	       5 allocs/op
+BenchmarkPar       	  500000	      300 ns/op
+BenchmarkPar-2       	  500000	      200.5 ns/op
+BenchmarkPar-4       	  500000	      250 ns/op
+BenchmarkPar-4       	  500000	      150 ns/op
 PASS`)
-	got := parseAllocs(out)
-	want := map[string]int64{"BenchmarkLookup": 0, "BenchmarkServe/hit": 2, "BenchmarkNoProcs": 11}
-	if len(got) != len(want) {
-		t.Fatalf("got %v", got)
+	ss := parseSamples(out, []int{1, 2, 4})
+	if len(ss) != 8 {
+		t.Fatalf("samples %+v", ss)
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %d, want %d", k, got[k], v)
-		}
+	if v, ok := worstAllocs(ss, "BenchmarkServe"); !ok || v != 5 {
+		t.Errorf("worstAllocs sub-benchmarks: %d %v", v, ok)
 	}
-	if v, ok := worstOf(map[string]int64{"BenchmarkServe/hit": 2, "BenchmarkServe/miss": 5, "BenchmarkServex": 9}, "BenchmarkServe"); !ok || v != 5 {
-		t.Errorf("worstOf sub-benchmarks: %d %v", v, ok)
+	if _, ok := worstAllocs(ss, "BenchmarkPar"); ok {
+		t.Error("allocs found where none were reported")
 	}
-	if _, ok := worstOf(got, "BenchmarkAbsent"); ok {
+	if _, ok := worstAllocs(ss, "BenchmarkAbsent"); ok {
 		t.Error("absent benchmark found")
+	}
+	if v, ok := bestNs(ss, "BenchmarkLookup", 2); !ok || v != 3033 {
+		t.Errorf("bestNs sums sub-benchmarks: %v %v", v, ok)
+	}
+	if v, ok := bestNs(ss, "BenchmarkPar", 4); !ok || v != 150 {
+		t.Errorf("bestNs takes the best: %v %v", v, ok)
+	}
+	if v, ok := bestNs(ss, "BenchmarkPar", 1); !ok || v != 300 {
+		t.Errorf("bestNs -cpu 1: %v %v", v, ok)
+	}
+	if ss[3].name != "BenchmarkServe/size-64" || ss[3].procs != 2 {
+		t.Errorf("suffix parsing: %+v", ss[3])
 	}
 	if d, n, ok := splitKey("engine/cache.BenchmarkServe/hit"); !ok || d != "engine/cache" || n != "BenchmarkServe/hit" {
 		t.Errorf("splitKey: %q %q %v", d, n, ok)
@@ -76,19 +89,94 @@ PASS`)
 	}
 }
 
-func TestBaselineRejectsUnknownRatio(t *testing.T) {
+func TestBaselineRejectsUnknownGuard(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "b.json")
-	os.WriteFile(bad, []byte(`{"allocs_per_op":{},"ratio_floors":{"plain_vs_nothing":0.5}}`), 0o644)
-	if _, err := loadBaseline(bad); err == nil || !strings.Contains(err.Error(), "plain_vs_nothing") {
-		t.Errorf("err %v", err)
+	for _, c := range []struct{ doc, want string }{
+		{`{"allocs_per_op":{},"guards":{"throughput/plain_vs_nothing":{"floor":0.5,"median":1}}}`, "plain_vs_nothing"},
+		{`{"allocs_per_op":{},"guards":{"throughput/plain_vs_nginx":{"ceiling":0.5,"median":1}}}`, "needs a floor"},
+		{`{"allocs_per_op":{},"guards":{"pipeline/limited_share":{"floor":0.5,"median":1}}}`, "fixed bounds"},
+		{`{"allocs":{}}`, "unknown field"},
+	} {
+		os.WriteFile(bad, []byte(c.doc), 0o644)
+		if _, err := loadBaseline(bad); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", c.doc, err, c.want)
+		}
 	}
-	os.WriteFile(bad, []byte(`{"allocs":{}}`), 0o644)
-	if _, err := loadBaseline(bad); err == nil {
-		t.Error("unknown key accepted")
+	b, err := loadBaseline("../../baseline.json")
+	if err != nil {
+		t.Fatalf("committed baseline: %v", err)
 	}
-	if _, err := loadBaseline("../../baseline.json"); err != nil {
-		t.Errorf("committed baseline: %v", err)
+	// CI must not pass on guards nobody calibrated.
+	for _, d := range guardDefs() {
+		if !d.fixed && b.Guards[d.name] == nil {
+			t.Errorf("committed baseline has no bound for %s (make bench-calibrate)", d.name)
+		}
+	}
+}
+
+// TestEvaluate: a figure past its bound fails, a guard that did not run or
+// has no bound fails unless skips are allowed, fixed bounds apply.
+func TestEvaluate(t *testing.T) {
+	f, c := 0.8, 2.0
+	b := &baseline{AllocsPerOp: map[string]int64{"x.BenchmarkA": 0, "x.BenchmarkGone": 0},
+		Guards: map[string]*bound{
+			"throughput/plain_vs_nginx":    {Floor: &f, Median: 0.9},
+			"latency/p99/plain_vs_nginx":   {Ceiling: &c, Median: 1},
+			"latency/p99.9/plain_vs_nginx": {Ceiling: &c, Median: 1},
+		}}
+	m := newMeasurement()
+	m.allocs["x.BenchmarkA"] = 1
+	m.miss("allocs/x.BenchmarkGone", "benchmark BenchmarkGone not found")
+	m.values["throughput/plain_vs_nginx"] = 0.85
+	m.values["latency/p99/plain_vs_nginx"] = 2.5
+	m.values["throughput/cache_vs_nginx"] = 1 // no bound
+	m.values["pipeline/limited_share"] = 0    // under its fixed floor
+	m.values["pipeline/verified_share"] = 0.02
+	m.miss("latency/p99.9/plain_vs_nginx", "plain: open round 1: 3 failed requests")
+	states := func(allow bool) map[string]string {
+		out := map[string]string{}
+		for _, v := range evaluate(b, m, map[string]bool{groupMicro: true, groupLoad: true}, allow) {
+			out[v.name] = v.state
+		}
+		return out
+	}
+	want := map[string]string{
+		"allocs/x.BenchmarkA": "FAIL", "allocs/x.BenchmarkGone": "FAIL",
+		"throughput/plain_vs_nginx": "ok", "latency/p99/plain_vs_nginx": "FAIL",
+		"latency/p99.9/plain_vs_nginx": "FAIL", "throughput/cache_vs_nginx": "FAIL",
+		"pipeline/limited_share": "FAIL", "pipeline/verified_share": "ok",
+		"ns/router.BenchmarkLookup": "FAIL",
+	}
+	got := states(false)
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %s, want %s", k, got[k], v)
+		}
+	}
+	got = states(true)
+	for _, k := range []string{"allocs/x.BenchmarkGone", "latency/p99.9/plain_vs_nginx", "throughput/cache_vs_nginx", "ns/router.BenchmarkLookup"} {
+		if got[k] != "SKIP" {
+			t.Errorf("-allow-skip: %s: %s, want SKIP", k, got[k])
+		}
+	}
+	if got["latency/p99/plain_vs_nginx"] != "FAIL" || got["pipeline/limited_share"] != "FAIL" {
+		t.Error("-allow-skip must not excuse a broken guard")
+	}
+}
+
+func TestCalibrateBound(t *testing.T) {
+	d := guardDef{name: "throughput/plain_vs_nginx", minMargin: 0.04}
+	g := calibrateBound(d, []float64{0.80, 0.84, 0.82, 0.83, 0.81}, 1)
+	// spread 0.04 (= max-min, above 4% of 0.82): floor 0.80 - 0.04.
+	if g.Floor == nil || *g.Floor != 0.76 || g.Median != 0.82 || g.Ceiling != nil {
+		t.Errorf("floor bound %+v", g)
+	}
+	d = guardDef{name: "latency/p99/plain_vs_nginx", ceiling: true, minMargin: 0.50, kScale: 2}
+	g = calibrateBound(d, []float64{1.0, 1.1, 1.05}, 1)
+	// spread max(0.1, 0.5*1.05=0.525), twice: ceiling 1.1 + 1.05.
+	if g.Ceiling == nil || *g.Ceiling != 2.15 || g.Floor != nil {
+		t.Errorf("ceiling bound %+v", g)
 	}
 }
 

@@ -2,9 +2,13 @@
 //
 //	harness run      full benchmark: every target, closed and open loop, a
 //	                 markdown report and SVG latency plots in bench/results/
-//	harness check    the CI guard: allocs/op of selected Go benchmarks and
-//	                 throughput ratios from short load runs, against bench/baseline.json
-//	harness baseline print the current allocs/op of the baseline's benchmarks as JSON
+//	harness check     the CI guard: allocs/op, ns/op against a calibration
+//	                  loop and RunParallel scaling of Go benchmarks; closed-loop
+//	                  throughput and open-loop latency ratios against nginx and
+//	                  the upstream in the same run; bounds from bench/baseline.json
+//	harness calibrate measure -runs times and write the bounds to the baseline
+//	harness selftest  build sluice with deliberate slowdowns and prove check fails
+//	harness baseline  print the current allocs/op of the baseline's benchmarks as JSON
 //
 // It starts cmd/upstream, sluice (from -sluice) and, when installed, nginx and
 // haproxy on loopback, and drives them with bench/loadgen. On a machine with
@@ -44,6 +48,19 @@ type options struct {
 	pin                    string
 	benchtime              string
 	rounds                 int
+	// check, calibrate, selftest:
+	microTime    string        // -benchtime of the ns/op and scaling runs
+	openRounds   int           // open-loop rounds per target
+	openDuration time.Duration // open-loop time per target (split in rounds)
+	openFraction float64       // open-loop rate as a fraction of capacity
+	allowSkip    bool          // a guard that did not run is a SKIP, not a FAIL
+	confirm      bool          // measure failed groups again; fail what fails twice
+	only         string        // micro, load or all
+	runs         int           // calibrate: measuring passes
+	fromBaseline bool          // calibrate: re-apply the rule to the baseline's stored runs
+	k            float64       // calibrate: spreads between worst figure and bound
+	readme       string        // run: README whose benchmark section is regenerated
+	docs         string        // run: directory for the published report and plots
 }
 
 // pinnedEnv marks a harness that already re-executed itself under taskset.
@@ -67,8 +84,9 @@ func main() {
 	fs.StringVar(&o.results, "results", "bench/results", "directory for reports, plots and logs")
 	fs.StringVar(&o.baseline, "baseline", "bench/baseline.json", "baseline for check")
 	defTargets, defDur := "direct,direct-1ms,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
-	if cmd == "check" {
-		defTargets, defDur = "direct,direct-1ms,plain,pipeline,cache", 6*time.Second
+	guarding := cmd == "check" || cmd == "calibrate" || cmd == "selftest"
+	if guarding {
+		defDur = 7 * time.Second
 	}
 	fs.StringVar(&o.targets, "targets", defTargets, "comma-separated targets to run")
 	fs.DurationVar(&o.duration, "duration", defDur, "length of each measured load run")
@@ -79,7 +97,19 @@ func main() {
 	fs.Int64Var(&o.maxRequests, "max-requests", 10_000_000, "cap on requests per load run")
 	fs.StringVar(&o.pin, "pin", "auto", "core placement with taskset: auto, on or off")
 	fs.StringVar(&o.benchtime, "benchtime", "3000x", "check/baseline: -benchtime for the Go benchmarks")
-	fs.IntVar(&o.rounds, "rounds", 6, "check: interleaved rounds per target (each -duration/rounds long; best counts)")
+	fs.IntVar(&o.rounds, "rounds", 7, "check: closed-loop interleaved rounds per target (each -duration/rounds long; the median of per-round ratios counts)")
+	fs.StringVar(&o.microTime, "micro-time", "100ms", "check: -benchtime of the ns/op and scaling runs (each runs 3 times, best counts)")
+	fs.IntVar(&o.openRounds, "open-rounds", 7, "check: open-loop interleaved rounds per target")
+	fs.DurationVar(&o.openDuration, "open-duration", 14*time.Second, "check: open-loop time per target, split in -open-rounds")
+	fs.Float64Var(&o.openFraction, "open-fraction", 0.4, "check: open-loop rate as a fraction of the lowest proxy's closed-loop throughput")
+	fs.BoolVar(&o.allowSkip, "allow-skip", false, "check: report a guard that could not run as SKIP instead of failing (local use only; CI never sets it)")
+	fs.BoolVar(&o.confirm, "confirm", true, "check, selftest: measure the groups of failed guards again and fail only guards that fail both times")
+	fs.StringVar(&o.only, "only", "all", "check, calibrate: guard groups to run: micro, load or all")
+	fs.IntVar(&o.runs, "runs", 5, "calibrate: measuring passes")
+	fs.BoolVar(&o.fromBaseline, "from-baseline", false, "calibrate: measure nothing, re-apply the rule (e.g. a new -k) to the runs stored in the baseline")
+	fs.Float64Var(&o.k, "k", 1, "calibrate: bound = worst figure seen ± k × spread")
+	fs.StringVar(&o.readme, "readme", "", "run: README.md whose benchmark section (between the bench:begin/end markers) is regenerated")
+	fs.StringVar(&o.docs, "docs", "", "run: directory to publish the report and plots in (e.g. docs/bench)")
 	_ = fs.Parse(os.Args[2:])
 
 	pin := placement(o.pin)
@@ -94,8 +124,12 @@ func main() {
 		err = runCheck(ctx, o, pin)
 	case "baseline":
 		err = printBaseline(ctx, o)
+	case "calibrate":
+		err = runCalibrate(ctx, o, pin)
+	case "selftest":
+		err = runSelfTest(ctx, o, pin)
 	default:
-		err = fmt.Errorf("unknown command %q (run, check or baseline)", cmd)
+		err = fmt.Errorf("unknown command %q (run, check, calibrate, selftest or baseline)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "harness:", err)

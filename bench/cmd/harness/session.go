@@ -24,6 +24,8 @@ type session struct {
 	sluiceBin       string
 	// lenient turns launch failures into skips (run); check fails on them.
 	lenient bool
+	// rotation is the realistic pipeline's token rotation, shared by all its runs.
+	rotation *loadgen.Rotation
 }
 
 // newSession starts the upstream. Call close when done.
@@ -76,7 +78,10 @@ func (s *session) close() {
 
 // selected returns the targets named in -targets, in report order.
 func (s *session) selected() ([]target, error) {
-	all := allTargets(s.o.configs, s.o.peers, benchToken(time.Now()))
+	if s.rotation == nil {
+		s.rotation = pipelineRotation(time.Now())
+	}
+	all := allTargets(s.o.configs, s.o.peers, s.rotation)
 	want := map[string]bool{}
 	for _, k := range strings.Split(s.o.targets, ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -106,7 +111,7 @@ type outcome struct {
 
 // measure runs one load run against addr and prints a progress line.
 func (s *session) measure(ctx context.Context, t target, addr, label string, cfg loadgen.Config) (*loadgen.Result, error) {
-	cfg.Addr, cfg.Request = addr, t.req
+	cfg.Addr, cfg.Request, cfg.LimitedStatus = addr, t.req, t.limited
 	cfg.MaxRequests = s.o.maxRequests
 	tty := isTerminal(os.Stderr)
 	cfg.Progress = func(elapsed time.Duration, done int64) {

@@ -31,24 +31,33 @@ type target struct {
 	// serviceTime selects the upstream that spends 1 ms on every answer, as a
 	// real service does: the baseline a cache hit has to beat.
 	serviceTime bool
+	// limited is a status that counts as an answer (429 where the rate
+	// limit is meant to engage for some clients).
+	limited int
+	// accessLog: the target writes its access log to DIR/access.log.
+	accessLog bool
 }
 
 // catalogReq is the request every proxy scenario sends: the same route for
 // the upstream, sluice and the peers.
 var catalogReq = loadgen.Request{Method: "GET", Path: "/catalog/sku-42"}
 
-// allTargets lists every target in report order.
-func allTargets(configs, peers string, token string) []target {
+// allTargets lists every target in report order. pipe is the realistic
+// pipeline's token rotation (pipelineRotation); its second value serves
+// the probe.
+func allTargets(configs, peers string, pipe *loadgen.Rotation) []target {
 	pipeReq := catalogReq
-	pipeReq.Headers = [][2]string{{"Authorization", "Bearer " + token}, {"X-Client", "bench"}}
+	pipeReq.Headers = [][2]string{{"Authorization", pipe.Values[1]}, {"X-Client", "bench"}}
+	pipeReq.Rotate = pipe
 	return []target{
 		{key: "direct", title: "upstream direct", kind: "direct", req: catalogReq},
 		{key: "direct-1ms", title: "upstream direct, 1 ms service time", kind: "direct", req: catalogReq, serviceTime: true},
 		{key: "nginx", title: "nginx (peer)", kind: "nginx", file: filepath.Join(peers, "nginx.conf.tmpl"), req: catalogReq},
 		{key: "haproxy", title: "haproxy (peer)", kind: "haproxy", file: filepath.Join(peers, "haproxy.cfg.tmpl"), req: catalogReq},
 		{key: "plain", title: "sluice plain proxy", kind: "sluice", file: filepath.Join(configs, "plain.json"), req: catalogReq},
-		{key: "pipeline", title: "sluice full pipeline", kind: "sluice", file: filepath.Join(configs, "pipeline.json"), req: pipeReq,
-			wantHeader: "RateLimit-Limit", needs: "Authorization"},
+		{key: "pipeline", title: "sluice full pipeline (10k JWTs, per-client limits, access log)", kind: "sluice",
+			file: filepath.Join(configs, "pipeline.json"), req: pipeReq,
+			wantHeader: "RateLimit-Limit", needs: "Authorization", limited: 429, accessLog: true},
 		{key: "cache", title: "sluice cache hit", kind: "sluice", file: filepath.Join(configs, "cache.json"), req: catalogReq, wantHit: true},
 		{key: "aggregate", title: "sluice aggregate of three", kind: "sluice", file: filepath.Join(configs, "aggregate.json"),
 			req: loadgen.Request{Method: "GET", Path: "/home/u1"}},
@@ -74,8 +83,10 @@ func render(tmpl []byte, vars map[string]string) []byte {
 
 // launched is a running target.
 type launched struct {
-	addr string
-	proc *child // nil for the upstream itself (owned by the session)
+	addr  string
+	admin string // sluice's admin listener ("" for others)
+	dir   string // the target's temporary directory (configs, logs)
+	proc  *child // nil for the upstream itself (owned by the session)
 }
 
 // launch starts t and waits until it is ready and answers its request.
@@ -153,7 +164,7 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 	default:
 		return nil, fmt.Errorf("unknown target kind %q", t.kind)
 	}
-	l := &launched{addr: listen, proc: c}
+	l := &launched{addr: listen, admin: vars["ADMIN"], dir: dir, proc: c}
 	if err := waitHTTP(ctx, c, readyAddr, readyPath, 15*time.Second); err != nil {
 		s.procs.stop(c)
 		return nil, fmt.Errorf("%s: %w", t.title, err)

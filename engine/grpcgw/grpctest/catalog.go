@@ -35,8 +35,11 @@ const (
 	Package    = "catalog.v1"
 	Service    = "catalog.v1.Catalog"
 	GetProduct = "catalog.v1.Catalog/GetProduct"
-	// WatchProducts is a server-streaming method (not callable through the gateway).
+	// WatchProducts is a server-streaming method (pass-through routes only).
 	WatchProducts = "catalog.v1.Catalog/WatchProducts"
+	// EchoProducts is a bidirectional method the server answers but the
+	// descriptor set does not describe (for pass-through tests).
+	EchoProducts = "catalog.v1.Catalog/EchoProducts"
 )
 
 // CatalogSet returns the catalog API as a FileDescriptorSet.

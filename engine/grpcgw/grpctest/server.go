@@ -2,8 +2,11 @@ package grpctest
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,11 +32,22 @@ import (
 // "missing" NOT_FOUND, "bad" INVALID_ARGUMENT, "anon" UNAUTHENTICATED,
 // "denied" PERMISSION_DENIED, "busy" RESOURCE_EXHAUSTED, "down" UNAVAILABLE,
 // "boom" INTERNAL.
+//
+// EchoProducts (a bidirectional stream, not in the descriptor set: for
+// pass-through only) answers each GetProductRequest as it arrives with a
+// Product{sku, name "Echo <sku>"}.
+//
+// WatchProducts streams page_size products (sku "<sku>-<i>", name
+// "Product <sku>-<i>"), waiting delay_ms before each, then sets the trailer
+// x-sent to the count; the failing skus fail it after the first product.
 type Server struct {
 	// Addr is the listening address (127.0.0.1:port).
 	Addr string
 	// Calls counts the calls received.
 	Calls atomic.Int64
+	// LastTimeout is the time left until the last call's deadline when it
+	// arrived (0: no deadline).
+	LastTimeout atomic.Int64
 
 	srv    *grpc.Server
 	health *health.Server
@@ -92,12 +106,23 @@ var (
 func (s *Server) handle(_ any, stream grpc.ServerStream) error {
 	s.Calls.Add(1)
 	method, _ := grpc.MethodFromServerStream(stream)
-	if method != "/"+GetProduct {
+	if method == "/"+EchoProducts {
+		return echoStream(stream)
+	}
+	if method != "/"+GetProduct && method != "/"+WatchProducts {
 		return status.Errorf(codes.Unimplemented, "method %s not implemented", method)
+	}
+	if d, ok := stream.Context().Deadline(); ok {
+		s.LastTimeout.Store(int64(time.Until(d)))
+	} else {
+		s.LastTimeout.Store(0)
 	}
 	in := dynamicpb.NewMessage(reqDesc)
 	if err := stream.RecvMsg(in); err != nil {
 		return err
+	}
+	if method == "/"+WatchProducts {
+		return s.watch(stream, in)
 	}
 	get := func(name string) protoreflect.Value { return in.Get(reqDesc.Fields().ByName(protoreflect.Name(name))) }
 	sku := get("sku").String()
@@ -134,4 +159,53 @@ func (s *Server) handle(_ any, stream grpc.ServerStream) error {
 		mm.Set(protoreflect.ValueOfString(k).MapKey(), protoreflect.ValueOfString(strings.Join(md[k], ",")))
 	}
 	return stream.SendMsg(out)
+}
+
+func (s *Server) watch(stream grpc.ServerStream, in *dynamicpb.Message) error {
+	get := func(name string) protoreflect.Value { return in.Get(reqDesc.Fields().ByName(protoreflect.Name(name))) }
+	sku := get("sku").String()
+	n := int(get("page_size").Int())
+	delay := time.Duration(get("delay_ms").Int()) * time.Millisecond
+	name := prodDesc.Fields().ByName("name")
+	skuField := prodDesc.Fields().ByName("sku")
+	for i := 0; i < n; i++ {
+		if delay > 0 {
+			select {
+			case <-time.After(delay):
+			case <-stream.Context().Done():
+				return stream.Context().Err()
+			}
+		}
+		if code, ok := failBySKU[sku]; ok && i > 0 {
+			return status.Errorf(code, "product %q: %s", sku, code)
+		}
+		out := dynamicpb.NewMessage(prodDesc)
+		id := sku + "-" + strconv.Itoa(i)
+		out.Set(skuField, protoreflect.ValueOfString(id))
+		out.Set(name, protoreflect.ValueOfString("Product "+id))
+		if err := stream.SendMsg(out); err != nil {
+			return err
+		}
+	}
+	stream.SetTrailer(metadata.Pairs("x-sent", strconv.Itoa(n)))
+	return nil
+}
+
+func echoStream(stream grpc.ServerStream) error {
+	for {
+		in := dynamicpb.NewMessage(reqDesc)
+		if err := stream.RecvMsg(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		sku := in.Get(reqDesc.Fields().ByName("sku")).String()
+		out := dynamicpb.NewMessage(prodDesc)
+		out.Set(prodDesc.Fields().ByName("sku"), protoreflect.ValueOfString(sku))
+		out.Set(prodDesc.Fields().ByName("name"), protoreflect.ValueOfString("Echo "+sku))
+		if err := stream.SendMsg(out); err != nil {
+			return err
+		}
+	}
 }

@@ -1,0 +1,520 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc/codes"
+)
+
+// gRPC pass-through: a route on a grpc service without grpc_method relays
+// gRPC calls from HTTP/2 clients to the service unchanged: the request body
+// and the answer stream through in both directions (unary, client, server
+// and bidirectional streaming), headers and trailers (grpc-status,
+// grpc-message, metadata) are relayed as they are, and the call's deadline
+// (the client's grpc-timeout, capped by the service's timeout) bounds the
+// upstream call and is sent on as grpc-timeout. Auth, rate limits, target
+// choice (balancer, health, ejection, circuit breaker, fallback), retries of
+// calls that could not connect, metrics and the access log are the route's
+// as for any other request.
+
+// grpcPass is the pass-through of one grpc service: an HTTP/2 transport
+// (h2c, or TLS when the service has a tls block) shared by its routes.
+type grpcPass struct {
+	svc     *upstream.Service
+	tr      *http2.Transport
+	targets []*passTarget
+}
+
+// passTarget counts sluice_upstream_requests_total for one target.
+type passTarget struct {
+	labels   string
+	byStatus [600]atomic.Pointer[metrics.Counter]
+}
+
+func (t *passTarget) count(status int) {
+	if status < 0 || status >= len(t.byStatus) {
+		status = 0
+	}
+	c := t.byStatus[status].Load()
+	if c == nil {
+		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
+		t.byStatus[status].Store(c)
+	}
+	c.Inc()
+}
+
+// dialError marks a failure to reach a target: nothing was sent, so the call
+// may go to another target.
+type dialError struct{ err error }
+
+func (d dialError) Error() string { return "connect: " + d.err.Error() }
+func (d dialError) Unwrap() error { return d.err }
+
+// Upstream connections are pinged after this long without frames, and
+// closed when the ping is not answered in time (a dead target's calls fail
+// fast instead of hanging).
+const (
+	passReadIdle    = 30 * time.Second
+	passPingTimeout = 10 * time.Second
+	// passDeadlineGrace is how long after a call's deadline the client
+	// stream may still be written (its final status) before it is reset.
+	passDeadlineGrace = 2 * time.Second
+)
+
+// grpcPassFor returns the pass-through of service name, made once per
+// service. path is the route's JSON path, for errors.
+func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpcPass, config.Errors) {
+	if p := e.passes[name]; p != nil {
+		return p, nil
+	}
+	var errs config.Errors
+	svc := e.services[name]
+	if svc == nil {
+		return nil, nil // the service's own problems are already reported
+	}
+	var base *tls.Config
+	if c.TLS != nil {
+		b, es := tlsconf.Upstream(c.TLS, config.Join(config.Join("services", name), "tls"))
+		if len(es) > 0 {
+			return nil, nil // reported by the grpcgw package with the same path
+		}
+		base = b.Clone()
+		base.NextProtos = []string{http2.NextProtoTLS}
+	}
+	connect := c.ConnectTimeout.D()
+	if connect <= 0 {
+		connect = upstream.DefaultConnectTimeout
+	}
+	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	p := &grpcPass{svc: svc}
+	p.tr = &http2.Transport{
+		AllowHTTP:       true,
+		ReadIdleTimeout: passReadIdle,
+		PingTimeout:     passPingTimeout,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, dialError{err}
+			}
+			if base == nil {
+				return conn, nil
+			}
+			tc := tls.Client(conn, tlsconf.ForTarget(base, addr))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, dialError{err}
+			}
+			if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
+				tc.Close()
+				return nil, dialError{errors.New("target did not negotiate h2")}
+			}
+			return tc, nil
+		},
+	}
+	for _, t := range svc.Targets() {
+		p.targets = append(p.targets, &passTarget{
+			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
+		})
+	}
+	if e.passes == nil {
+		e.passes = map[string]*grpcPass{}
+	}
+	e.passes[name] = p
+	if h2 := e.cfg.Server.HTTP2; e.cfg.Server.TLS == nil || (h2 != nil && !*h2) {
+		slog.Warn("grpc pass-through needs HTTP/2 (server.tls with server.http2 true): every call will get 426",
+			"path", config.Join(path, "service"))
+	}
+	return p, errs
+}
+
+// grpcPassSplit prepares the pass-throughs of a pass-through route's split
+// services (the split stage only pairs grpc services with grpc services).
+func (e *Engine) grpcPassSplit(r *route, path string) config.Errors {
+	if r.grpcPass == nil || len(r.edge.sides) == 0 {
+		return nil
+	}
+	var errs config.Errors
+	for _, side := range r.edge.sides {
+		c := e.cfg.Services[side.Name]
+		if c == nil || c.Protocol != "grpc" {
+			return nil // reported by the split stage
+		}
+		p, es := e.grpcPassFor(side.Name, c, path)
+		errs = append(errs, es...)
+		r.grpcPassSides = append(r.grpcPassSides, p)
+	}
+	return errs
+}
+
+// checkGRPCPass reports route settings a pass-through cannot honour: the
+// body is a stream of gRPC messages, never JSON, and answers are streams.
+func checkGRPCPass(rc *config.Route, path string) config.Errors {
+	var errs config.Errors
+	if rc.Cache != nil {
+		errs.Add(config.Join(path, "cache"), "not for a gRPC pass-through route (service %q has protocol \"grpc\" and the route no grpc_method)", rc.Service)
+	}
+	if rc.WebSocket {
+		errs.Add(config.Join(path, "websocket"), "not for a gRPC pass-through route")
+	}
+	if v := rc.Validate; v != nil && (v.JSONBody || v.JSONSchemaFile != "") {
+		errs.Add(config.Join(path, "validate"), "json_body and json_schema_file do not apply to a gRPC pass-through route")
+	}
+	return errs
+}
+
+func (p *grpcPass) close() { p.tr.CloseIdleConnections() }
+
+var passBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// grpcPassFetch is the upstream stage of a gRPC pass-through route.
+func grpcPassFetch(x *pipeline.Exchange) {
+	st, ok := x.Ctx.Conn().(*h2Stream)
+	if !ok {
+		x.AddResponseHeaderString("Upgrade", "HTTP/2.0")
+		x.Fail(426, "upgrade_required", "gRPC needs HTTP/2: connect with TLS and ALPN h2")
+		return
+	}
+	if !st.grpc {
+		x.Fail(415, "unsupported_media_type", "this route passes gRPC through: Content-Type must be application/grpc")
+		return
+	}
+	r := x.Route.(*route)
+	se := owner(x)
+	p := r.grpcPass
+	if svc := se.service; svc != nil && svc != p.svc {
+		// The route's split picked another service.
+		for i, side := range r.edge.sides {
+			if side == svc && i < len(r.grpcPassSides) && r.grpcPassSides[i] != nil {
+				p = r.grpcPassSides[i]
+			}
+		}
+	}
+	prepareUpstream(x)
+	se.uri = r.upstreamURI(se, &x.Ctx.Request)
+
+	deadline := x.Start.Add(p.svc.Timeout)
+	if d, ok := parseGRPCTimeout(x.Ctx.Request.Header.Peek("Grpc-Timeout")); ok && x.Start.Add(d).Before(deadline) {
+		deadline = x.Start.Add(d)
+	}
+	x.Deadline = deadline
+	ctx, cancel := context.WithDeadline(st.r.Context(), deadline)
+	defer cancel()
+	// The stream's own read and write timeouts give way to the call's
+	// deadline (a server stream may outlive write_timeout), plus a grace
+	// period: at the deadline the gateway still writes the call's
+	// DEADLINE_EXCEEDED trailers, which x/net would otherwise pre-empt by
+	// resetting the stream.
+	rc := http.NewResponseController(st.w)
+	_ = rc.SetReadDeadline(deadline.Add(passDeadlineGrace))
+	_ = rc.SetWriteDeadline(deadline.Add(passDeadlineGrace))
+
+	header := make(http.Header, x.Ctx.Request.Header.Len()+2)
+	for k, v := range x.Ctx.Request.Header.All() {
+		if h2Skip(k) || caseEqual(k, "Host") || caseEqual(k, "Grpc-Timeout") {
+			continue
+		}
+		header.Add(string(k), string(v))
+	}
+	header.Set("Te", "trailers")
+
+	var tried [8]*upstream.Target
+	ntried := 0
+	var (
+		lease upstream.Lease
+		resp  *http.Response
+		err   error
+	)
+	for attempt := 0; ; attempt++ {
+		l, lerr := p.svc.Acquire(tried[:ntried])
+		if lerr != nil {
+			if attempt > 0 {
+				lerr = upstream.ErrConnect // the last target could not be reached
+			}
+			upstream.FailExchange(x, p.svc, lerr)
+			return
+		}
+		lease = l
+		x.Target = l.Target.Addr
+		req, rerr := http.NewRequestWithContext(ctx, string(x.Ctx.Method()), "http://"+l.Target.Addr+string(se.uri), io.NopCloser(st.r.Body))
+		if rerr != nil {
+			lease.Done(nil, 0)
+			x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+			return
+		}
+		req.Header = header.Clone()
+		if left := time.Until(deadline); left > 0 {
+			req.Header.Set("Grpc-Timeout", formatGRPCTimeout(left))
+		}
+		req.ContentLength = -1
+		req.Host = l.Target.Addr
+		resp, err = p.tr.RoundTrip(req)
+		var de dialError
+		if err == nil || !errors.As(err, &de) || attempt >= p.svc.Retries || ctx.Err() != nil {
+			break
+		}
+		lease.Done(upstream.ErrConnect, 0)
+		p.targets[l.Index].count(502)
+		if ntried < len(tried) {
+			tried[ntried] = l.Target
+			ntried++
+		}
+	}
+	pt := p.targets[lease.Index]
+	if err != nil {
+		var de dialError
+		switch {
+		case errors.As(err, &de):
+			lease.Done(upstream.ErrConnect, 0)
+			pt.count(502)
+			upstream.FailExchange(x, p.svc, upstream.ErrConnect)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			lease.Done(upstream.ErrTimeout, 0)
+			pt.count(504)
+			upstream.FailExchange(x, p.svc, upstream.ErrTimeout)
+		case st.r.Context().Err() != nil:
+			// The client went away: neither a success nor a failure of
+			// the target.
+			lease.Done(upstream.ErrBusy, 0)
+			pt.count(499)
+			st.abort = true
+			x.Fail(499, "client_closed", "client closed the stream")
+		default:
+			lease.Done(upstream.ErrBadResponse, 0)
+			pt.count(502)
+			upstream.FailExchange(x, p.svc, upstream.ErrBadResponse)
+		}
+		return
+	}
+	defer resp.Body.Close()
+	relayGRPC(ctx, x, st, r, resp, lease, pt)
+}
+
+// relayGRPC sends the upstream's answer to the client stream: headers (with
+// the gateway's own: X-Request-Id, RateLimit-*, response_headers), then each
+// piece of body as it arrives, then the trailers.
+func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route, resp *http.Response, lease upstream.Lease, pt *passTarget) {
+	st.written = true
+	rh := &x.Ctx.Response.Header
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			rh.Add(k, v)
+		}
+	}
+	x.ApplyResponseHeaders(rh)
+	rh.SetBytesV("X-Request-Id", x.RequestID)
+	r.responseHeaders.apply(rh)
+	h := st.w.Header()
+	copyResponseHeaders(h, rh)
+	if _, ok := h["Content-Type"]; !ok {
+		h["Content-Type"] = nil
+	}
+	st.w.WriteHeader(resp.StatusCode)
+	rc := http.NewResponseController(st.w)
+	if resp.Header.Get("Grpc-Status") == "" {
+		// A stream's headers go out before its first message. A
+		// trailers-only answer (grpc-status in the headers) must stay one
+		// HEADERS frame that ends the stream: no flush.
+		_ = rc.Flush()
+	}
+
+	bp := passBufs.Get().(*[]byte)
+	defer passBufs.Put(bp)
+	buf := *bp
+	var rerr error
+	total := 0
+	for {
+		n, err := resp.Body.Read(buf)
+		total += n
+		if n > 0 {
+			if _, werr := st.w.Write(buf[:n]); werr != nil {
+				rerr = werr
+				break
+			}
+			if werr := rc.Flush(); werr != nil {
+				rerr = werr
+				break
+			}
+		}
+		if err != nil {
+			if err != io.EOF {
+				rerr = err
+			}
+			break
+		}
+	}
+	grpcStatus := resp.Header.Get("Grpc-Status")
+	switch {
+	case rerr == nil:
+		for k, vs := range resp.Trailer {
+			st.w.Header()[http.TrailerPrefix+k] = vs
+		}
+		if s := resp.Trailer.Get("Grpc-Status"); s != "" {
+			grpcStatus = s
+		}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) && st.r.Context().Err() == nil:
+		// The call's deadline passed mid-stream: end it as gRPC does.
+		st.w.Header()[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(int(codes.DeadlineExceeded))}
+		st.w.Header()[http.TrailerPrefix+"Grpc-Message"] = []string{"deadline exceeded"}
+		grpcStatus = strconv.Itoa(int(codes.DeadlineExceeded))
+	default:
+		// Reset by the upstream or the client: the client must not see a
+		// complete call.
+		st.abort = true
+		grpcStatus = ""
+	}
+	status := httpForGRPCStatus(grpcStatus, resp.StatusCode)
+	if st.abort {
+		status = 502
+		if st.r.Context().Err() != nil {
+			status = 499
+		}
+	}
+	pt.count(status)
+	switch {
+	case status == 504:
+		lease.Done(upstream.ErrTimeout, 0)
+	case status == 499:
+		lease.Done(upstream.ErrBusy, 0)
+	case st.abort:
+		lease.Done(upstream.ErrBadResponse, 0)
+	default:
+		lease.Done(nil, status)
+	}
+	// The route's metrics and access log see the call's outcome (and the
+	// access log the bytes relayed; nothing is written from Response).
+	x.Ctx.Response.SetStatusCode(status)
+	x.Ctx.Response.SetBodyStream(http.NoBody, total)
+}
+
+// httpForGRPCStatus maps a call's grpc-status to the HTTP status recorded in
+// metrics and the access log (the client itself gets the gRPC answer
+// unchanged): OK 200, and as the transcoding routes answer for the others.
+func httpForGRPCStatus(s string, httpStatus int) int {
+	if s == "" {
+		if httpStatus != 200 {
+			return httpStatus // not a gRPC answer: as the upstream said
+		}
+		return 502 // a gRPC answer without a status is broken
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 502
+	}
+	switch codes.Code(n) {
+	case codes.OK:
+		return 200
+	case codes.NotFound:
+		return 404
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return 400
+	case codes.Unauthenticated:
+		return 401
+	case codes.PermissionDenied:
+		return 403
+	case codes.ResourceExhausted:
+		return 429
+	case codes.DeadlineExceeded:
+		return 504
+	case codes.Unavailable:
+		return 503
+	case codes.Unimplemented:
+		return 501
+	case codes.Canceled:
+		return 499
+	case codes.AlreadyExists, codes.Aborted:
+		return 409
+	}
+	return 502
+}
+
+// grpcCodeForHTTP maps a status the gateway answers itself to the gRPC code a
+// gRPC client receives instead.
+func grpcCodeForHTTP(status int) codes.Code {
+	switch status {
+	case 400:
+		return codes.InvalidArgument
+	case 401:
+		return codes.Unauthenticated
+	case 403:
+		return codes.PermissionDenied
+	case 404, 405:
+		return codes.Unimplemented
+	case 413, 429, 431:
+		return codes.ResourceExhausted
+	case 499:
+		return codes.Canceled
+	case 502, 503:
+		return codes.Unavailable
+	case 504:
+		return codes.DeadlineExceeded
+	}
+	return codes.Unknown
+}
+
+// parseGRPCTimeout parses a grpc-timeout value: up to 8 digits and a unit
+// (H, M, S, m, u, n).
+func parseGRPCTimeout(v []byte) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v[:len(v)-1] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
+
+// formatGRPCTimeout encodes d as a grpc-timeout value, in the finest unit
+// that fits 8 digits.
+func formatGRPCTimeout(d time.Duration) string {
+	const max = 99999999
+	if d <= 0 {
+		return "1n"
+	}
+	for _, u := range []struct {
+		d time.Duration
+		s string
+	}{{time.Nanosecond, "n"}, {time.Microsecond, "u"}, {time.Millisecond, "m"}, {time.Second, "S"}, {time.Minute, "M"}} {
+		if v := (d + u.d - 1) / u.d; v <= max {
+			return fmt.Sprintf("%d%s", v, u.s)
+		}
+	}
+	return fmt.Sprintf("%dH", min((d+time.Hour-1)/time.Hour, max))
+}
