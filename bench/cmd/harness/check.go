@@ -243,7 +243,7 @@ func runCalibrate(ctx context.Context, o options, pin bool) error {
 		Commit: commit,
 		Runs:   o.runs,
 		K:      o.k,
-		Rule:   "per guard over the runs: spread = max(max-min, minMargin*median) (minMargin: throughput 4%, ns/op and scaling 10%, latency 50%); floor = min - k*spread, ceiling = max + k*spread (latency: max + 2k*spread)",
+		Rule:   "per guard over the runs: spread = max(interquartile range, minMargin*median) (minMargin: throughput 4%, ns/op and scaling 10%, latency 30%); floor = median - k*spread, ceiling = median + k*spread",
 		Load:   "loadavg at start: " + strings.TrimSpace(string(loadAvg)),
 	}
 	if err := writeBaseline(o.baseline, b); err != nil {

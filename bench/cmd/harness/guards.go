@@ -29,8 +29,7 @@ type guardDef struct {
 	// minMargin is the least relative margin calibrate leaves between the
 	// calibrated median and the bound, whatever the measured spread.
 	minMargin float64
-	// kScale multiplies calibrate's k: latency tails are heavy-tailed, so a
-	// few runs show less of their range than of a throughput ratio's.
+	// kScale multiplies calibrate's k (0: 1).
 	kScale float64
 	// fixedMin, fixedMax bound a fixed guard (NaN: no bound).
 	fixedMin, fixedMax float64
@@ -93,7 +92,7 @@ func guardDefs() []guardDef {
 	}
 	for _, r := range latencyRatios {
 		for _, p := range latencyPcts {
-			defs = append(defs, guardDef{name: fmt.Sprintf("latency/%s/%s_vs_%s", pctName(p), r[0], r[1]), group: groupLoad, ceiling: true, minMargin: 0.50, kScale: 2,
+			defs = append(defs, guardDef{name: fmt.Sprintf("latency/%s/%s_vs_%s", pctName(p), r[0], r[1]), group: groupLoad, ceiling: true, minMargin: 0.30,
 				what: "open-loop latency ratio (from the intended send time): the target's best round ÷ the reference's best round"})
 		}
 	}
@@ -314,20 +313,20 @@ func median(xs []float64) float64 {
 }
 
 // calibrateBound applies the calibration rule to one guard's figures from
-// several runs: with med the median and spread = max(max−min, minMargin·med),
+// several runs: with med the median, iqr the interquartile range and
+// spread = max(iqr, minMargin·med),
 //
-//	floor   = min − k·spread
-//	ceiling = max + k·spread      (latency: 2k)
+//	floor   = med − k·spread
+//	ceiling = med + k·spread      (latency: k·kScale)
 //
-// i.e. one spread (k=1) beyond the worst figure seen: a quiet machine's run to
-// run noise stays inside, a regression larger than about two spreads does not.
+// The quartiles make the rule robust: one run disturbed by something else on
+// the machine moves neither the median nor the IQR much, where a min/max rule
+// would let that single run loosen the bound for every later check. With k=3
+// a quiet machine's run-to-run noise (about ±1 IQR) stays well inside, and a
+// regression of a few IQRs does not.
 func calibrateBound(d guardDef, runs []float64, k float64) *bound {
-	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, v := range runs {
-		lo, hi = min(lo, v), max(hi, v)
-	}
 	med := median(runs)
-	spread := max(hi-lo, d.minMargin*math.Abs(med))
+	spread := max(quantile(runs, 0.75)-quantile(runs, 0.25), d.minMargin*math.Abs(med))
 	if d.kScale > 0 {
 		k *= d.kScale
 	}
@@ -336,13 +335,29 @@ func calibrateBound(d guardDef, runs []float64, k float64) *bound {
 		b.Runs[i] = round4(v)
 	}
 	if d.ceiling {
-		c := round4(hi + k*spread)
+		c := round4(med + k*spread)
 		b.Ceiling = &c
 	} else {
-		f := round4(max(lo-k*spread, 0))
+		f := round4(max(med-k*spread, 0))
 		b.Floor = &f
 	}
 	return b
+}
+
+// quantile of xs at q in [0,1], interpolating linearly between the sorted
+// figures (xs is not modified); NaN when empty.
+func quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (pos-float64(i))*(s[i+1]-s[i])
 }
 
 // round4 keeps four significant digits.

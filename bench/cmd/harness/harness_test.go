@@ -167,15 +167,20 @@ func TestEvaluate(t *testing.T) {
 
 func TestCalibrateBound(t *testing.T) {
 	d := guardDef{name: "throughput/plain_vs_nginx", minMargin: 0.04}
-	g := calibrateBound(d, []float64{0.80, 0.84, 0.82, 0.83, 0.81}, 1)
-	// spread 0.04 (= max-min, above 4% of 0.82): floor 0.80 - 0.04.
-	if g.Floor == nil || *g.Floor != 0.76 || g.Median != 0.82 || g.Ceiling != nil {
+	g := calibrateBound(d, []float64{0.80, 0.84, 0.82, 0.83, 0.81}, 3)
+	// quartiles 0.81 and 0.83: spread max(0.02, 4% of 0.82 = 0.0328); floor 0.82 - 3*0.0328.
+	if g.Floor == nil || *g.Floor != 0.7216 || g.Median != 0.82 || g.Ceiling != nil {
 		t.Errorf("floor bound %+v", g)
 	}
-	d = guardDef{name: "latency/p99/plain_vs_nginx", ceiling: true, minMargin: 0.50, kScale: 2}
-	g = calibrateBound(d, []float64{1.0, 1.1, 1.05}, 1)
-	// spread max(0.1, 0.5*1.05=0.525), twice: ceiling 1.1 + 1.05.
-	if g.Ceiling == nil || *g.Ceiling != 2.15 || g.Floor != nil {
+	// One disturbed run moves neither the median nor the quartiles much.
+	g = calibrateBound(d, []float64{0.80, 0.84, 0.82, 0.83, 0.40}, 3)
+	if g.Floor == nil || *g.Floor < 0.7 {
+		t.Errorf("an outlier run loosened the floor: %+v", g)
+	}
+	d = guardDef{name: "latency/p99/plain_vs_nginx", ceiling: true, minMargin: 0.30}
+	g = calibrateBound(d, []float64{1.0, 1.1, 1.05}, 3)
+	// spread max(iqr 0.05, 0.3*1.05=0.315): ceiling 1.05 + 3*0.315.
+	if g.Ceiling == nil || *g.Ceiling != 1.995 || g.Floor != nil {
 		t.Errorf("ceiling bound %+v", g)
 	}
 }

@@ -107,7 +107,7 @@ func main() {
 	fs.StringVar(&o.only, "only", "all", "check, calibrate: guard groups to run: micro, load or all")
 	fs.IntVar(&o.runs, "runs", 5, "calibrate: measuring passes")
 	fs.BoolVar(&o.fromBaseline, "from-baseline", false, "calibrate: measure nothing, re-apply the rule (e.g. a new -k) to the runs stored in the baseline")
-	fs.Float64Var(&o.k, "k", 1, "calibrate: bound = worst figure seen ± k × spread")
+	fs.Float64Var(&o.k, "k", 3, "calibrate: bound = median ± k × spread (spread: interquartile range, at least minMargin × median)")
 	fs.StringVar(&o.readme, "readme", "", "run: README.md whose benchmark section (between the bench:begin/end markers) is regenerated")
 	fs.StringVar(&o.docs, "docs", "", "run: directory to publish the report and plots in (e.g. docs/bench)")
 	_ = fs.Parse(os.Args[2:])
