@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -130,7 +131,7 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 	}
 	for _, t := range svc.Targets() {
 		p.targets = append(p.targets, &passTarget{
-			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
+			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
 		})
 	}
 	if e.passes == nil {

@@ -3,6 +3,7 @@ package engine
 import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/schema"
 )
@@ -19,7 +20,7 @@ func compileValidation(c *config.Validate, path string) (*validation, config.Err
 	var errs config.Errors
 	v := &validation{jsonBody: c.JSONBody}
 	for i, h := range c.RequiredHeaders {
-		if !validHeaderName(h) {
+		if !httpbytes.ValidToken(h) {
 			errs.Add(config.Index(config.Join(path, "required_headers"), i), "invalid header name %q", h)
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -336,22 +337,9 @@ func copyHeaders(dst, src *fasthttp.RequestHeader) {
 
 func isDropped(k []byte) bool {
 	for _, d := range dropped {
-		if len(k) == len(d) && lowerEqual(k, d) {
+		if httpbytes.EqualFold(k, d) {
 			return true
 		}
 	}
 	return false
-}
-
-func lowerEqual(b []byte, lower string) bool {
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

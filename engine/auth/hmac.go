@@ -13,6 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/auth/hmacsign"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -125,12 +126,7 @@ func parseSignedAuth(h []byte) (a signedAuth, present, ok bool) {
 	rest := h[len(prefix):]
 	for len(rest) > 0 {
 		var part []byte
-		if i := bytes.IndexByte(rest, ','); i >= 0 {
-			part, rest = rest[:i], rest[i+1:]
-		} else {
-			part, rest = rest, nil
-		}
-		part = bytes.TrimSpace(part)
+		part, rest = httpbytes.NextItem(rest)
 		eq := bytes.IndexByte(part, '=')
 		if eq <= 0 {
 			return a, true, false

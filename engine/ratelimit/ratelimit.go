@@ -29,6 +29,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -129,19 +130,12 @@ func (s *Set) Close() {
 
 // sweep frees refilled buckets and publishes the live-key gauges.
 func (s *Set) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, sweepEvery, func(time.Time) {
 		for _, p := range s.order {
 			p.lim.Sweep()
 			p.keys.Set(float64(p.lim.Len()))
 		}
-	}
+	})
 }
 
 // Route compiles the limits of one route. path is the route's JSON path.
