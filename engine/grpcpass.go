@@ -16,6 +16,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
@@ -189,11 +190,11 @@ func grpcPassFetch(x *pipeline.Exchange) {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
 		x.AddResponseHeaderString("Upgrade", "HTTP/2.0")
-		x.Fail(426, "upgrade_required", "gRPC needs HTTP/2: connect with TLS and ALPN h2")
+		x.Fail(fault.UpgradeRequired, "gRPC needs HTTP/2: connect with TLS and ALPN h2")
 		return
 	}
 	if !st.grpc {
-		x.Fail(415, "unsupported_media_type", "this route passes gRPC through: Content-Type must be application/grpc")
+		x.Fail(fault.UnsupportedMediaType, "this route passes gRPC through: Content-Type must be application/grpc")
 		return
 	}
 	r := x.Route.(*route)
@@ -256,7 +257,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 		req, rerr := http.NewRequestWithContext(ctx, string(x.Ctx.Method()), "http://"+l.Target.Addr+string(se.uri), io.NopCloser(st.r.Body))
 		if rerr != nil {
 			lease.Done(nil, 0)
-			x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+			x.Fail(fault.BadRequest, "malformed request path")
 			return
 		}
 		req.Header = header.Clone()
@@ -295,7 +296,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 			lease.Done(upstream.ErrBusy, 0)
 			pt.count(499)
 			st.abort = true
-			x.Fail(499, "client_closed", "client closed the stream")
+			x.Fail(fault.ClientClosed, "client closed the stream")
 		default:
 			lease.Done(upstream.ErrBadResponse, 0)
 			pt.count(502)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
@@ -76,11 +77,11 @@ func (e *Engine) serve(se *scratchExchange) *route {
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
-		x.Fail(431, pipeline.CodeHeadersTooLarge, "request headers too large")
+		x.Fail(fault.HeadersTooLarge, "request headers too large")
 		return nil
 	}
 	if badFraming(&req.Header) {
-		x.Fail(400, pipeline.CodeBadRequest, "conflicting Content-Length or Transfer-Encoding")
+		x.Fail(fault.BadRequest, "conflicting Content-Length or Transfer-Encoding")
 		return nil
 	}
 	if !e.admitBody(x) {
@@ -89,7 +90,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	path, err := router.Normalize(x.Path[:0], req.URI().PathOriginal())
 	x.Path = path
 	if err != nil {
-		x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+		x.Fail(fault.BadRequest, "malformed request path")
 		return nil
 	}
 	e.auth.StripForwarded(&req.Header)
@@ -98,11 +99,11 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	res = e.preflightLookup(x, res)
 	switch res.Status {
 	case router.NotFound:
-		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
+		x.Fail(fault.NotFound, "no route for this request")
 		return nil
 	case router.MethodNotAllowed:
 		x.AddResponseHeaderString("Allow", res.Allow)
-		x.Fail(405, pipeline.CodeMethodNotAllowed, "method not allowed on this route")
+		x.Fail(fault.MethodNotAllowed, "method not allowed on this route")
 		return nil
 	}
 	r := e.routes[res.ID]

@@ -13,6 +13,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/auth/hmacsign"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -208,7 +209,7 @@ func (p *hmacPolicy) check(x *pipeline.Exchange, _ *Route) bool {
 	case replaySeen:
 		return unauthorized(x, challengeHMAC, "replayed signature")
 	case replayFull:
-		return x.Fail(503, pipeline.CodeUnavailable, "too many signed requests in flight; retry later")
+		return x.Fail(fault.Unavailable, "too many signed requests in flight; retry later")
 	}
 	x.Consumer = append(x.Consumer[:0], key.id...)
 	return true

@@ -5,9 +5,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
-	"github.com/valyala/fasthttp"
 )
 
 // Route is the compiled cache stage of a route.
@@ -129,7 +129,7 @@ func (r *Route) follow(x *pipeline.Exchange, fetch pipeline.Fetch, f *flight, ke
 			mark(x, resStale)
 			return
 		}
-		x.Fail(fasthttp.StatusGatewayTimeout, pipeline.CodeUpstreamTimeout, "upstream did not answer in time")
+		x.Fail(fault.UpstreamTimeout, "upstream did not answer in time")
 		mark(x, resMiss)
 		return
 	}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -154,11 +155,11 @@ func readWhole(x *pipeline.Exchange) bool {
 	switch {
 	case err != nil || n >= 0 && buf.Len() != n:
 		resp.CloseBodyStream() //nolint:errcheck // the answer is failed anyway
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answer cut short")
+		x.Fail(fault.BadGateway, "upstream answer cut short")
 		return false
 	case n < 0 && buf.Len() > MaxSize:
 		resp.CloseBodyStream() //nolint:errcheck
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answer without Content-Length too large to compress")
+		x.Fail(fault.BadGateway, "upstream answer without Content-Length too large to compress")
 		return false
 	}
 	resp.SetBody(buf.Bytes()) // closes the finished stream

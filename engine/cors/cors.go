@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -238,7 +239,7 @@ func (p *Policy) Request(x *pipeline.Exchange) bool {
 	origin := h.Peek(HeaderOrigin)
 	if IsPreflight(h) {
 		if !p.Allowed(origin) {
-			return x.Fail(403, pipeline.CodeForbidden, "origin not allowed by the route's CORS policy")
+			return x.Fail(fault.Forbidden, "origin not allowed by the route's CORS policy")
 		}
 		resp := &x.Ctx.Response
 		resp.SetStatusCode(fasthttp.StatusNoContent)

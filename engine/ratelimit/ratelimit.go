@@ -29,6 +29,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -205,7 +206,7 @@ func (r *Route) Allow(x *pipeline.Exchange) bool {
 			}
 			p.rejected.Inc()
 			writeHeaders(x, res, true)
-			return x.Fail(429, pipeline.CodeRateLimited, "rate limit exceeded")
+			return x.Fail(fault.RateLimited, "rate limit exceeded")
 		}
 		keys[i] = h
 		if i == 0 || res.Remaining < best.Remaining {
