@@ -17,6 +17,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
@@ -229,7 +230,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 
 	header := make(http.Header, x.Ctx.Request.Header.Len()+2)
 	for k, v := range x.Ctx.Request.Header.All() {
-		if h2Skip(k) || caseEqual(k, "Host") || caseEqual(k, "Grpc-Timeout") {
+		if h2Skip(k) || httpbytes.EqualFold(k, "Host") || httpbytes.EqualFold(k, "Grpc-Timeout") {
 			continue
 		}
 		header.Add(string(k), string(v))

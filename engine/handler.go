@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -181,23 +182,10 @@ func badFraming(h *fasthttp.RequestHeader) bool {
 			continue
 		}
 		name := bytes.TrimSpace(line[:i])
-		cl = cl || caseEqual(name, "Content-Length")
-		te = te || caseEqual(name, "Transfer-Encoding")
+		cl = cl || httpbytes.EqualFold(name, "Content-Length")
+		te = te || httpbytes.EqualFold(name, "Transfer-Encoding")
 	}
 	return cl && te
-}
-
-func caseEqual(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c, d := b[i]|0x20, s[i]|0x20
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // prepareUpstream turns the client request into the upstream request, in
