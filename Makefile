@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 DEMO_PIDS := $(BIN)/demo.pids
 
-.PHONY: all build run handover demo-upstreams stop-demo test test-deps check-configs vet fmt fuzz certs clean fleet
+.PHONY: all build run handover demo-upstreams stop-demo test test-deps check-configs check-imports vet fmt fuzz certs clean fleet
 
 all: build
 
@@ -28,13 +28,23 @@ handover: build
 
 ## test: install what tests need (redis-server), check formatting, vet, run every test with -race,
 ## then the allocation/memory tests again without -race (they skip under the race detector).
-test: test-deps certs
+test: test-deps certs check-imports
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) build -o $(BIN)/sluice ./cmd/sluice
 	@for f in configs/*.json deploy/*.json deploy/*/*.json; do $(BIN)/sluice check -c $$f >/dev/null || { echo "config $$f does not compile"; $(BIN)/sluice check -c $$f; exit 1; }; done
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(GO) test -count=1 -timeout 10m -run 'Allocs|FloodMemory' ./...
+
+## check-imports: router/ and limiter/ are leaf packages; fail if they (or their tests) import
+## anything outside the standard library and themselves.
+LEAF_PKGS := router limiter
+check-imports:
+	@for p in $(LEAF_PKGS); do \
+		bad=$$($(GO) list -deps -test -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./$$p/ | \
+			grep -Ev "^github.com/sluice-gw/sluice/$$p( \[.*\]|\.test)?$$"); \
+		if [ -n "$$bad" ]; then echo "$$p/ may import only the standard library, found:"; echo "$$bad"; exit 1; fi; \
+	done
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1 || { \

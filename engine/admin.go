@@ -6,7 +6,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	json "github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
@@ -68,10 +70,19 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 			}
 			return
 		}
-		ctx.SetStatusCode(fasthttp.StatusNotFound)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"error":{"status":404,"code":"not_found","message":"unknown admin endpoint"}}` + "\n")
+		adminError(ctx, fault.NotFound, "unknown admin endpoint")
 	}
+}
+
+// adminError answers an admin request with the same JSON error body as the
+// client listener, request id included (the client's when sane).
+func adminError(ctx *fasthttp.RequestCtx, kind fault.Kind, message string) {
+	id := ctx.Request.Header.Peek(forward.HeaderRequestID)
+	if !forward.ValidRequestID(id) {
+		id = forwardRequestID()
+	}
+	writeError(ctx, pipeline.RejectOf(kind, message), id)
+	ctx.Response.Header.SetBytesV(forward.HeaderRequestID, id)
 }
 
 func forwardRequestID() []byte { return forward.AppendRequestID(nil) }

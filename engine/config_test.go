@@ -71,3 +71,43 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestHeaderNamesAreTokensEverywhere checks that every configured header name
+// follows the same rule, RFC 9110 token characters: "X.Id" is accepted in each
+// place a header is named, and "X Id" refused in each.
+func TestHeaderNamesAreTokensEverywhere(t *testing.T) {
+	cfg := func(h string) string {
+		return `{"services": {"a": {"targets": ["127.0.0.1:9"]}, "b": {"targets": ["127.0.0.1:9"]}},
+  "auth": {"keys": {"type": "api_key", "header": "` + h + `", "keys": {"acme": "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"}},
+           "users": {"type": "jwt", "algorithms": ["HS256"], "secret": "0123456789abcdef0123456789abcdef", "forward_claims": {"sub": "` + h + `"}}},
+  "rate_limits": {"h": {"key": "header:` + h + `", "requests": 10, "per": "1s"}},
+  "routes": [
+    {"name": "r", "path": "/r", "service": "a", "headers": {"` + h + `": "1"},
+     "request_headers": {"set": {"` + h + `": "1"}, "remove": ["` + h + `"]},
+     "response_headers": {"set": {"` + h + `": "1"}, "remove": ["` + h + `"]},
+     "validate": {"required_headers": ["` + h + `"]},
+     "cache": {"ttl": "1s", "vary": ["` + h + `"]},
+     "cors": {"allow_origins": ["https://app.example"], "allow_headers": ["` + h + `"], "expose_headers": ["` + h + `"]},
+     "rate_limits": ["h"],
+     "split": {"by": "header:` + h + `", "services": [{"service": "b", "percent": 50}]}},
+    {"name": "k", "path": "/k", "service": "a", "auth": "keys"},
+    {"name": "u", "path": "/u", "service": "a", "auth": "users"}
+  ]}`
+	}
+	if errs := compileErrors(t, cfg("X.Id")); len(errs) != 0 {
+		t.Fatalf("X.Id refused: %q", errs)
+	}
+	errs := strings.Join(compileErrors(t, cfg("X Id")), "\n")
+	for _, path := range []string{
+		"auth.keys.header", "auth.users.forward_claims.sub", "routes[0].headers.X Id",
+		"routes[0].request_headers.set.X Id", "routes[0].request_headers.remove[0]",
+		"routes[0].response_headers.set.X Id", "routes[0].response_headers.remove[0]",
+		"routes[0].validate.required_headers[0]", "routes[0].cache.vary[0]",
+		"routes[0].cors.allow_headers[0]", "routes[0].cors.expose_headers[0]",
+		"rate_limits.h.key", "routes[0].split.by",
+	} {
+		if !strings.Contains(errs, path+":") {
+			t.Errorf("X Id: no error at %s in:\n%s", path, errs)
+		}
+	}
+}

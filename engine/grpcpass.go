@@ -16,6 +16,9 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -130,7 +133,7 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 	}
 	for _, t := range svc.Targets() {
 		p.targets = append(p.targets, &passTarget{
-			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
+			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
 		})
 	}
 	if e.passes == nil {
@@ -188,11 +191,11 @@ func grpcPassFetch(x *pipeline.Exchange) {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
 		x.AddResponseHeaderString("Upgrade", "HTTP/2.0")
-		x.Fail(426, "upgrade_required", "gRPC needs HTTP/2: connect with TLS and ALPN h2")
+		x.Fail(fault.UpgradeRequired, "gRPC needs HTTP/2: connect with TLS and ALPN h2")
 		return
 	}
 	if !st.grpc {
-		x.Fail(415, "unsupported_media_type", "this route passes gRPC through: Content-Type must be application/grpc")
+		x.Fail(fault.UnsupportedMediaType, "this route passes gRPC through: Content-Type must be application/grpc")
 		return
 	}
 	r := x.Route.(*route)
@@ -227,7 +230,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 
 	header := make(http.Header, x.Ctx.Request.Header.Len()+2)
 	for k, v := range x.Ctx.Request.Header.All() {
-		if h2Skip(k) || caseEqual(k, "Host") || caseEqual(k, "Grpc-Timeout") {
+		if h2Skip(k) || httpbytes.EqualFold(k, "Host") || httpbytes.EqualFold(k, "Grpc-Timeout") {
 			continue
 		}
 		header.Add(string(k), string(v))
@@ -255,7 +258,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 		req, rerr := http.NewRequestWithContext(ctx, string(x.Ctx.Method()), "http://"+l.Target.Addr+string(se.uri), io.NopCloser(st.r.Body))
 		if rerr != nil {
 			lease.Done(nil, 0)
-			x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+			x.Fail(fault.BadRequest, "malformed request path")
 			return
 		}
 		req.Header = header.Clone()
@@ -294,7 +297,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 			lease.Done(upstream.ErrBusy, 0)
 			pt.count(499)
 			st.abort = true
-			x.Fail(499, "client_closed", "client closed the stream")
+			x.Fail(fault.ClientClosed, "client closed the stream")
 		default:
 			lease.Done(upstream.ErrBadResponse, 0)
 			pt.count(502)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/valyala/fasthttp"
 )
 
@@ -241,17 +242,17 @@ var serverName = []string{"sluice"}
 func h2Skip(k []byte) bool {
 	switch len(k) {
 	case 2:
-		return caseEqual(k, "TE")
+		return httpbytes.EqualFold(k, "TE")
 	case 7:
-		return caseEqual(k, "Upgrade") || caseEqual(k, "Trailer")
+		return httpbytes.EqualFold(k, "Upgrade") || httpbytes.EqualFold(k, "Trailer")
 	case 10:
-		return caseEqual(k, "Connection") || caseEqual(k, "Keep-Alive")
+		return httpbytes.EqualFold(k, "Connection") || httpbytes.EqualFold(k, "Keep-Alive")
 	case 14:
-		return caseEqual(k, "Content-Length")
+		return httpbytes.EqualFold(k, "Content-Length")
 	case 16:
-		return caseEqual(k, "Proxy-Connection")
+		return httpbytes.EqualFold(k, "Proxy-Connection")
 	case 17:
-		return caseEqual(k, "Transfer-Encoding")
+		return httpbytes.EqualFold(k, "Transfer-Encoding")
 	}
 	return false
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -76,11 +78,11 @@ func (e *Engine) serve(se *scratchExchange) *route {
 
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
-		x.Fail(431, pipeline.CodeHeadersTooLarge, "request headers too large")
+		x.Fail(fault.HeadersTooLarge, "request headers too large")
 		return nil
 	}
 	if msg := badFraming(&req.Header); msg != "" {
-		x.Fail(400, pipeline.CodeBadRequest, msg)
+		x.Fail(fault.BadRequest, msg)
 		return nil
 	}
 	if !e.admitBody(x) {
@@ -89,7 +91,7 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	path, err := router.Normalize(x.Path[:0], req.URI().PathOriginal())
 	x.Path = path
 	if err != nil {
-		x.Fail(400, pipeline.CodeBadRequest, "malformed request path")
+		x.Fail(fault.BadRequest, "malformed request path")
 		return nil
 	}
 	e.auth.StripForwarded(&req.Header)
@@ -98,11 +100,11 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	res = e.preflightLookup(x, res)
 	switch res.Status {
 	case router.NotFound:
-		x.Fail(404, pipeline.CodeNotFound, "no route for this request")
+		x.Fail(fault.NotFound, "no route for this request")
 		return nil
 	case router.MethodNotAllowed:
 		x.AddResponseHeaderString("Allow", res.Allow)
-		x.Fail(405, pipeline.CodeMethodNotAllowed, "method not allowed on this route")
+		x.Fail(fault.MethodNotAllowed, "method not allowed on this route")
 		return nil
 	}
 	r := e.routes[res.ID]
@@ -181,30 +183,20 @@ func badFraming(h *fasthttp.RequestHeader) string {
 		if i <= 0 {
 			continue
 		}
-		if !tokenHeaderName(line[:i]) {
+		// fasthttp takes names such as "Bad Name" that other servers split
+		// or refuse; forwarding them could smuggle a header past a stricter
+		// upstream, so the request is a 400 instead.
+		name := line[:i]
+		if !httpbytes.ValidTokenBytes(name) {
 			return "malformed header name"
 		}
-		name := line[:i]
-		cl = cl || caseEqual(name, "Content-Length")
-		te = te || caseEqual(name, "Transfer-Encoding")
+		cl = cl || httpbytes.EqualFold(name, "Content-Length")
+		te = te || httpbytes.EqualFold(name, "Transfer-Encoding")
 	}
 	if cl && te {
 		return "conflicting Content-Length or Transfer-Encoding"
 	}
 	return ""
-}
-
-func caseEqual(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c, d := b[i]|0x20, s[i]|0x20
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // prepareUpstream turns the client request into the upstream request, in

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 )
 
 // headerOps are a route's precomputed header sets and removals.
@@ -22,14 +23,14 @@ func compileHeaderOps(c *config.HeaderOps, path string) (headerOps, config.Error
 		return ops, nil
 	}
 	for _, k := range sortedKeys(c.Set) {
-		if !validHeaderName(k) {
+		if !httpbytes.ValidToken(k) {
 			errs.Add(config.Join(config.Join(path, "set"), k), "invalid header name")
 			continue
 		}
 		ops.set = append(ops.set, [2]string{k, c.Set[k]})
 	}
 	for i, k := range c.Remove {
-		if !validHeaderName(k) {
+		if !httpbytes.ValidToken(k) {
 			errs.Add(config.Index(config.Join(path, "remove"), i), "invalid header name %q", k)
 			continue
 		}

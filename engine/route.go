@@ -13,6 +13,8 @@ import (
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/grpcgw"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
@@ -114,7 +116,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		}
 	}
 	for k, v := range rc.Headers {
-		if !validHeaderName(k) {
+		if !httpbytes.ValidToken(k) {
 			errs.Add(config.Join(config.Join(path, "headers"), k), "invalid header name")
 		} else if v == "" {
 			errs.Add(config.Join(config.Join(path, "headers"), k), "value must not be empty")
@@ -209,7 +211,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
 	r.requests = newStatusCounters(rc.Name)
-	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + labelValue(rc.Name) + `"}`)
+	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
 	return r, errs
 }
 
@@ -233,24 +235,6 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// labelValue escapes s for use inside a Prometheus label value.
-func labelValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
 // statusCounters is sluice_requests_total{route,status} for one route, one
 // counter per status code created on first use.
 type statusCounters struct {
@@ -259,7 +243,7 @@ type statusCounters struct {
 }
 
 func newStatusCounters(route string) *statusCounters {
-	return &statusCounters{route: labelValue(route)}
+	return &statusCounters{route: promlabel.Value(route)}
 }
 
 func (s *statusCounters) inc(status int) {

@@ -167,3 +167,16 @@ func TestPprofOnlyWhenEnabled(t *testing.T) {
 		}
 	}
 }
+
+// TestAdminErrorsUseTheContractBody checks that the admin listener's errors
+// have the client listener's JSON body, request_id included.
+func TestAdminErrorsUseTheContractBody(t *testing.T) {
+	echo := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{
+  "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"echo": {"targets": [%q]}},
+  "routes": [{"name": "r", "path": "/r", "service": "echo"}]
+}`, echo.addr))
+	get(t, g.admin+"/nope").wantError(t, 404, "not_found")
+	get(t, g.admin+"/debug/pprof/").wantError(t, 404, "not_found")
+}

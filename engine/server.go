@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -146,15 +147,15 @@ func (e *Engine) handleParseError(ctx *fasthttp.RequestCtx, err error) {
 	var rej pipeline.Reject
 	switch {
 	case errors.As(err, &small):
-		rej = pipeline.Reject{Status: 431, Code: pipeline.CodeHeadersTooLarge, Message: "request headers too large"}
+		rej = pipeline.RejectOf(fault.HeadersTooLarge, "")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		rej = pipeline.Reject{Status: 413, Code: pipeline.CodePayloadTooLarge, Message: "request body too large"}
+		rej = pipeline.RejectOf(fault.PayloadTooLarge, "")
 	default:
 		var te interface{ Timeout() bool }
 		if errors.As(err, &te) && te.Timeout() {
-			rej = pipeline.Reject{Status: 408, Code: "request_timeout", Message: "request not received in time"}
+			rej = pipeline.RejectOf(fault.RequestTimeout, "")
 		} else {
-			rej = pipeline.Reject{Status: 400, Code: pipeline.CodeBadRequest, Message: "malformed HTTP request"}
+			rej = pipeline.RejectOf(fault.BadRequest, "malformed HTTP request")
 		}
 	}
 	id := forwardRequestID()

@@ -3,6 +3,7 @@ package engine
 import (
 	"io"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
@@ -31,7 +32,7 @@ func (e *Engine) admitBody(x *pipeline.Exchange) bool {
 	switch {
 	case n > e.server.maxBodyBytes:
 		x.Ctx.SetConnectionClose()
-		return x.Fail(413, pipeline.CodePayloadTooLarge, "request body too large")
+		return x.Fail(fault.PayloadTooLarge, "request body too large")
 	case n == -1:
 		return e.readWholeBody(x)
 	case n <= streamThreshold:
@@ -48,7 +49,7 @@ func readExactBody(x *pipeline.Exchange, n int) bool {
 	if err != nil {
 		se.body = body[:0]
 		x.Ctx.SetConnectionClose()
-		return x.Fail(400, pipeline.CodeBadRequest, "request body shorter than its Content-Length")
+		return x.Fail(fault.BadRequest, "request body shorter than its Content-Length")
 	}
 	se.body = req.SwapBody(body)[:0]
 	return true
@@ -70,7 +71,7 @@ func (e *Engine) readWholeBody(x *pipeline.Exchange) bool {
 		if len(buf) > limit {
 			se.body = buf[:0]
 			x.Ctx.SetConnectionClose()
-			return x.Fail(413, pipeline.CodePayloadTooLarge, "request body too large")
+			return x.Fail(fault.PayloadTooLarge, "request body too large")
 		}
 		if err == io.EOF {
 			break
@@ -78,7 +79,7 @@ func (e *Engine) readWholeBody(x *pipeline.Exchange) bool {
 		if err != nil {
 			se.body = buf[:0]
 			x.Ctx.SetConnectionClose()
-			return x.Fail(400, pipeline.CodeBadRequest, "malformed or incomplete chunked request body")
+			return x.Fail(fault.BadRequest, "malformed or incomplete chunked request body")
 		}
 	}
 	// Now a buffered body: fasthttp sends it with a Content-Length.

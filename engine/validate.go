@@ -3,6 +3,8 @@ package engine
 import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/schema"
 )
@@ -19,7 +21,7 @@ func compileValidation(c *config.Validate, path string) (*validation, config.Err
 	var errs config.Errors
 	v := &validation{jsonBody: c.JSONBody}
 	for i, h := range c.RequiredHeaders {
-		if !validHeaderName(h) {
+		if !httpbytes.ValidToken(h) {
 			errs.Add(config.Index(config.Join(path, "required_headers"), i), "invalid header name %q", h)
 			continue
 		}
@@ -42,7 +44,7 @@ func (v *validation) check(x *pipeline.Exchange) bool {
 	h := &x.Ctx.Request.Header
 	for i, name := range v.required {
 		if len(h.Peek(name)) == 0 {
-			return x.Fail(400, pipeline.CodeBadRequest, v.messages[i])
+			return x.Fail(fault.BadRequest, v.messages[i])
 		}
 	}
 	if v.jsonBody {
@@ -51,11 +53,11 @@ func (v *validation) check(x *pipeline.Exchange) bool {
 			return true
 		}
 		if !json.Valid(body) {
-			return x.Fail(400, pipeline.CodeBadRequest, "request body is not valid JSON")
+			return x.Fail(fault.BadRequest, "request body is not valid JSON")
 		}
 		if v.schema != nil {
 			if err := v.schema.Validate(body); err != nil {
-				return x.Fail(400, pipeline.CodeBadRequest, "request body does not match the schema: "+err.Error())
+				return x.Fail(fault.BadRequest, "request body does not match the schema: "+err.Error())
 			}
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -137,7 +139,7 @@ func (p *Plan) Serve(x *pipeline.Exchange) {
 		if missing != nil {
 			c.result, c.final = resMissing, resMissing
 			if !c.b.optional {
-				x.Fail(400, pipeline.CodeBadRequest, missing.missing)
+				x.Fail(fault.BadRequest, missing.missing)
 				st.log(x, now)
 				st.release()
 				return
@@ -166,8 +168,8 @@ func (p *Plan) Serve(x *pipeline.Exchange) {
 	}
 	st.wait(launched, deadline)
 
-	if status, code, msg, failed := st.verdict(); failed {
-		x.Fail(status, code, msg)
+	if kind, msg, failed := st.verdict(); failed {
+		x.Fail(kind, msg)
 	} else {
 		st.merge(x)
 	}
@@ -211,7 +213,7 @@ func (st *state) wait(launched int, deadline time.Time) {
 
 // verdict reports how the request fails, if it does: by the first required
 // backend, in config order, that did not answer well.
-func (st *state) verdict() (status int, code, msg string, failed bool) {
+func (st *state) verdict() (kind fault.Kind, msg string, failed bool) {
 	for _, c := range st.calls {
 		if c.b.optional {
 			continue
@@ -220,12 +222,12 @@ func (st *state) verdict() (status int, code, msg string, failed bool) {
 		case resOK, resAbandoned:
 			continue
 		case resTimeout:
-			return 504, pipeline.CodeUpstreamTimeout, c.b.messages[resTimeout], true
+			return fault.UpstreamTimeout, c.b.messages[resTimeout], true
 		default:
-			return 502, pipeline.CodeBadGateway, c.b.messages[c.final], true
+			return fault.BadGateway, c.b.messages[c.final], true
 		}
 	}
-	return 0, "", "", false
+	return 0, "", false
 }
 
 // merge writes the 200 answer: each good backend's JSON under its key, in
@@ -336,22 +338,9 @@ func copyHeaders(dst, src *fasthttp.RequestHeader) {
 
 func isDropped(k []byte) bool {
 	for _, d := range dropped {
-		if len(k) == len(d) && lowerEqual(k, d) {
+		if httpbytes.EqualFold(k, d) {
 			return true
 		}
 	}
 	return false
-}
-
-func lowerEqual(b []byte, lower string) bool {
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }

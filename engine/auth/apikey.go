@@ -9,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -35,7 +36,7 @@ func compileAPIKey(a *config.Auth, path string, errs *config.Errors) *apiKeyPoli
 	if p.header == "" {
 		p.header = defaultAPIKeyHeader
 	}
-	if !validHeaderName(p.header) {
+	if !httpbytes.ValidToken(p.header) {
 		errs.Add(config.Join(path, "header"), "invalid header name %q", p.header)
 	}
 	p.challenge = challengeAPIKeyPrefix + p.header + `"`

@@ -1,6 +1,9 @@
 package auth
 
-import "github.com/sluice-gw/sluice/engine/pipeline"
+import (
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+)
 
 // WWW-Authenticate values (RFC 6750 for bearer tokens). They are constants
 // so that the request path never builds strings.
@@ -21,11 +24,11 @@ const (
 // unauthorized fails x with 401 and queues challenge as WWW-Authenticate.
 func unauthorized(x *pipeline.Exchange, challenge, msg string) bool {
 	x.AddResponseHeaderString(headerWWWAuthenticate, challenge)
-	return x.Fail(401, pipeline.CodeUnauthorized, msg)
+	return x.Fail(fault.Unauthorized, msg)
 }
 
 // forbidden fails x with 403 for a missing scope.
 func forbidden(x *pipeline.Exchange) bool {
 	x.AddResponseHeaderString(headerWWWAuthenticate, challengeInsufficient)
-	return x.Fail(403, pipeline.CodeForbidden, messageInsufficientFmt)
+	return x.Fail(fault.Forbidden, messageInsufficientFmt)
 }

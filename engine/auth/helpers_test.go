@@ -19,6 +19,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -208,7 +209,7 @@ func expectOK(t *testing.T, res result, consumer string) {
 
 func expect401(t *testing.T, res result, msgPart string) {
 	t.Helper()
-	if res.ok || res.status != 401 || res.code != pipeline.CodeUnauthorized {
+	if res.ok || res.status != 401 || res.code != fault.Unauthorized.Code() {
 		t.Fatalf("want 401 unauthorized, got %+v", res)
 	}
 	if !strings.Contains(res.msg, msgPart) {

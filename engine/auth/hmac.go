@@ -13,6 +13,8 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/auth/hmacsign"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -125,12 +127,7 @@ func parseSignedAuth(h []byte) (a signedAuth, present, ok bool) {
 	rest := h[len(prefix):]
 	for len(rest) > 0 {
 		var part []byte
-		if i := bytes.IndexByte(rest, ','); i >= 0 {
-			part, rest = rest[:i], rest[i+1:]
-		} else {
-			part, rest = rest, nil
-		}
-		part = bytes.TrimSpace(part)
+		part, rest = httpbytes.NextItem(rest)
 		eq := bytes.IndexByte(part, '=')
 		if eq <= 0 {
 			return a, true, false
@@ -212,7 +209,7 @@ func (p *hmacPolicy) check(x *pipeline.Exchange, _ *Route) bool {
 	case replaySeen:
 		return unauthorized(x, challengeHMAC, "replayed signature")
 	case replayFull:
-		return x.Fail(503, pipeline.CodeUnavailable, "too many signed requests in flight; retry later")
+		return x.Fail(fault.Unavailable, "too many signed requests in flight; retry later")
 	}
 	x.Consumer = append(x.Consumer[:0], key.id...)
 	return true

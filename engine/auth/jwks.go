@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/internal/tick"
 )
 
 const (
@@ -54,16 +55,7 @@ func newJWKSRemote(p *jwtPolicy, name, url string, refresh time.Duration) *jwksR
 // run fetches the set now and then every refresh until ctx ends.
 func (r *jwksRemote) run(ctx context.Context) {
 	_ = r.fetch(ctx)
-	t := time.NewTicker(r.refresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = r.fetch(ctx)
-		}
-	}
+	tick.Every(ctx, r.refresh, func(time.Time) { _ = r.fetch(ctx) })
 }
 
 // fetch downloads and installs the key set.

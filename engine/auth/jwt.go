@@ -15,6 +15,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -198,7 +199,7 @@ func compileForward(m map[string]string, path string, errs *config.Errors) []for
 		switch {
 		case c == "":
 			errs.Add(path, "claim name must not be empty")
-		case !validHeaderName(h):
+		case !httpbytes.ValidToken(h):
 			errs.Add(config.Join(path, c), "invalid header name %q", h)
 		case isReservedHeader(h):
 			errs.Add(config.Join(path, c), "header %q cannot be set from a claim", h)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/sluice-gw/sluice/engine/internal/tick"
 )
 
 // defaultReplayEntries bounds the replay cache (about 60 B an entry).
@@ -66,16 +68,9 @@ func (c *replayCache) sweepLocked(now int64) {
 
 // run sweeps expired entries periodically until ctx ends.
 func (c *replayCache) run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			c.mu.Lock()
-			c.sweepLocked(now.UnixNano())
-			c.mu.Unlock()
-		}
-	}
+	tick.Every(ctx, c.interval, func(now time.Time) {
+		c.mu.Lock()
+		c.sweepLocked(now.UnixNano())
+		c.mu.Unlock()
+	})
 }

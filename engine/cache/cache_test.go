@@ -12,6 +12,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -396,14 +397,14 @@ func TestStaleOnFailedFetch(t *testing.T) {
 	g.expect(t, "MISS", "GET", "/f")
 	g.settle()
 	time.Sleep(150 * time.Millisecond)
-	for _, status := range []int{503, 504} {
-		g.fetch = func(x *pipeline.Exchange) { x.Fail(status, "unavailable", "circuit open") }
+	for _, kind := range []fault.Kind{fault.Unavailable, fault.UpstreamTimeout} {
+		g.fetch = func(x *pipeline.Exchange) { x.Fail(kind, "circuit open") }
 		if r := g.expect(t, "STALE", "GET", "/f"); r.status != 200 {
 			t.Fatalf("status %d", r.status)
 		}
 	}
 	// A client-side failure (4xx from the stage) is not an upstream error.
-	g.fetch = func(x *pipeline.Exchange) { x.Fail(400, "bad_request", "no") }
+	g.fetch = func(x *pipeline.Exchange) { x.Fail(fault.BadRequest, "no") }
 	if r := g.expect(t, "MISS", "GET", "/f"); r.status != 400 {
 		t.Fatalf("status %d", r.status)
 	}

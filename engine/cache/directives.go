@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/valyala/fasthttp"
 )
 
@@ -18,12 +19,7 @@ type directives struct {
 func parseCacheControl(d *directives, v []byte) {
 	for len(v) > 0 {
 		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
-		tok = bytes.TrimSpace(tok)
+		tok, v = httpbytes.NextItem(v)
 		name, val := tok, []byte(nil)
 		if i := bytes.IndexByte(tok, '='); i >= 0 {
 			name, val = bytes.TrimSpace(tok[:i]), bytes.Trim(bytes.TrimSpace(tok[i+1:]), `"`)

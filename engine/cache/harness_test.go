@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -155,9 +156,9 @@ func (g *gateway) proxy(x *pipeline.Exchange) {
 	err := g.hc.DoDeadline(req, &x.Ctx.Response, x.Deadline)
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout):
-		x.Fail(fasthttp.StatusGatewayTimeout, pipeline.CodeUpstreamTimeout, "upstream timeout")
+		x.Fail(fault.UpstreamTimeout, "upstream timeout")
 	case err != nil:
-		x.Fail(fasthttp.StatusBadGateway, pipeline.CodeBadGateway, err.Error())
+		x.Fail(fault.BadGateway, err.Error())
 	}
 }
 

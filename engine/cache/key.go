@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -127,11 +128,7 @@ func encodingClass(v []byte) byte {
 	var class byte
 	for len(v) > 0 {
 		var tok []byte
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			tok, v = v, nil
-		}
+		tok, v = httpbytes.NextItem(v)
 		if i := bytes.IndexByte(tok, ';'); i >= 0 {
 			if refused(tok[i+1:]) {
 				continue // "gzip;q=0" refuses gzip: not in the class

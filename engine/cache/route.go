@@ -5,8 +5,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
-	"github.com/valyala/fasthttp"
 )
 
 // Route is the compiled cache stage of a route.
@@ -38,7 +39,7 @@ func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route
 	}
 	vary := make([]string, 0, len(cfg.Vary))
 	for i, name := range cfg.Vary {
-		if !validHeaderName(name) {
+		if !httpbytes.ValidToken(name) {
 			errs.Add(config.Index(config.Join(base, "vary"), i), "invalid header name %q", name)
 			continue
 		}
@@ -55,24 +56,6 @@ func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route
 		vary:        vary,
 		perConsumer: cfg.PerConsumer,
 	}, nil
-}
-
-// validHeaderName reports whether name is a non-empty RFC 9110 token.
-func validHeaderName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
-			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // Serve answers x from the cache or through fetch, storing what may be stored.
@@ -146,7 +129,7 @@ func (r *Route) follow(x *pipeline.Exchange, fetch pipeline.Fetch, f *flight, ke
 			mark(x, resStale)
 			return
 		}
-		x.Fail(fasthttp.StatusGatewayTimeout, pipeline.CodeUpstreamTimeout, "upstream did not answer in time")
+		x.Fail(fault.UpstreamTimeout, "upstream did not answer in time")
 		mark(x, resMiss)
 		return
 	}

@@ -18,6 +18,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -153,11 +155,11 @@ func readWhole(x *pipeline.Exchange) bool {
 	switch {
 	case err != nil || n >= 0 && buf.Len() != n:
 		resp.CloseBodyStream() //nolint:errcheck // the answer is failed anyway
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answer cut short")
+		x.Fail(fault.BadGateway, "upstream answer cut short")
 		return false
 	case n < 0 && buf.Len() > MaxSize:
 		resp.CloseBodyStream() //nolint:errcheck
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answer without Content-Length too large to compress")
+		x.Fail(fault.BadGateway, "upstream answer without Content-Length too large to compress")
 		return false
 	}
 	resp.SetBody(buf.Bytes()) // closes the finished stream
@@ -174,7 +176,7 @@ func weakenETag(h *fasthttp.ResponseHeader, etag []byte) {
 
 // hasNoTransform reports a Cache-Control no-transform directive.
 func hasNoTransform(cc []byte) bool {
-	return len(cc) > 0 && containsFold(cc, "no-transform")
+	return len(cc) > 0 && httpbytes.ContainsFold(cc, "no-transform")
 }
 
 // Compressible reports whether a Content-Type names a type that compresses
@@ -188,15 +190,15 @@ func Compressible(ct []byte) bool {
 	if len(ct) == 0 {
 		return false
 	}
-	if hasPrefixFold(ct, "text/") {
-		return !equalFold(ct, "text/event-stream")
+	if httpbytes.HasPrefixFold(ct, "text/") {
+		return !httpbytes.EqualFold(ct, "text/event-stream")
 	}
 	for _, t := range compressibleTypes {
-		if equalFold(ct, t) {
+		if httpbytes.EqualFold(ct, t) {
 			return true
 		}
 	}
-	return hasSuffixFold(ct, "+json") || hasSuffixFold(ct, "+xml")
+	return httpbytes.HasSuffixFold(ct, "+json") || httpbytes.HasSuffixFold(ct, "+xml")
 }
 
 var compressibleTypes = []string{
@@ -217,11 +219,7 @@ func Negotiate(ae []byte) Encoding {
 	brQ, gzQ, starQ := -1, -1, -1 // quality in thousandths; -1: not named
 	for len(ae) > 0 {
 		var item []byte
-		if i := bytes.IndexByte(ae, ','); i >= 0 {
-			item, ae = ae[:i], ae[i+1:]
-		} else {
-			item, ae = ae, nil
-		}
+		item, ae = httpbytes.NextItem(ae)
 		name := item
 		q := 1000
 		if i := bytes.IndexByte(item, ';'); i >= 0 {
@@ -230,9 +228,9 @@ func Negotiate(ae []byte) Encoding {
 		}
 		name = bytes.TrimSpace(name)
 		switch {
-		case equalFold(name, "br"):
+		case httpbytes.EqualFold(name, "br"):
 			brQ = max(brQ, q)
-		case equalFold(name, "gzip"), equalFold(name, "x-gzip"):
+		case httpbytes.EqualFold(name, "gzip"), httpbytes.EqualFold(name, "x-gzip"):
 			gzQ = max(gzQ, q)
 		case len(name) == 1 && name[0] == '*':
 			starQ = max(starQ, q)
@@ -291,34 +289,4 @@ func parseQ(params []byte) int {
 		return q
 	}
 	return 1000
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
-}
-
-func hasPrefixFold(b []byte, s string) bool { return len(b) >= len(s) && equalFold(b[:len(s)], s) }
-func hasSuffixFold(b []byte, s string) bool {
-	return len(b) >= len(s) && equalFold(b[len(b)-len(s):], s)
-}
-
-func containsFold(b []byte, s string) bool {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if equalFold(b[i:i+len(s)], s) {
-			return true
-		}
-	}
-	return false
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -157,7 +159,7 @@ func headerList(names []string, path, key string, credentials bool, errs *config
 			if credentials {
 				errs.Add(config.Index(config.Join(path, key), i), `"*" is taken literally by browsers when credentials are allowed: list the headers`)
 			}
-		case !validHeaderName(n):
+		case !httpbytes.ValidToken(n):
 			errs.Add(config.Index(config.Join(path, key), i), "invalid header name %q", n)
 			continue
 		}
@@ -186,19 +188,6 @@ func splitOrigin(o string) (scheme, host string, ok bool) {
 	return scheme, host, true
 }
 
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
 // IsPreflight reports whether h is a CORS preflight: OPTIONS with Origin and
 // Access-Control-Request-Method.
 func IsPreflight(h *fasthttp.RequestHeader) bool {
@@ -215,14 +204,14 @@ func (p *Policy) Allowed(origin []byte) bool {
 		return true
 	}
 	for _, o := range p.origins {
-		if equalFold(origin, o) {
+		if httpbytes.EqualFold(origin, o) {
 			return true
 		}
 	}
 	for _, s := range p.suffixes {
 		n := len(origin)
-		if n > len(s.scheme)+len(s.suffix) && equalFold(origin[:len(s.scheme)], s.scheme) &&
-			equalFold(origin[n-len(s.suffix):], s.suffix) && noSlash(origin[len(s.scheme):n-len(s.suffix)]) {
+		if n > len(s.scheme)+len(s.suffix) && httpbytes.EqualFold(origin[:len(s.scheme)], s.scheme) &&
+			httpbytes.EqualFold(origin[n-len(s.suffix):], s.suffix) && noSlash(origin[len(s.scheme):n-len(s.suffix)]) {
 			return true
 		}
 	}
@@ -250,7 +239,7 @@ func (p *Policy) Request(x *pipeline.Exchange) bool {
 	origin := h.Peek(HeaderOrigin)
 	if IsPreflight(h) {
 		if !p.Allowed(origin) {
-			return x.Fail(403, pipeline.CodeForbidden, "origin not allowed by the route's CORS policy")
+			return x.Fail(fault.Forbidden, "origin not allowed by the route's CORS policy")
 		}
 		resp := &x.Ctx.Response
 		resp.SetStatusCode(fasthttp.StatusNoContent)
@@ -300,20 +289,4 @@ func (p *Policy) Respond(x *pipeline.Exchange) {
 		return
 	}
 	pipeline.AddVary(&x.Ctx.Response.Header, HeaderOrigin)
-}
-
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }

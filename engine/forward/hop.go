@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/valyala/fasthttp"
 )
 
@@ -32,14 +33,9 @@ func removeHopByHopResponse(h *fasthttp.ResponseHeader, scratch []byte) []byte {
 // each followed by a NUL.
 func connectionNames(conn, dst []byte) []byte {
 	for len(conn) > 0 {
-		tok := conn
-		if i := bytes.IndexByte(conn, ','); i >= 0 {
-			tok, conn = conn[:i], conn[i+1:]
-		} else {
-			conn = nil
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 && !asciiEqualFold(tok, "close") && !asciiEqualFold(tok, "keep-alive") {
+		var tok []byte
+		tok, conn = httpbytes.NextItem(conn)
+		if len(tok) > 0 && !httpbytes.EqualFold(tok, "close") && !httpbytes.EqualFold(tok, "keep-alive") {
 			dst = append(dst, tok...)
 			dst = append(dst, 0)
 		}
@@ -51,9 +47,9 @@ func connectionNames(conn, dst []byte) []byte {
 // the fixed list or any Proxy-*. Scanning once and deleting only what is
 // there is much cheaper than deleting every name on the list blindly.
 func appendHopName(dst, k []byte) []byte {
-	hop := len(k) > 6 && asciiEqualFold(k[:6], "proxy-")
+	hop := len(k) > 6 && httpbytes.EqualFold(k[:6], "proxy-")
 	for i := 0; i < len(hopByHop) && !hop; i++ {
-		hop = len(k) == len(hopByHop[i]) && asciiEqualFold(k, hopLower[i])
+		hop = len(k) == len(hopByHop[i]) && httpbytes.EqualFold(k, hopLower[i])
 	}
 	if hop {
 		dst = append(dst, k...)
@@ -76,22 +72,6 @@ func deleteNames(h interface{ Del(string) }, names []byte) {
 		h.Del(b2s(names[:i]))
 		names = names[i+1:]
 	}
-}
-
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Response removes hop-by-hop headers from an upstream answer and keeps the

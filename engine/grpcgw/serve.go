@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
@@ -109,7 +110,7 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 	if merr != nil {
 		resp.ResetBody()
 		t.count(502)
-		x.Fail(502, pipeline.CodeBadGateway, "upstream answer cannot be encoded as JSON")
+		x.Fail(fault.BadGateway, "upstream answer cannot be encoded as JSON")
 		return
 	}
 	resp.SetStatusCode(200)
@@ -130,7 +131,7 @@ func (m *Method) build(x *pipeline.Exchange, in *dynamicpb.Message) bool {
 	req := &x.Ctx.Request
 	if body := req.Body(); len(bytes.TrimSpace(body)) > 0 {
 		if err := unmarshalJSON.Unmarshal(body, in); err != nil {
-			return x.Fail(400, pipeline.CodeBadRequest, "request body: "+err.Error())
+			return x.Fail(fault.BadRequest, "request body: "+err.Error())
 		}
 	}
 	if args := x.Ctx.QueryArgs(); args.Len() > 0 {
@@ -144,7 +145,7 @@ func (m *Method) build(x *pipeline.Exchange, in *dynamicpb.Message) bool {
 		for k, v := range args.All() {
 			if fp := m.queryField(k); fp != nil {
 				if err := fp.set(in, v); err != nil {
-					return x.Fail(400, pipeline.CodeBadRequest, "query parameter "+string(k)+": "+err.Error())
+					return x.Fail(fault.BadRequest, "query parameter "+string(k)+": "+err.Error())
 				}
 			}
 		}
@@ -156,7 +157,7 @@ func (m *Method) build(x *pipeline.Exchange, in *dynamicpb.Message) bool {
 				continue
 			}
 			if err := p.field.set(in, x.Params.Value(i)); err != nil {
-				return x.Fail(400, pipeline.CodeBadRequest, "path parameter "+name+": "+err.Error())
+				return x.Fail(fault.BadRequest, "path parameter "+name+": "+err.Error())
 			}
 		}
 	}
@@ -185,38 +186,38 @@ func fail(x *pipeline.Exchange, err error, reached bool, ctxErr error) int {
 	if errors.Is(ctxErr, context.DeadlineExceeded) {
 		code = codes.DeadlineExceeded
 	}
-	httpCode, errCode, msg := httpStatus(code, reached)
-	if httpCode < 500 && st.Message() != "" {
+	kind, msg := httpStatus(code, reached)
+	if kind.Status() < 500 && st.Message() != "" {
 		msg = st.Message() // the upstream's own words help the client
 	}
-	if httpCode == 429 {
+	if kind == fault.RateLimited {
 		x.AddResponseHeaderString("Retry-After", "1")
 	}
-	x.Fail(httpCode, errCode, msg)
-	return httpCode
+	x.Fail(kind, msg)
+	return kind.Status()
 }
 
 // httpStatus maps a gRPC status code to the HTTP status, error code and
 // default message the gateway answers.
-func httpStatus(code codes.Code, reached bool) (int, string, string) {
+func httpStatus(code codes.Code, reached bool) (fault.Kind, string) {
 	switch code {
 	case codes.NotFound:
-		return 404, pipeline.CodeNotFound, "not found"
+		return fault.NotFound, "not found"
 	case codes.InvalidArgument:
-		return 400, pipeline.CodeBadRequest, "invalid argument"
+		return fault.BadRequest, "invalid argument"
 	case codes.Unauthenticated:
-		return 401, pipeline.CodeUnauthorized, "unauthenticated"
+		return fault.Unauthorized, "unauthenticated"
 	case codes.PermissionDenied:
-		return 403, pipeline.CodeForbidden, "permission denied"
+		return fault.Forbidden, "permission denied"
 	case codes.ResourceExhausted:
-		return 429, pipeline.CodeRateLimited, "upstream resource exhausted"
+		return fault.RateLimited, "upstream resource exhausted"
 	case codes.DeadlineExceeded:
-		return 504, pipeline.CodeUpstreamTimeout, "upstream did not answer in time"
+		return fault.UpstreamTimeout, "upstream did not answer in time"
 	case codes.Unavailable:
 		if !reached {
-			return 502, pipeline.CodeBadGateway, "upstream refused the connection"
+			return fault.BadGateway, "upstream refused the connection"
 		}
-		return 503, pipeline.CodeUnavailable, "upstream unavailable"
+		return fault.Unavailable, "upstream unavailable"
 	}
-	return 502, pipeline.CodeBadGateway, "upstream failed: " + code.String()
+	return fault.BadGateway, "upstream failed: " + code.String()
 }

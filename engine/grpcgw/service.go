@@ -4,12 +4,12 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
@@ -121,7 +121,7 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 		s.targets = append(s.targets, &target{
 			addr:   t.Addr,
 			conn:   conn,
-			labels: `{service="` + labelValue(name) + `",target="` + labelValue(t.Addr) + `"`,
+			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
 		})
 	}
 	if len(errs) > 0 {
@@ -166,11 +166,6 @@ func (t *target) count(status int) {
 		t.byStatus[status].Store(c)
 	}
 	c.Inc()
-}
-
-// labelValue escapes s for a Prometheus label value.
-func labelValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
 // healthProbe checks a target with the standard gRPC health protocol

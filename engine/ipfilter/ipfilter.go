@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -99,7 +100,7 @@ func (f *Filter) Check(x *pipeline.Exchange) bool {
 	if err == nil && f.Allowed(addr) {
 		return true
 	}
-	return x.Fail(403, pipeline.CodeForbidden, "client address not allowed")
+	return x.Fail(fault.Forbidden, "client address not allowed")
 }
 
 // b2s views b as a string for parsing; the string does not outlive the call.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -59,7 +60,7 @@ func TestCheckFailsWithForbidden(t *testing.T) {
 	if f.Check(&x) {
 		t.Fatal("denied address admitted")
 	}
-	if rej, _ := x.Rejected(); rej.Status != 403 || rej.Code != pipeline.CodeForbidden {
+	if rej, _ := x.Rejected(); rej.Status != 403 || rej.Code != fault.Forbidden.Code() {
 		t.Fatalf("reject %+v", rej)
 	}
 	var y pipeline.Exchange

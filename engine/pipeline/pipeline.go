@@ -9,6 +9,7 @@ package pipeline
 import (
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/router"
 	"github.com/valyala/fasthttp"
@@ -105,20 +106,31 @@ func (x *Exchange) Reset() {
 	x.headers = x.headers[:0]
 }
 
-// Fail records that the gateway answers the request itself with status,
-// the contract's error code and a message. It returns false so that a stage
-// can write `return x.Fail(...)`. The last call wins.
-func (x *Exchange) Fail(status int, code, message string) bool {
+// Fail records that the gateway answers the request itself with the
+// fault's status and code and message (the fault's default message when
+// empty). It returns false so that a stage can write `return x.Fail(...)`.
+// The last call wins.
+func (x *Exchange) Fail(kind fault.Kind, message string) bool {
 	x.rejected = true
-	x.reject = Reject{Status: status, Code: code, Message: message}
+	x.reject = RejectOf(kind, message)
 	return false
 }
 
-// FailWithBody is Fail with a verbatim JSON body (a configured fallback).
-func (x *Exchange) FailWithBody(status int, code, message string, body []byte) bool {
+// FailWithBody is Fail with a verbatim JSON body and its own status (a
+// configured fallback).
+func (x *Exchange) FailWithBody(kind fault.Kind, status int, message string, body []byte) bool {
 	x.rejected = true
-	x.reject = Reject{Status: status, Code: code, Message: message, Body: body}
+	x.reject = RejectOf(kind, message)
+	x.reject.Status, x.reject.Body = status, body
 	return false
+}
+
+// RejectOf is the Reject for kind with message (kind's default when empty).
+func RejectOf(kind fault.Kind, message string) Reject {
+	if message == "" {
+		message = kind.Message()
+	}
+	return Reject{Status: kind.Status(), Code: kind.Code(), Message: message}
 }
 
 // Rejected reports whether a stage called Fail, and with what.
@@ -150,21 +162,6 @@ func (x *Exchange) ApplyResponseHeaders(h *fasthttp.ResponseHeader) {
 		h.SetBytesV(s.name, x.headerBuf[s.start:s.end])
 	}
 }
-
-// Standard codes of the contract's error body.
-const (
-	CodeBadRequest       = "bad_request"
-	CodeUnauthorized     = "unauthorized"
-	CodeForbidden        = "forbidden"
-	CodeNotFound         = "not_found"
-	CodeMethodNotAllowed = "method_not_allowed"
-	CodePayloadTooLarge  = "payload_too_large"
-	CodeRateLimited      = "rate_limited"
-	CodeHeadersTooLarge  = "headers_too_large"
-	CodeBadGateway       = "bad_gateway"
-	CodeUnavailable      = "unavailable"
-	CodeUpstreamTimeout  = "upstream_timeout"
-)
 
 // Fetch runs the upstream stage of a route for x: on return, either x.Ctx.Response
 // holds the upstream's answer or x has been failed.

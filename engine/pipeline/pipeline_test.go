@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/valyala/fasthttp"
 )
 
@@ -12,10 +13,10 @@ func TestFailAndQueuedHeaders(t *testing.T) {
 	if _, failed := x.Rejected(); failed {
 		t.Fatal("fresh exchange rejected")
 	}
-	if x.Fail(429, CodeRateLimited, "slow down") {
+	if x.Fail(fault.RateLimited, "slow down") {
 		t.Fatal("Fail returned true")
 	}
-	if rej, failed := x.Rejected(); !failed || rej.Status != 429 || rej.Code != CodeRateLimited {
+	if rej, failed := x.Rejected(); !failed || rej.Status != 429 || rej.Code != fault.RateLimited.Code() {
 		t.Fatalf("rejected %+v %v", rej, failed)
 	}
 	x.ClearReject()

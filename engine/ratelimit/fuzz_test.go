@@ -1,6 +1,10 @@
 package ratelimit
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
+)
 
 // FuzzParseKey checks that any key text either parses into a kind whose
 // argument is a suffix of the text, or is refused, without panicking.
@@ -15,7 +19,7 @@ func FuzzParseKey(f *testing.F) {
 		}
 		switch kind {
 		case keyHeader:
-			if s != "header:"+arg || !validToken(arg) {
+			if s != "header:"+arg || !httpbytes.ValidToken(arg) {
 				t.Fatalf("%q parsed as header %q", s, arg)
 			}
 		case keyClaim:

@@ -6,6 +6,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/limiter"
 )
@@ -43,28 +44,13 @@ func parseKey(key string) (keyKind, string, bool) {
 	case "route":
 		return keyRoute, "", true
 	}
-	if name, ok := strings.CutPrefix(key, "header:"); ok && validToken(name) {
+	if name, ok := strings.CutPrefix(key, "header:"); ok && httpbytes.ValidToken(name) {
 		return keyHeader, name, true
 	}
 	if name, ok := strings.CutPrefix(key, "claim:"); ok && name != "" {
 		return keyClaim, name, true
 	}
 	return 0, "", false
-}
-
-// validToken reports whether s is a non-empty HTTP header name (RFC 9110 token).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
 }
 
 // compilePolicy validates rl (at JSON path path) and builds its limiter. The

@@ -29,6 +29,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -129,19 +131,12 @@ func (s *Set) Close() {
 
 // sweep frees refilled buckets and publishes the live-key gauges.
 func (s *Set) sweep(ctx context.Context) {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, sweepEvery, func(time.Time) {
 		for _, p := range s.order {
 			p.lim.Sweep()
 			p.keys.Set(float64(p.lim.Len()))
 		}
-	}
+	})
 }
 
 // Route compiles the limits of one route. path is the route's JSON path.
@@ -211,7 +206,7 @@ func (r *Route) Allow(x *pipeline.Exchange) bool {
 			}
 			p.rejected.Inc()
 			writeHeaders(x, res, true)
-			return x.Fail(429, pipeline.CodeRateLimited, "rate limit exceeded")
+			return x.Fail(fault.RateLimited, "rate limit exceeded")
 		}
 		keys[i] = h
 		if i == 0 || res.Remaining < best.Remaining {

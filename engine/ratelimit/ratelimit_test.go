@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
-	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/fault"
 )
 
 func TestInstanceScopeCountsAndHeaders(t *testing.T) {
@@ -19,8 +19,8 @@ func TestInstanceScopeCountsAndHeaders(t *testing.T) {
 		{ok: true, limit: 3, remaining: 2, reset: 20, retryAfter: -1},
 		{ok: true, limit: 3, remaining: 1, reset: 40, retryAfter: -1},
 		{ok: true, limit: 3, remaining: 0, reset: 60, retryAfter: -1},
-		{ok: false, status: 429, code: pipeline.CodeRateLimited, limit: 3, remaining: 0, reset: 60, retryAfter: 20},
-		{ok: false, status: 429, code: pipeline.CodeRateLimited, limit: 3, remaining: 0, reset: 60, retryAfter: 20},
+		{ok: false, status: 429, code: fault.RateLimited.Code(), limit: 3, remaining: 0, reset: 60, retryAfter: 20},
+		{ok: false, status: 429, code: fault.RateLimited.Code(), limit: 3, remaining: 0, reset: 60, retryAfter: 20},
 	} {
 		if got := do(rt, a); got != want {
 			t.Fatalf("request %d: got %+v, want %+v", i+1, got, want)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/limiter"
 )
 
@@ -315,16 +316,7 @@ const warmUpTimeout = time.Second
 // run syncs once per interval until ctx ends.
 func (s *syncer) run(ctx context.Context) {
 	s.warmUp(ctx)
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		s.tick(ctx)
-	}
+	tick.Every(ctx, s.interval, func(time.Time) { s.tick(ctx) })
 }
 
 // warmUp connects (with Cluster: learns the slots) and loads the script

@@ -19,6 +19,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -73,7 +74,7 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 	case strings.HasPrefix(by, "header:"):
 		s.by = byHeader
 		s.header = by[len("header:"):]
-		if !validHeaderName(s.header) {
+		if !httpbytes.ValidToken(s.header) {
 			errs.Add(config.Join(path, "by"), "invalid header name %q", s.header)
 		}
 	default:
@@ -170,17 +171,4 @@ func (s *Split) pick(x *pipeline.Exchange) int {
 		}
 	}
 	return -1
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }

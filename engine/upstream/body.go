@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/valyala/bytebufferpool"
 	"github.com/valyala/fasthttp"
 )
@@ -101,7 +102,7 @@ func truncation(err error) bool {
 
 // truncatedCounter returns the service's sluice_upstream_truncated_total.
 func truncatedCounter(name string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(`sluice_upstream_truncated_total{service="` + labelValue(name) + `"}`)
+	return metrics.GetOrCreateCounter(`sluice_upstream_truncated_total{service="` + promlabel.Value(name) + `"}`)
 }
 
 // CountTruncated counts an answer of s that was cut short while it streamed

@@ -1,11 +1,11 @@
 package upstream
 
 import (
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 )
 
 // Gauges read live target state through callbacks, so they cost nothing per
@@ -51,17 +51,7 @@ func bindTargetMetrics(t *Target) {
 	t.state.eject.count = metrics.GetOrCreateCounter(`sluice_upstream_ejections_total` + labels)
 }
 
-// labelValue escapes s for a Prometheus label value: config keys and
-// addresses are user input and must not break (or panic) the registry.
-func labelValue(s string) string {
-	if !strings.ContainsAny(s, "\\\"\n") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	return r.Replace(s)
-}
-
 // targetLabels is `{service="…",target="…"}` for t.
 func targetLabels(t *Target) string {
-	return `{service="` + labelValue(t.service.Name) + `",target="` + labelValue(t.Addr) + `"}`
+	return `{service="` + promlabel.Value(t.service.Name) + `",target="` + promlabel.Value(t.Addr) + `"}`
 }

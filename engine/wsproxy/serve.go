@@ -2,12 +2,12 @@ package wsproxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"net"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
@@ -101,14 +101,9 @@ func switched(h *fasthttp.ResponseHeader) {
 	var buf [256]byte
 	names := append(buf[:0], h.Peek("Connection")...)
 	for len(names) > 0 {
-		tok := names
-		if i := bytes.IndexByte(names, ','); i >= 0 {
-			tok, names = names[:i], names[i+1:]
-		} else {
-			names = nil
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 && !equalFold(tok, "upgrade") && !equalFold(tok, "close") && !equalFold(tok, "keep-alive") {
+		var tok []byte
+		tok, names = httpbytes.NextItem(names)
+		if len(tok) > 0 && !httpbytes.EqualFold(tok, "upgrade") && !httpbytes.EqualFold(tok, "close") && !httpbytes.EqualFold(tok, "keep-alive") {
 			h.Del(string(tok))
 		}
 	}

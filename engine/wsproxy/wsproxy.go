@@ -10,8 +10,7 @@
 package wsproxy
 
 import (
-	"bytes"
-
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -23,39 +22,5 @@ func IsUpgrade(x *pipeline.Exchange) bool {
 		return false
 	}
 	h := &x.Ctx.Request.Header
-	return hasToken(h.Peek("Connection"), "upgrade") && hasToken(h.Peek("Upgrade"), "websocket")
-}
-
-// hasToken reports whether the comma-separated list v holds token (lower
-// case), ignoring case and surrounding spaces.
-func hasToken(v []byte, token string) bool {
-	for len(v) > 0 {
-		tok := v
-		if i := bytes.IndexByte(v, ','); i >= 0 {
-			tok, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		if equalFold(bytes.TrimSpace(tok), token) {
-			return true
-		}
-	}
-	return false
-}
-
-// equalFold compares b with the lower-case ASCII string s, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
+	return httpbytes.HasToken(h.Peek("Connection"), "upgrade") && httpbytes.HasToken(h.Peek("Upgrade"), "websocket")
 }

@@ -71,11 +71,3 @@ func BenchmarkIsUpgrade(b *testing.B) {
 		}
 	}
 }
-
-func FuzzHasToken(f *testing.F) {
-	f.Add([]byte("keep-alive, Upgrade"), "upgrade")
-	f.Add([]byte(",,, ,"), "websocket")
-	f.Fuzz(func(t *testing.T, v []byte, tok string) {
-		hasToken(v, tok)
-	})
-}
