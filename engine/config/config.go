@@ -98,6 +98,7 @@ type Service struct {
 	TryTimeout        Duration        `json:"try_timeout"`
 	ConnectTimeout    Duration        `json:"connect_timeout"`
 	MaxConnsPerTarget int             `json:"max_conns_per_target"`
+	Pipelining        int             `json:"pipelining"`
 	Retries           *int            `json:"retries"`
 	HealthCheck       *HealthCheck    `json:"health_check"`
 	CircuitBreaker    *CircuitBreaker `json:"circuit_breaker"`

@@ -113,6 +113,16 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		maxConns = DefaultMaxConnsPerTarget
 	}
 
+	pipeConns := c.Pipelining
+	switch {
+	case pipeConns < 0:
+		errs.Add(config.Join(path, "pipelining"), "must not be negative")
+	case pipeConns > maxConns:
+		errs.Add(config.Join(path, "pipelining"), "must not exceed max_conns_per_target (%d)", maxConns)
+	case pipeConns > 0 && c.Protocol == "grpc":
+		errs.Add(config.Join(path, "pipelining"), "only for protocol \"http\" or \"https\"")
+	}
+
 	res, es := compileResilience(s, c, path)
 	errs = append(errs, es...)
 	s.res = res
@@ -153,7 +163,7 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 		if w == 0 {
 			w = 1
 		}
-		s.targets = append(s.targets, newTarget(s, t.Addr, host, w, maxConns, connect, tlsCfg))
+		s.targets = append(s.targets, newTarget(s, t.Addr, host, w, maxConns, max(pipeConns, 0), connect, tlsCfg))
 	}
 
 	bal, err := newBalancer(c.Balancer, s.targets)

@@ -19,15 +19,18 @@ type Target struct {
 	// Weight is the target's share for the weighted balancer.
 	Weight int
 
-	service  *Service
-	client   *fasthttp.HostClient
+	service *Service
+	client  *fasthttp.HostClient
+	// pipe is the pipelining client (nil unless the service sets
+	// pipelining); it carries the requests pipelinable accepts.
+	pipe     *fasthttp.PipelineClient
 	inflight atomic.Int64
 	state    targetResilience
 	byStatus [600]atomic.Pointer[metrics.Counter]
 	conns    connRegistry // open connections by local address (watch.go)
 }
 
-func newTarget(s *Service, addr, host string, weight, maxConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
+func newTarget(s *Service, addr, host string, weight, maxConns, pipeConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
 	t := &Target{Addr: addr, Weight: weight, service: s}
 	c := &fasthttp.HostClient{
 		Addr:                     addr,
@@ -65,6 +68,9 @@ func newTarget(s *Service, addr, host string, weight, maxConns int, connect time
 		c.TLSConfig = cfg
 	}
 	t.client = c
+	if pipeConns > 0 {
+		t.pipe = newPipeline(addr, pipeConns, maxConns, connect, c.TLSConfig)
+	}
 	initTargetResilience(t)
 	return t
 }
@@ -85,7 +91,12 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 		req.URI().SetScheme("http")
 	}
 	upload, _ := req.BodyStream().(*ClientBody)
-	err := t.client.DoDeadline(req, resp, deadline)
+	var err error
+	if t.pipe != nil && pipelinable(req) {
+		err = t.pipe.DoDeadline(req, resp, deadline)
+	} else {
+		err = t.client.DoDeadline(req, resp, deadline)
+	}
 	if err != nil && upload != nil && upload.Failed() {
 		// The client's upload broke, not the target: count nothing.
 		t.inflight.Add(-1)
