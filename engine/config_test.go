@@ -35,6 +35,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad header op", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "request_headers": {"set": {"Bad Name": "x"}}}]}`, "routes[0].request_headers.set.Bad Name: invalid header name"},
 		{"negative body", `{"server": {"max_body_bytes": -1}, "services": {"catalog": {"targets": ["127.0.0.1:9"]}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "server.max_body_bytes: must not be negative"},
 		{"grpc", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "protocol": "grpc"}}, "routes": [{"name": "a", "path": "/a", "service": "catalog", "grpc_method": "a.B/C"}]}`, "services.catalog.descriptor_set: required"},
+		{"negative pipelining", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "pipelining": -1}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "services.catalog.pipelining: must not be negative"},
+		{"pipelining over pool", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "max_conns_per_target": 2, "pipelining": 3}}, "routes": [{"name": "a", "path": "/a", "service": "catalog"}]}`, "services.catalog.pipelining: must not exceed max_conns_per_target (2)"},
+		{"pipelining grpc", `{"services": {"catalog": {"targets": ["127.0.0.1:9"], "protocol": "grpc", "pipelining": 1}}, "routes": [{"name": "a", "path": "/a/{m}", "service": "catalog"}]}`, "services.catalog.pipelining: only for protocol"},
 		{"websocket with cache", `{` + base + `, "routes": [{"name": "a", "path": "/a", "service": "catalog", "websocket": true, "cache": {"ttl": "1s"}}]}`, "routes[0].websocket:"},
 	}
 	for _, c := range cases {

@@ -108,6 +108,12 @@ func TestRunAndSignal(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("never ready: %s", stderr.String())
 	}
+	// `run` re-executed itself once with the tuned runtime (runtime.go):
+	// same process, tuned environment.
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)); err == nil &&
+		!bytes.Contains(environ, []byte("GODEBUG=schedtrace="+schedtracePeriod)) {
+		t.Errorf("the serving process was not re-executed with the runtime tuning: %q", environ)
+	}
 	resp, err := http.Get("http://" + listen + "/nope")
 	if err != nil || resp.StatusCode != 404 {
 		t.Fatalf("request: %v %v", err, resp)
