@@ -112,7 +112,7 @@ func TestRunAndSignal(t *testing.T) {
 	// same process, tuned environment.
 	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", cmd.Process.Pid)); err == nil &&
 		!bytes.Contains(environ, []byte("GODEBUG=schedtrace="+schedtracePeriod)) {
-		t.Errorf("the serving process was not re-executed with the runtime tuning: %q", environ)
+		t.Errorf("the serving process was not re-executed with the runtime tuning (GODEBUG=schedtrace=%s missing from its environment)", schedtracePeriod)
 	}
 	resp, err := http.Get("http://" + listen + "/nope")
 	if err != nil || resp.StatusCode != 404 {

@@ -83,7 +83,7 @@ func main() {
 	fs.StringVar(&o.peers, "peers", "bench/peers", "directory of the peer proxy config templates")
 	fs.StringVar(&o.results, "results", "bench/results", "directory for reports, plots and logs")
 	fs.StringVar(&o.baseline, "baseline", "bench/baseline.json", "baseline for check")
-	defTargets, defDur := "direct,direct-1ms,nginx,haproxy,plain,pipeline,cache,aggregate", 10*time.Second
+	defTargets, defDur := "direct,direct-1ms,nginx,haproxy,plain,pipelined,pipeline,cache,aggregate", 10*time.Second
 	guarding := cmd == "check" || cmd == "calibrate" || cmd == "selftest"
 	if guarding {
 		defDur = 7 * time.Second

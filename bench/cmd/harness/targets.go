@@ -55,6 +55,8 @@ func allTargets(configs, peers string, pipe *loadgen.Rotation) []target {
 		{key: "nginx", title: "nginx (peer)", kind: "nginx", file: filepath.Join(peers, "nginx.conf.tmpl"), req: catalogReq},
 		{key: "haproxy", title: "haproxy (peer)", kind: "haproxy", file: filepath.Join(peers, "haproxy.cfg.tmpl"), req: catalogReq},
 		{key: "plain", title: "sluice plain proxy", kind: "sluice", file: filepath.Join(configs, "plain.json"), req: catalogReq},
+		{key: "pipelined", title: "sluice plain proxy, pipelined upstream (opt-in `pipelining`: 2)", kind: "sluice",
+			file: filepath.Join(configs, "pipelined.json"), req: catalogReq},
 		{key: "pipeline", title: "sluice full pipeline (10k JWTs, per-client limits, access log)", kind: "sluice",
 			file: filepath.Join(configs, "pipeline.json"), req: pipeReq,
 			wantHeader: "RateLimit-Limit", needs: "Authorization", limited: 429, accessLog: true},
