@@ -334,3 +334,29 @@ func TestUpstreamFailures(t *testing.T) {
 		t.Errorf("504 took %v, want about the 200ms timeout", d)
 	}
 }
+
+// TestUserAgentPassedThrough: the upstream sees the client's User-Agent as
+// sent, and none when the client sent none (the gateway adds no name of its
+// own).
+func TestUserAgentPassedThrough(t *testing.T) {
+	up := startUpstream(t, "echo")
+	g := startGateway(t, basicConfig(up.addr))
+	for _, ua := range []string{"", "curl/8.5.0"} {
+		req := "GET /api/items/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n"
+		if ua != "" {
+			req += "User-Agent: " + ua + "\r\n"
+		}
+		raw := rawRequest(t, hostOf(g.url), req+"\r\n")
+		i := strings.Index(raw, "\r\n\r\n")
+		if !strings.HasPrefix(raw, "HTTP/1.1 200") || i < 0 {
+			t.Fatalf("answer: %q", raw)
+		}
+		var e echoed
+		if err := json.Unmarshal([]byte(raw[i+4:]), &e); err != nil {
+			t.Fatalf("echo body %q: %v", raw[i+4:], err)
+		}
+		if got, sent := e.Headers["user-agent"]; got != ua || (ua == "" && sent) {
+			t.Errorf("client User-Agent %q reached the upstream as %q (present %v)", ua, got, sent)
+		}
+	}
+}

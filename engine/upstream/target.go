@@ -34,7 +34,8 @@ func newTarget(s *Service, addr, host string, weight, maxConns, pipeConns int, c
 	t := &Target{Addr: addr, Weight: weight, service: s}
 	c := &fasthttp.HostClient{
 		Addr:                     addr,
-		Name:                     "sluice",
+		// No Name and no default: fasthttp would add "User-Agent: sluice" to
+		// a request that has none; the upstream sees the client's header.
 		NoDefaultUserAgentHeader: true,
 		DisablePathNormalizing:   true,
 		MaxConns:                 maxConns,
