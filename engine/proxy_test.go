@@ -114,9 +114,17 @@ func TestTraceparent(t *testing.T) {
 	if len(out) != 55 || out[:36] != in[:36] || out[36:52] == in[36:52] || out[52:] != "-01" {
 		t.Errorf("kept traceparent %q -> %q: want same trace id and flags, new parent id", in, out)
 	}
-	do(t, "GET", g.url+"/api/items/1", map[string]string{"traceparent": "garbage"}, "").json(t, &e)
+	do(t, "GET", g.url+"/api/items/1", map[string]string{"traceparent": in, "tracestate": "vendor=1"}, "").json(t, &e)
+	if e.Headers["tracestate"] != "vendor=1" {
+		t.Errorf("tracestate of a kept trace %q, want vendor=1", e.Headers["tracestate"])
+	}
+	e = echoed{}
+	do(t, "GET", g.url+"/api/items/1", map[string]string{"traceparent": "garbage", "tracestate": "vendor=1"}, "").json(t, &e)
 	if out := e.Headers["traceparent"]; len(out) != 55 || !strings.HasPrefix(out, "00-") {
 		t.Errorf("started traceparent %q malformed", out)
+	}
+	if ts, ok := e.Headers["tracestate"]; ok {
+		t.Errorf("tracestate %q forwarded with a new trace (the client's traceparent was invalid)", ts)
 	}
 }
 

@@ -23,6 +23,7 @@ const (
 	HeaderXFHost         = "X-Forwarded-Host"
 	HeaderForwarded      = "Forwarded"
 	HeaderTraceparent    = "traceparent"
+	HeaderTracestate     = "tracestate"
 	maxRequestIDLength   = 128
 	traceparentLength    = 55
 	generatedIDHexDigits = 32
@@ -212,7 +213,14 @@ func Request(x *pipeline.Exchange, h *fasthttp.RequestHeader, trustedPeer bool, 
 	h.SetBytesV(HeaderRequestID, x.RequestID)
 
 	scratch = scratch[:0]
-	scratch = Traceparent(scratch, h.Peek(HeaderTraceparent))
+	prev := h.Peek(HeaderTraceparent)
+	if !validTraceparent(prev) {
+		// A new trace starts here: the vendor state of whatever trace the
+		// client claimed belongs to no trace we forward (W3C Trace Context:
+		// tracestate is only read with a valid traceparent).
+		h.Del(HeaderTracestate)
+	}
+	scratch = Traceparent(scratch, prev)
 	h.SetBytesV(HeaderTraceparent, scratch)
 	return scratch
 }

@@ -33,7 +33,7 @@ type Target struct {
 func newTarget(s *Service, addr, host string, weight, maxConns, pipeConns int, connect time.Duration, tlsCfg *tls.Config) *Target {
 	t := &Target{Addr: addr, Weight: weight, service: s}
 	c := &fasthttp.HostClient{
-		Addr:                     addr,
+		Addr: addr,
 		// No Name and no default: fasthttp would add "User-Agent: sluice" to
 		// a request that has none; the upstream sees the client's header.
 		NoDefaultUserAgentHeader: true,
