@@ -235,8 +235,9 @@ type Split struct {
 
 // SplitService is one side of a split and its share in percent.
 type SplitService struct {
-	Service string  `json:"service"`
-	Percent float64 `json:"percent"`
+	Service string `json:"service"`
+	// Percent is required; 0 is allowed (a side that gets nothing).
+	Percent *float64 `json:"percent"`
 }
 
 // Tracing exports spans over OTLP/HTTP.

@@ -102,10 +102,18 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 			}
 			seen[side.Service] = j
 		}
-		if !(side.Percent > 0 && side.Percent <= 100) || math.IsNaN(side.Percent) {
-			errs.Add(config.Join(at, "percent"), "must be above 0 and at most 100, got %v", side.Percent)
+		// 0 is allowed: a parked side keeps its place in the list (and so the
+		// sides of keyed clients) while it gets no requests.
+		var pct float64
+		switch {
+		case side.Percent == nil:
+			errs.Add(config.Join(at, "percent"), "required")
+		case !(*side.Percent >= 0 && *side.Percent <= 100):
+			errs.Add(config.Join(at, "percent"), "must be within 0 and 100, got %v", *side.Percent)
+		default:
+			pct = *side.Percent
 		}
-		total += side.Percent
+		total += pct
 		names = append(names, side.Service)
 		s.upTo = append(s.upTo, uint32(math.Round(math.Min(math.Max(total, 0), 100)*scale/100)))
 	}

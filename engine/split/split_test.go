@@ -38,17 +38,18 @@ func TestCompileErrors(t *testing.T) {
 		r    Route
 		want string
 	}{
-		{config.Split{Services: []config.SplitService{{Service: "nope", Percent: 5}}}, rt, `routes[0].split.services[0].service: unknown service "nope"`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: 60}, {Service: "v3", Percent: 50}}}, rt, `routes[0].split.services: percents sum to 110, over 100`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: 0}}}, rt, `routes[0].split.services[0].percent: must be above 0 and at most 100`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: 101}}}, rt, `routes[0].split.services[0].percent:`},
-		{config.Split{By: "cookie", Services: []config.SplitService{{Service: "v2", Percent: 5}}}, rt, `routes[0].split.by: want random, ip, consumer or header:NAME, got "cookie"`},
-		{config.Split{By: "header:", Services: []config.SplitService{{Service: "v2", Percent: 5}}}, rt, `routes[0].split.by: invalid header name ""`},
-		{config.Split{By: "consumer", Services: []config.SplitService{{Service: "v2", Percent: 5}}}, rt, `routes[0].split.by: "consumer" needs the route to have auth`},
+		{config.Split{Services: []config.SplitService{{Service: "nope", Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: unknown service "nope"`},
+		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(60)}, {Service: "v3", Percent: pct(50)}}}, rt, `routes[0].split.services: percents sum to 110, over 100`},
+		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(-1)}}}, rt, `routes[0].split.services[0].percent: must be within 0 and 100, got -1`},
+		{config.Split{Services: []config.SplitService{{Service: "v2"}}}, rt, `routes[0].split.services[0].percent: required`},
+		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(101)}}}, rt, `routes[0].split.services[0].percent:`},
+		{config.Split{By: "cookie", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: want random, ip, consumer or header:NAME, got "cookie"`},
+		{config.Split{By: "header:", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: invalid header name ""`},
+		{config.Split{By: "consumer", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: "consumer" needs the route to have auth`},
 		{config.Split{}, rt, `routes[0].split.services: at least one service is required`},
-		{config.Split{Services: []config.SplitService{{Service: "main", Percent: 5}}}, rt, `routes[0].split.services[0].service: "main" is the route's own service`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: 5}, {Service: "v2", Percent: 5}}}, rt, `routes[0].split.services[1].service: service "v2" listed twice`},
-		{config.Split{Services: []config.SplitService{{Percent: 5}}}, rt, `routes[0].split.services[0].service: required`},
+		{config.Split{Services: []config.SplitService{{Service: "main", Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: "main" is the route's own service`},
+		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(5)}, {Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.services[1].service: service "v2" listed twice`},
+		{config.Split{Services: []config.SplitService{{Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: required`},
 	} {
 		_, _, errs := Compile(&c.cfg, c.r, "routes[0].split")
 		if !strings.Contains(errs.Error(), c.want) {
@@ -56,7 +57,7 @@ func TestCompileErrors(t *testing.T) {
 		}
 	}
 	// Exactly 100 is fine (the route's own service then gets nothing).
-	compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: 33.3333}, {Service: "v3", Percent: 66.6667}}}, rt)
+	compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(33.3333)}, {Service: "v3", Percent: pct(66.6667)}}}, rt)
 }
 
 func exchange(hdr, val string) *pipeline.Exchange {
@@ -68,7 +69,7 @@ func exchange(hdr, val string) *pipeline.Exchange {
 }
 
 func TestShares(t *testing.T) {
-	s := compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: 10}, {Service: "v3", Percent: 25}}}, rt)
+	s := compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(10)}, {Service: "v3", Percent: pct(25)}}}, rt)
 	x := exchange("", "")
 	var n [3]int
 	const total = 200000
@@ -83,8 +84,29 @@ func TestShares(t *testing.T) {
 	}
 }
 
+// TestParkedSide: a side at 0 percent gets no request, and the sides after
+// it keep their shares.
+func TestParkedSide(t *testing.T) {
+	s := compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(0)}, {Service: "v3", Percent: pct(50)}}}, rt)
+	x := exchange("", "")
+	var n [3]int
+	const total = 20000
+	for i := 0; i < total; i++ {
+		x.LogExtra = x.LogExtra[:0]
+		n[s.Pick(x)+1]++
+	}
+	if n[1] != 0 {
+		t.Errorf("the 0 percent side got %d of %d requests", n[1], total)
+	}
+	if got := float64(n[2]) / total; got < 0.47 || got > 0.53 {
+		t.Errorf("the 50 percent side after a parked one got %.3f", got)
+	}
+}
+
+func pct(f float64) *float64 { return &f }
+
 func TestStickyByKey(t *testing.T) {
-	s := compile(t, config.Split{By: "header:X-User", Services: []config.SplitService{{Service: "v2", Percent: 20}}}, rt)
+	s := compile(t, config.Split{By: "header:X-User", Services: []config.SplitService{{Service: "v2", Percent: pct(20)}}}, rt)
 	side := map[string]int{}
 	canary := 0
 	for i := 0; i < 20000; i++ {
@@ -107,7 +129,7 @@ func TestStickyByKey(t *testing.T) {
 			t.Fatal("a request without the key left the route's service")
 		}
 	}
-	ip := compile(t, config.Split{By: "ip", Services: []config.SplitService{{Service: "v2", Percent: 50}}}, rt)
+	ip := compile(t, config.Split{By: "ip", Services: []config.SplitService{{Service: "v2", Percent: pct(50)}}}, rt)
 	x := exchange("", "")
 	x.ClientIP = []byte("192.0.2.44")
 	first := ip.Pick(x)
@@ -123,7 +145,7 @@ func TestStickyByKey(t *testing.T) {
 
 func TestPickAllocatesNothing(t *testing.T) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
-		s := compile(t, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: 5}}}, rt)
+		s := compile(t, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt)
 		x := exchange("X-User", "u1")
 		x.ClientIP = []byte("10.0.0.1")
 		if n := testing.AllocsPerRun(500, func() { x.LogExtra = x.LogExtra[:0]; s.Pick(x) }); n != 0 {
@@ -134,7 +156,7 @@ func TestPickAllocatesNothing(t *testing.T) {
 
 func BenchmarkPick(b *testing.B) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
-		s := compile(b, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: 5}, {Service: "v3", Percent: 5}}}, rt)
+		s := compile(b, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: pct(5)}, {Service: "v3", Percent: pct(5)}}}, rt)
 		x := exchange("X-User", "user-1234")
 		x.ClientIP = []byte("10.0.0.1")
 		b.Run(by, func(b *testing.B) {
