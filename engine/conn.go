@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/valyala/fasthttp"
 )
 
@@ -34,6 +35,12 @@ func (l clientListener) Accept() (net.Conn, error) {
 // are not CRLF; fasthttp answers it with a 400 and closes.
 var errBareLineEnding = errors.New("request header line not terminated by CRLF")
 
+// errBadFieldName fails the header read of a request with a header field
+// name that is not an RFC 9110 token (or a line without a colon) as soon as
+// its bytes arrive, rather than when the block completes: a client sending a
+// broken block slowly gets its 400 at once, not after read_timeout.
+var errBadFieldName = errors.New("malformed header field name")
+
 // Header scanner states.
 const (
 	scanHeader = iota // reading a header block: scan line endings
@@ -55,6 +62,9 @@ type clientConn struct {
 	// lineBytes: the current line has content; prevCR: the last byte read
 	// was a CR (its LF may come in the next read).
 	started, lineBytes, prevCR bool
+	// inHeaders: the request line is complete, lines are header fields;
+	// inValue: the current field's colon was seen (its name was checked).
+	inHeaders, inValue bool
 	// ahead counts the bytes read since the end of the last header block
 	// scanned: the request's body, plus whatever a pipelining client sent
 	// after it. Scanning resumes only when exactly the body was read, so a
@@ -67,8 +77,8 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		if c.state == scanHeader {
-			if !c.scan(p[:n]) {
-				return 0, errBareLineEnding
+			if err := c.scan(p[:n]); err != nil {
+				return 0, err
 			}
 		} else {
 			c.ahead += n
@@ -77,22 +87,20 @@ func (c *clientConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// scan checks the line endings of header bytes b up to the end of the
-// header block; it returns false on a bare LF or a bare CR.
-func (c *clientConn) scan(b []byte) bool {
+// scan checks header bytes b up to the end of the header block: line
+// endings (a bare LF or a bare CR is errBareLineEnding) and field names
+// (errBadFieldName). It returns nil while the block is sound so far.
+func (c *clientConn) scan(b []byte) error {
 	for len(b) > 0 {
 		if c.prevCR {
 			if b[0] != '\n' {
-				return false // CR not followed by LF
+				return errBareLineEnding // CR not followed by LF
 			}
 			c.prevCR = false
 			b = b[1:]
-			if !c.lineBytes && c.started {
-				c.state = scanOff // CRLFCRLF: the header block is complete
-				c.ahead = len(b)
-				return true
+			if err := c.endLine(len(b)); err != nil || c.state == scanOff {
+				return err
 			}
-			c.lineBytes = false
 			continue
 		}
 		i := bytes.IndexByte(b, '\n')
@@ -102,7 +110,7 @@ func (c *clientConn) scan(b []byte) bool {
 		}
 		// The line's content may hold no CR; a CR may only end it.
 		if j := bytes.IndexByte(line, '\r'); j >= 0 && j != len(line)-1 {
-			return false
+			return errBareLineEnding
 		}
 		content := line
 		endsCR := len(line) > 0 && line[len(line)-1] == '\r'
@@ -110,24 +118,52 @@ func (c *clientConn) scan(b []byte) bool {
 			content = line[:len(line)-1]
 		}
 		if len(content) > 0 {
+			if c.inHeaders && !c.inValue {
+				name := content
+				if k := bytes.IndexByte(content, ':'); k >= 0 {
+					name = content[:k]
+					c.inValue = true
+					if k == 0 && !c.lineBytes {
+						return errBadFieldName // an empty name
+					}
+				}
+				if !httpbytes.ValidTokenBytes(name) && len(name) > 0 {
+					return errBadFieldName
+				}
+			}
 			c.lineBytes, c.started = true, true
 		}
 		if i < 0 {
 			c.prevCR = endsCR
-			return true
+			return nil
 		}
 		if !endsCR {
-			return false // LF without CR
+			return errBareLineEnding // LF without CR
 		}
 		b = b[i+1:]
-		if !c.lineBytes && c.started {
-			c.state = scanOff
-			c.ahead = len(b)
-			return true
+		if err := c.endLine(len(b)); err != nil || c.state == scanOff {
+			return err
 		}
-		c.lineBytes = false
 	}
-	return true
+	return nil
+}
+
+// endLine handles a CRLF; rest bytes of the read follow it. An empty line
+// after the request line ends the block; a header line must have had its
+// colon.
+func (c *clientConn) endLine(rest int) error {
+	switch {
+	case !c.lineBytes && c.started:
+		c.state = scanOff // CRLFCRLF: the header block is complete
+		c.ahead = rest
+		return nil
+	case c.lineBytes && c.inHeaders && !c.inValue:
+		return errBadFieldName // a header line without a colon
+	case c.lineBytes:
+		c.inHeaders = true // the request line, or a header line, is done
+	}
+	c.lineBytes, c.inValue = false, false
+	return nil
 }
 
 // requestDone is called when the handler is done with a request whose body
@@ -141,6 +177,7 @@ func (c *clientConn) requestDone(bodyLen int) {
 	}
 	c.state = scanHeader
 	c.started, c.lineBytes, c.prevCR = false, false, false
+	c.inHeaders, c.inValue = false, false
 }
 
 // lingerOnClose asks for a lingering close: the client may still be

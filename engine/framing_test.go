@@ -38,6 +38,13 @@ func TestMalformedFramingAnsweredPromptly(t *testing.T) {
 		"space in header name":    "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n",
 		"quote in header name":    "GET / HTTP/1.1\r\nHost: a\r\nX\"A: x\r\n\r\n",
 		"slash in header name":    "GET / HTTP/1.1\r\nHost: a\r\nX/A: x\r\n\r\n",
+		// Incomplete blocks: the bad name is already visible, the block
+		// never ends; the answer must not wait for read_timeout.
+		"bad name, block unfinished":    "GET / HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n",
+		"no colon, block unfinished":    "GET / HTTP/1.1\r\nHost: a\r\nNoColonHere\r\n",
+		"empty name, block unfinished":  "GET / HTTP/1.1\r\nHost: a\r\n: x\r\n",
+		"folded line, block unfinished": "GET / HTTP/1.1\r\nHost: a\r\n folded\r\n",
+		"bad name, line unfinished":     "GET / HTTP/1.1\r\nHost: a\r\nX(A",
 	}
 	for name, raw := range cases {
 		c, err := net.Dial("tcp", hostOf(g.url))

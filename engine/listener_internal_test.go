@@ -221,3 +221,37 @@ func TestLingeringCloseThroughProxyConn(t *testing.T) {
 		t.Errorf("client read after the lingering close: %v, want a clean EOF (not a reset)", err)
 	}
 }
+
+// FuzzHeaderScanner: the client connection's header scanner must give the
+// same verdict (refused or not) however the bytes are split across reads (a request trickled
+// byte by byte is judged like one read at once), and never panic.
+func FuzzHeaderScanner(f *testing.F) {
+	for _, s := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"\r\nGET / HTTP/1.1\r\nHost: a\r\nX-A: b:c\r\n\r\nbody",
+		"GET / HTTP/1.1\r\nBad Name: x\r\n",
+		"GET / HTTP/1.1\nHost: a\n\n",
+		"GET / HTTP/1.1\r\n: x\r\n\r\n",
+		"GET / HTTP/1.1\r\n folded\r\n\r\n",
+	} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, step uint8) {
+		whole := &clientConn{state: scanHeader}
+		want := whole.scan(b)
+		n := int(step%16) + 1
+		split := &clientConn{state: scanHeader}
+		var got error
+		for i := 0; i < len(b) && got == nil && split.state == scanHeader; i += n {
+			got = split.scan(b[i:min(i+n, len(b))])
+		}
+		// Which of two faults a line shows first may differ (both are a
+		// 400); whether the bytes are refused may not.
+		if (got == nil) != (want == nil) {
+			t.Fatalf("%q: whole read %v, reads of %d bytes %v", b, want, n, got)
+		}
+		if want == nil && whole.state != split.state {
+			t.Fatalf("%q: block end seen whole=%v split=%v", b, whole.state == scanOff, split.state == scanOff)
+		}
+	})
+}
