@@ -32,6 +32,9 @@ const (
 	BadGateway           // 502 bad_gateway: upstream refused, reset or answered garbage
 	Unavailable          // 503 unavailable: no healthy target, circuit open, overload
 	UpstreamTimeout      // 504 upstream_timeout: upstream did not answer within timeout
+	// VersionNotSupported is 505 with the contract's bad_request code: a
+	// request line naming an HTTP major version other than 1.
+	VersionNotSupported
 	numKinds
 )
 
@@ -57,6 +60,7 @@ var table = [numKinds]row{
 	BadGateway:           {502, "bad_gateway", "upstream answered badly"},
 	Unavailable:          {503, "unavailable", "service unavailable"},
 	UpstreamTimeout:      {504, "upstream_timeout", "upstream did not answer in time"},
+	VersionNotSupported:  {505, "bad_request", "HTTP version not supported"},
 }
 
 // Status is the HTTP status of k.

@@ -26,7 +26,7 @@ func TestContractCodes(t *testing.T) {
 		PayloadTooLarge: "413 payload_too_large", RateLimited: "429 rate_limited",
 		HeadersTooLarge: "431 headers_too_large", BadGateway: "502 bad_gateway",
 		Unavailable: "503 unavailable", UpstreamTimeout: "504 upstream_timeout",
-		RequestTimeout: "408 bad_request",
+		RequestTimeout: "408 bad_request", VersionNotSupported: "505 bad_request",
 	}
 	for k, w := range want {
 		if got := itoa(k.Status()) + " " + k.Code(); got != w {
