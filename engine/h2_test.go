@@ -291,7 +291,14 @@ func TestHTTP2Shutdown(t *testing.T) {
 	pc := g.clients()[1]
 	done := make(chan response, 1)
 	go func() { done <- pc.do(t, "GET", g.url+"/r", nil, nil) }()
-	time.Sleep(100 * time.Millisecond) // the request is in flight
+	// The request is in flight once the upstream has it (a fixed sleep is
+	// not enough on a loaded machine: the TLS and h2 set-up come first).
+	for deadline := time.Now().Add(5 * time.Second); up.hits.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the request never reached the upstream")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if !g.server.Shutdown() {
 		t.Fatal("shutdown cut requests off")
 	}
