@@ -160,11 +160,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 		e.closeStores()
 		return nil, errs
 	}
-	e.pool.New = func() any {
-		se := new(scratchExchange)
-		se.Trace = &se.trace
-		return se
-	}
+	e.pool.New = newScratch
 	e.unmatched = newStatusCounters("unmatched")
 	e.unmatchedD = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
 	metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })

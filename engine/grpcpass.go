@@ -186,20 +186,42 @@ func (p *grpcPass) close() { p.tr.CloseIdleConnections() }
 
 var passBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// grpcPassFetch is the upstream stage of a gRPC pass-through route.
-func grpcPassFetch(x *pipeline.Exchange) {
+// grpcPassCheck is plumbing of a gRPC pass-through route: before anything
+// is prepared for the upstream, it refuses what is not a gRPC call over
+// HTTP/2.
+type grpcPassCheck struct{ named }
+
+func (grpcPassCheck) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
 		x.AddResponseHeaderString("Upgrade", "HTTP/2.0")
 		x.Fail(fault.UpgradeRequired, "gRPC needs HTTP/2: connect with TLS and ALPN h2")
-		return
+		return pipeline.Replied
 	}
 	if !st.grpc {
 		x.Fail(fault.UnsupportedMediaType, "this route passes gRPC through: Content-Type must be application/grpc")
-		return
+		return pipeline.Replied
 	}
-	r := x.Route.(*route)
-	se := owner(x)
+	return pipeline.Next
+}
+
+// grpcPassStage is the upstream stage of a gRPC pass-through route; the
+// request has passed grpcPassCheck.
+type grpcPassStage struct {
+	named
+	r *route
+}
+
+func (s *grpcPassStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.r.passThrough(local(x))
+	return pipeline.Replied
+}
+
+// passThrough sends the gRPC call of se to the picked service and relays
+// its answer.
+func (r *route) passThrough(se *scratchExchange) {
+	x := &se.Exchange
+	st := x.Ctx.Conn().(*h2Stream) // checked by grpcPassCheck
 	p := r.grpcPass
 	if svc := se.service; svc != nil && svc != p.svc {
 		// The route's split picked another service.
@@ -209,7 +231,6 @@ func grpcPassFetch(x *pipeline.Exchange) {
 			}
 		}
 	}
-	prepareUpstream(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 
 	deadline := x.Start.Add(p.svc.Timeout)

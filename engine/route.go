@@ -15,16 +15,19 @@ import (
 	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/internal/promlabel"
+	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
 )
 
-// route is one compiled route: its pipeline stages, resolved service and
-// precomputed header operations.
+// route is one compiled route: its pipeline of stages, resolved service and
+// precomputed header operations. The fields after pipeline are the compiled
+// settings its stages were built from.
 type route struct {
-	name    string
-	service *upstream.Service
+	name     string
+	pipeline *pipeline.Pipeline
+	service  *upstream.Service
 
 	stripPrefix []byte
 	rewrite     *template
@@ -210,6 +213,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
+	r.pipeline = r.compilePipeline(rc) // stages.go
 	r.requests = newStatusCounters(rc.Name)
 	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
 	return r, errs

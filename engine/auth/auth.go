@@ -190,6 +190,17 @@ type Route struct {
 	rejected *metrics.Counter // shared by the policy's routes
 }
 
+// Name is the stage's name in GET /routes.
+func (r *Route) Name() string { return "auth" }
+
+// Handle is Check as a pipeline stage.
+func (r *Route) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if r.Check(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
+}
+
 // Check authenticates x's caller, checks scopes, sets x.Consumer and x.Claims
 // and the forward_claims request headers. On failure it fails x (401 or 403,
 // with WWW-Authenticate) and returns false. A nil Route allows everything.

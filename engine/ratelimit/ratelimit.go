@@ -185,6 +185,17 @@ type Route struct {
 	routeHash uint64 // bucket of key "route" policies
 }
 
+// Name is the stage's name in GET /routes.
+func (r *Route) Name() string { return "rate_limit" }
+
+// Handle is Allow as a pipeline stage.
+func (r *Route) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if r.Allow(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
+}
+
 // Allow takes a token from every policy of the route. It queues the RateLimit-*
 // headers on x and, when a policy rejects, fails x with 429 and Retry-After.
 // A nil Route admits everything.
