@@ -47,7 +47,7 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 			return p, errs
 		}
 		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
-		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known}, sp)
+		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics}, sp)
 		errs = append(errs, es...)
 		p.split = s
 		for j, n := range names {

@@ -48,6 +48,7 @@ type grpcPass struct {
 // passTarget counts sluice_upstream_requests_total for one target.
 type passTarget struct {
 	labels   string
+	set      *metrics.Set
 	byStatus [600]atomic.Pointer[metrics.Counter]
 }
 
@@ -57,7 +58,7 @@ func (t *passTarget) count(status int) {
 	}
 	c := t.byStatus[status].Load()
 	if c == nil {
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
+		c = t.set.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
 		t.byStatus[status].Store(c)
 	}
 	c.Inc()
@@ -133,6 +134,7 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 	}
 	for _, t := range svc.Targets() {
 		p.targets = append(p.targets, &passTarget{
+			set:    svc.Metrics(),
 			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
 		})
 	}

@@ -214,8 +214,8 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
 	r.pipeline = r.compilePipeline(rc) // stages.go
-	r.requests = newStatusCounters(rc.Name)
-	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
+	r.requests = newStatusCounters(e.metrics, rc.Name)
+	r.duration = e.metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
 	return r, errs
 }
 
@@ -242,12 +242,13 @@ func sortedKeys(m map[string]string) []string {
 // statusCounters is sluice_requests_total{route,status} for one route, one
 // counter per status code created on first use.
 type statusCounters struct {
+	set      *metrics.Set
 	route    string
 	byStatus [600]atomic.Pointer[metrics.Counter]
 }
 
-func newStatusCounters(route string) *statusCounters {
-	return &statusCounters{route: promlabel.Value(route)}
+func newStatusCounters(set *metrics.Set, route string) *statusCounters {
+	return &statusCounters{set: set, route: promlabel.Value(route)}
 }
 
 func (s *statusCounters) inc(status int) {
@@ -256,7 +257,7 @@ func (s *statusCounters) inc(status int) {
 	}
 	c := s.byStatus[status].Load()
 	if c == nil {
-		c = metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_requests_total{route=%q,status="%d"}`, s.route, status))
+		c = s.set.GetOrCreateCounter(fmt.Sprintf(`sluice_requests_total{route=%q,status="%d"}`, s.route, status))
 		s.byStatus[status].Store(c)
 	}
 	c.Inc()

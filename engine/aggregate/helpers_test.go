@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"strings"
 	"sync"
@@ -100,7 +101,7 @@ func compileTest(t testing.TB, cfgJSON string, params ...string) (*Plan, config.
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	services, errs := upstream.Compile(cfg)
+	services, errs := upstream.Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatalf("services: %v", errs)
 	}

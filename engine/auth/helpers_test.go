@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"github.com/VictoriaMetrics/metrics"
 	"os"
 	"strings"
 	"sync"
@@ -156,7 +157,7 @@ func compileErrs(t testing.TB, cfgJSON string) (*Set, config.Errors) {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	return Compile(cfg)
+	return Compile(cfg, metrics.NewSet())
 }
 
 func route(t testing.TB, s *Set, policy string, scopes ...string) *Route {

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ type hitFixture struct {
 
 func newHitFixture(tb testing.TB) *hitFixture {
 	tb.Helper()
-	s, err := New(1 << 20)
+	s, err := New(1<<20, metrics.NewSet())
 	if err != nil {
 		tb.Fatal(err)
 	}

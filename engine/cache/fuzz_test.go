@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"github.com/VictoriaMetrics/metrics"
 	"slices"
 	"testing"
 
@@ -30,7 +31,7 @@ func FuzzQueryKey(f *testing.F) {
 	for _, s := range []string{"", "a=1&b=2", "&&", "b=2&a=1&a=0", "=&=x&y", "%zz=1&a"} {
 		f.Add(s)
 	}
-	s, err := New(1 << 20)
+	s, err := New(1<<20, metrics.NewSet())
 	if err != nil {
 		f.Fatal(err)
 	}

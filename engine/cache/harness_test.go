@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"github.com/VictoriaMetrics/metrics"
 	"io"
 	"net"
 	"net/http"
@@ -92,6 +93,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 type gateway struct {
 	addr    string
 	store   *Store
+	metrics *metrics.Set // the store's series
 	route   *Route
 	hc      *fasthttp.HostClient
 	fetch   func(*pipeline.Exchange) // defaults to proxying through hc
@@ -100,7 +102,8 @@ type gateway struct {
 
 func newGateway(t *testing.T, upstreamAddr string, cfg config.Cache, hasAuth bool) *gateway {
 	t.Helper()
-	store, err := New(1 << 20)
+	set := metrics.NewSet()
+	store, err := New(1<<20, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func newGateway(t *testing.T, upstreamAddr string, cfg config.Cache, hasAuth boo
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	g := &gateway{store: store, route: route, hc: &fasthttp.HostClient{Addr: upstreamAddr, MaxConns: 512}}
+	g := &gateway{store: store, metrics: set, route: route, hc: &fasthttp.HostClient{Addr: upstreamAddr, MaxConns: 512}}
 	g.fetch = g.proxy
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

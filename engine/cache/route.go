@@ -107,7 +107,7 @@ func (r *Route) Lookup(x *pipeline.Exchange, p *Pending) pipeline.Verdict {
 	h := &x.Ctx.Request.Header
 	get := h.IsGet()
 	if (!get && !h.IsHead()) || clientBypass(h) {
-		mark(x, resBypass)
+		mark(x, r.store.res.bypass)
 		return pipeline.Next
 	}
 	r.appendKey(&p.kb, x)
@@ -117,7 +117,7 @@ func (r *Route) Lookup(x *pipeline.Exchange, p *Pending) pipeline.Verdict {
 	e := r.store.lookup(sum, key)
 	if e != nil && now < e.freshUntil {
 		e.writeTo(x, now, &p.kb.num)
-		mark(x, resHit)
+		mark(x, r.store.res.hit)
 		return pipeline.Replied
 	}
 	if e != nil && now >= e.staleUntil {
@@ -146,10 +146,10 @@ func (r *Route) follow(x *pipeline.Exchange, p *Pending, f *flight) pipeline.Ver
 	if !f.wait(x.Deadline) {
 		if p.stale != nil {
 			p.stale.writeTo(x, time.Now().UnixNano(), &p.kb.num)
-			mark(x, resStale)
+			mark(x, r.store.res.stale)
 		} else {
 			x.Fail(fault.UpstreamTimeout, "upstream did not answer in time")
-			mark(x, resMiss)
+			mark(x, r.store.res.miss)
 		}
 		p.active = false
 		return pipeline.Replied
@@ -160,9 +160,9 @@ func (r *Route) follow(x *pipeline.Exchange, p *Pending, f *flight) pipeline.Ver
 	}
 	f.e.writeTo(x, time.Now().UnixNano(), &p.kb.num)
 	if f.stale {
-		mark(x, resStale)
+		mark(x, r.store.res.stale)
 	} else {
-		mark(x, resHit)
+		mark(x, r.store.res.hit)
 	}
 	p.active = false
 	return pipeline.Replied
@@ -196,13 +196,13 @@ func (r *Route) fill(x *pipeline.Exchange, p *Pending) (shared *entry, wasStale 
 		if stale := p.stale; (!failed || rej.Status >= 500) && stale != nil && now < stale.staleUntil {
 			x.ClearReject()
 			stale.writeTo(x, now, &p.kb.num)
-			mark(x, resStale)
+			mark(x, r.store.res.stale)
 			return stale, true
 		}
-		mark(x, resMiss)
+		mark(x, r.store.res.miss)
 		return nil, false
 	}
-	mark(x, resMiss)
+	mark(x, r.store.res.miss)
 	resp := &x.Ctx.Response
 	if !p.store || resp.IsBodyStream() {
 		return nil, false

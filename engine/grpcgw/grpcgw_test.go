@@ -3,6 +3,7 @@ package grpcgw
 import (
 	"crypto/tls"
 	"encoding/json"
+	"github.com/VictoriaMetrics/metrics"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func compileSet(t testing.TB, addr string) *Set {
 // compileWithUpstream compiles cfg's upstream services, then the grpc set
 // that leases targets from them.
 func compileWithUpstream(cfg *config.Config) (*Set, config.Errors) {
-	services, errs := upstream.Compile(cfg)
+	services, errs := upstream.Compile(cfg, metrics.NewSet())
 	s, es := Compile(cfg, services)
 	return s, append(errs, es...)
 }

@@ -51,7 +51,8 @@ type service struct {
 type target struct {
 	addr     string
 	conn     *grpc.ClientConn
-	labels   string // `{service="…",target="…"` without the closing brace
+	labels   string       // `{service="…",target="…"` without the closing brace
+	set      *metrics.Set // the engine's, once the service is bound to its upstream
 	byStatus [600]atomic.Pointer[metrics.Counter]
 }
 
@@ -162,7 +163,7 @@ func (t *target) count(status int) {
 	}
 	c := t.byStatus[status].Load()
 	if c == nil {
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
+		c = t.set.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
 		t.byStatus[status].Store(c)
 	}
 	c.Inc()

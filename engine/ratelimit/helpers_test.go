@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"strconv"
 	"testing"
 
@@ -9,6 +10,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// testMetrics holds the series of every Set the tests compile, so that a
+// test can sum what several instances counted.
+var testMetrics = metrics.NewSet()
+
 // compileJSON parses a config and compiles its rate limits, failing on errors.
 func compileJSON(t testing.TB, js string) *Set {
 	t.Helper()
@@ -16,7 +21,7 @@ func compileJSON(t testing.TB, js string) *Set {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	s, errs := Compile(cfg)
+	s, errs := Compile(cfg, testMetrics)
 	if len(errs) > 0 {
 		t.Fatalf("compile: %v", errs)
 	}

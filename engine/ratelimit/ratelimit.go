@@ -24,6 +24,7 @@ package ratelimit
 
 import (
 	"context"
+	"github.com/VictoriaMetrics/metrics"
 	"sync"
 	"time"
 
@@ -49,8 +50,9 @@ type Set struct {
 	wg      sync.WaitGroup
 }
 
-// Compile compiles cfg.RateLimits and cfg.Cluster.
-func Compile(cfg *config.Config) (*Set, config.Errors) {
+// Compile compiles cfg.RateLimits and cfg.Cluster, with their series in
+// set (the engine's).
+func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
 	var errs config.Errors
 	instances := cfg.Cluster.Instances
 	if instances < 0 {
@@ -74,7 +76,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 			s.policies[name] = nil
 			continue
 		}
-		p := compilePolicy(name, path, rl, instances, opts != nil, &errs)
+		p := compilePolicy(name, path, rl, instances, opts != nil, set, &errs)
 		s.policies[name] = p
 		if p != nil {
 			s.order = append(s.order, p)
@@ -84,7 +86,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 		}
 	}
 	if opts != nil && len(shared) > 0 && len(errs) == 0 {
-		s.sync = newSyncer(opts, shared, instances)
+		s.sync = newSyncer(opts, shared, instances, set)
 	}
 	return s, errs
 }

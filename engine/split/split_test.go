@@ -2,6 +2,7 @@ package split
 
 import (
 	"fmt"
+	"github.com/VictoriaMetrics/metrics"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func known(names ...string) func(string) bool {
 	}
 }
 
-var rt = Route{Name: "t", Service: "main", Known: known("main", "v2", "v3")}
+var rt = Route{Name: "t", Service: "main", Known: known("main", "v2", "v3"), Metrics: metrics.NewSet()}
 
 func compile(t testing.TB, c config.Split, r Route) *Split {
 	t.Helper()

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"strconv"
 	"sync"
@@ -148,7 +149,7 @@ func compileOne(t testing.TB, svc string) *Service {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	services, errs := Compile(cfg)
+	services, errs := Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatalf("compile: %v", errs)
 	}

@@ -159,7 +159,7 @@ func (t *Target) countStatus(status int) {
 			label = strconv.Itoa(status)
 		}
 		labels := targetLabels(t)
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + labels[:len(labels)-1] + `,status="` + label + `"}`)
+		c = t.service.metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + labels[:len(labels)-1] + `,status="` + label + `"}`)
 		t.byStatus[status].Store(c)
 	}
 	c.Inc()

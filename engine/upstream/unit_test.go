@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -195,7 +196,7 @@ func TestConfigErrors(t *testing.T) {
 		// Negative durations are already refused by the parser.
 		cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], ` + c.svc + `}}}`))
 		if err == nil {
-			_, errs := Compile(cfg)
+			_, errs := Compile(cfg, metrics.NewSet())
 			err = errs
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -1,6 +1,7 @@
 package wsproxy
 
 import (
+	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"net/http"
 	"testing"
@@ -79,7 +80,7 @@ func compileService(t *testing.T, target, timeout string) *upstream.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, errs := upstream.Compile(cfg)
+	svcs, errs := upstream.Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
