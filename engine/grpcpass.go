@@ -11,14 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
-	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -40,28 +37,8 @@ import (
 // grpcPass is the pass-through of one grpc service: an HTTP/2 transport
 // (h2c, or TLS when the service has a tls block) shared by its routes.
 type grpcPass struct {
-	svc     *upstream.Service
-	tr      *http2.Transport
-	targets []*passTarget
-}
-
-// passTarget counts sluice_upstream_requests_total for one target.
-type passTarget struct {
-	labels   string
-	set      *metrics.Set
-	byStatus [600]atomic.Pointer[metrics.Counter]
-}
-
-func (t *passTarget) count(status int) {
-	if status < 0 || status >= len(t.byStatus) {
-		status = 0
-	}
-	c := t.byStatus[status].Load()
-	if c == nil {
-		c = t.set.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
-		t.byStatus[status].Store(c)
-	}
-	c.Inc()
+	svc *upstream.Service
+	tr  *http2.Transport
 }
 
 // dialError marks a failure to reach a target: nothing was sent, so the call
@@ -131,12 +108,6 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 			}
 			return tc, nil
 		},
-	}
-	for _, t := range svc.Targets() {
-		p.targets = append(p.targets, &passTarget{
-			set:    svc.Metrics(),
-			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
-		})
 	}
 	if e.passes == nil {
 		e.passes = map[string]*grpcPass{}
@@ -296,34 +267,34 @@ func (r *route) passThrough(se *scratchExchange) {
 			break
 		}
 		lease.Done(upstream.ErrConnect, 0)
-		p.targets[l.Index].count(502)
+		l.Target.CountStatus(502)
 		if ntried < len(tried) {
 			tried[ntried] = l.Target
 			ntried++
 		}
 	}
-	pt := p.targets[lease.Index]
+	pt := lease.Target // counts the call's status
 	if err != nil {
 		var de dialError
 		switch {
 		case errors.As(err, &de):
 			lease.Done(upstream.ErrConnect, 0)
-			pt.count(502)
+			pt.CountStatus(502)
 			upstream.FailExchange(x, p.svc, upstream.ErrConnect)
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			lease.Done(upstream.ErrTimeout, 0)
-			pt.count(504)
+			pt.CountStatus(504)
 			upstream.FailExchange(x, p.svc, upstream.ErrTimeout)
 		case st.r.Context().Err() != nil:
 			// The client went away: neither a success nor a failure of
 			// the target.
 			lease.Done(upstream.ErrBusy, 0)
-			pt.count(499)
+			pt.CountStatus(499)
 			st.abort = true
 			x.Fail(fault.ClientClosed, "client closed the stream")
 		default:
 			lease.Done(upstream.ErrBadResponse, 0)
-			pt.count(502)
+			pt.CountStatus(502)
 			upstream.FailExchange(x, p.svc, upstream.ErrBadResponse)
 		}
 		return
@@ -335,7 +306,7 @@ func (r *route) passThrough(se *scratchExchange) {
 // relayGRPC sends the upstream's answer to the client stream: headers (with
 // the gateway's own: X-Request-Id, RateLimit-*, response_headers), then each
 // piece of body as it arrives, then the trailers.
-func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route, resp *http.Response, lease upstream.Lease, pt *passTarget) {
+func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route, resp *http.Response, lease upstream.Lease, pt *upstream.Target) {
 	st.written = true
 	rh := &x.Ctx.Response.Header
 	for k, vs := range resp.Header {
@@ -412,7 +383,7 @@ func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route
 			status = 499
 		}
 	}
-	pt.count(status)
+	pt.CountStatus(status)
 	switch {
 	case status == 504:
 		lease.Done(upstream.ErrTimeout, 0)

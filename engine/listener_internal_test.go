@@ -1,13 +1,13 @@
 package engine
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"io"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/forward"
 )
 

@@ -1,13 +1,13 @@
 package aggregate
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"

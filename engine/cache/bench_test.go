@@ -1,10 +1,10 @@
 package cache
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"

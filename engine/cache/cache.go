@@ -2,10 +2,10 @@ package cache
 
 import (
 	"fmt"
-	"github.com/VictoriaMetrics/metrics"
 	"sync"
 	"sync/atomic"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/dgraph-io/ristretto/v2"
 )
 

@@ -2,10 +2,10 @@ package cache
 
 import (
 	"bytes"
-	"github.com/VictoriaMetrics/metrics"
 	"slices"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )

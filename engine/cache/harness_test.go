@@ -3,7 +3,6 @@ package cache
 import (
 	"errors"
 	"fmt"
-	"github.com/VictoriaMetrics/metrics"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"

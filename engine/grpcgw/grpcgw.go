@@ -70,9 +70,6 @@ func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, c
 		if svc != nil {
 			if up := services[name]; up != nil && len(up.Targets()) == len(svc.targets) {
 				svc.up = up
-				for _, t := range svc.targets {
-					t.set = up.Metrics()
-				}
 				if c.HealthCheck != nil {
 					up.SetProbe(svc.healthProbe(strings.TrimPrefix(up.HealthPath(), "/")))
 				}

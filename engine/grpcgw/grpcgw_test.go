@@ -3,13 +3,13 @@ package grpcgw
 import (
 	"crypto/tls"
 	"encoding/json"
-	"github.com/VictoriaMetrics/metrics"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/pipeline"

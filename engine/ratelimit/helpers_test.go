@@ -1,10 +1,10 @@
 package ratelimit
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"strconv"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"

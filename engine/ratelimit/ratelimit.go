@@ -24,10 +24,10 @@ package ratelimit
 
 import (
 	"context"
-	"github.com/VictoriaMetrics/metrics"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"

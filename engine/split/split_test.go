@@ -2,10 +2,10 @@ package split
 
 import (
 	"fmt"
-	"github.com/VictoriaMetrics/metrics"
 	"strings"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"

@@ -2,11 +2,11 @@ package tracing
 
 import (
 	"context"
-	"github.com/VictoriaMetrics/metrics"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"

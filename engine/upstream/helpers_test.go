@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"strconv"
 	"sync"
@@ -9,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 )

@@ -2,11 +2,12 @@ package upstream
 
 import "github.com/sluice-gw/sluice/engine/internal/promlabel"
 
-// bindTargetMetrics registers t's series: sluice_circuit_state (0 closed,
-// 1 open, 2 half-open), sluice_upstream_healthy (1 while t is in rotation)
-// and sluice_upstream_ejections_total.
-// The gauges read live target state through callbacks, so they cost
-// nothing per request.
+// bindTargetMetrics registers t's series in its service's set:
+// sluice_circuit_state (0 closed, 1 open, 2 half-open),
+// sluice_upstream_healthy (1 while t is in rotation),
+// sluice_upstream_ejections_total, and prepares its
+// sluice_upstream_requests_total. The gauges read live target state through
+// callbacks, so they cost nothing per request.
 func bindTargetMetrics(t *Target) {
 	labels := targetLabels(t)
 	set := t.service.metrics
@@ -20,6 +21,7 @@ func bindTargetMetrics(t *Target) {
 		return 1
 	})
 	t.state.eject.count = set.GetOrCreateCounter(`sluice_upstream_ejections_total` + labels)
+	t.byStatus.init(set, t)
 }
 
 // targetLabels is `{service="…",target="…"}` for t.

@@ -1,11 +1,11 @@
 package upstream
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 )
 

@@ -1,12 +1,12 @@
 package wsproxy
 
 import (
-	"github.com/VictoriaMetrics/metrics"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
