@@ -41,7 +41,7 @@ const (
 	logMaxBytes   = 8 << 20
 )
 
-func newAccessLog(dest string) (*accessLog, error) {
+func newAccessLog(dest string, set *metrics.Set) (*accessLog, error) {
 	l := &accessLog{}
 	switch dest {
 	case "off":
@@ -59,7 +59,7 @@ func newAccessLog(dest string) (*accessLog, error) {
 	l.kick = make(chan struct{}, 1)
 	l.done = make(chan struct{})
 	l.stopped = make(chan struct{})
-	l.dropped = metrics.GetOrCreateCounter(`sluice_access_log_dropped_total`)
+	l.dropped = set.GetOrCreateCounter(`sluice_access_log_dropped_total`)
 	go l.run()
 	return l, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"io"
 	"net/http/pprof"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -43,7 +44,7 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 		}
 	case "/metrics":
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
-		metrics.WritePrometheus(ctx, true)
+		e.WriteMetrics(ctx)
 	case "/routes":
 		ctx.SetContentType("application/json")
 		body, err := json.MarshalIndent(e.describe(), "", "  ")
@@ -72,6 +73,15 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 		}
 		adminError(ctx, fault.NotFound, "unknown admin endpoint")
 	}
+}
+
+// WriteMetrics writes what GET /metrics answers, in the Prometheus text
+// format: the engine's own series, then the process-wide ones (the default
+// set, which holds the series of process-wide hooks such as otel's error
+// handler and the Redis client's logger, and go_*, process_*).
+func (e *Engine) WriteMetrics(w io.Writer) {
+	e.metrics.WritePrometheus(w)
+	metrics.WritePrometheus(w, true)
 }
 
 // adminError answers an admin request with the same JSON error body as the

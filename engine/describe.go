@@ -72,8 +72,8 @@ type authView struct {
 // config's hash. No secret appears in it, nor any `set` header value.
 func (e *Engine) describe() any {
 	routes := make([]routeView, 0, len(e.cfg.Routes))
-	for _, rc := range e.cfg.Routes {
-		if rc == nil {
+	for i, rc := range e.cfg.Routes {
+		if rc == nil || i >= len(e.routes) {
 			continue
 		}
 		methods := rc.Methods
@@ -82,7 +82,7 @@ func (e *Engine) describe() any {
 		}
 		routes = append(routes, routeView{
 			Name: rc.Name, Path: rc.Path, Methods: methods, Host: rc.Host, Headers: rc.Headers,
-			Stages: stagesOf(rc), Service: rc.Service, StripPrefix: rc.StripPrefix, Rewrite: rc.Rewrite,
+			Stages: e.routes[i].stageNames(), Service: rc.Service, StripPrefix: rc.StripPrefix, Rewrite: rc.Rewrite,
 			Auth: rc.Auth, Scopes: rc.Scopes, RateLimits: rc.RateLimits, Cache: rc.Cache,
 			Validate: rc.Validate, RequestHeaders: headerOpsOf(rc.RequestHeaders),
 			ResponseHeaders: headerOpsOf(rc.ResponseHeaders), Aggregate: rc.Aggregate,
@@ -121,38 +121,6 @@ func (e *Engine) describe() any {
 		"auth":          auth,
 		"rate_limits":   e.cfg.RateLimits,
 	}
-}
-
-// stagesOf lists a route's pipeline stages in the order they run.
-func stagesOf(rc *config.Route) []string {
-	var st []string
-	add := func(on bool, name string) {
-		if on {
-			st = append(st, name)
-		}
-	}
-	add(rc.IPFilter != nil, "ip_filter")
-	add(rc.CORS != nil, "cors")
-	add(rc.Validate != nil, "validate")
-	add(rc.Auth != "", "auth")
-	add(len(rc.RateLimits) > 0, "rate_limit")
-	add(rc.Cache != nil, "cache")
-	add(rc.RequestHeaders != nil, "request_headers")
-	switch {
-	case rc.Aggregate != nil:
-		st = append(st, "aggregate")
-	case rc.GRPCMethod != "":
-		st = append(st, "grpc")
-	case rc.WebSocket:
-		st = append(st, "websocket")
-	case rc.Split != nil:
-		st = append(st, "split")
-	default:
-		st = append(st, "proxy")
-	}
-	add(rc.ResponseHeaders != nil, "response_headers")
-	add(rc.Compress, "compress")
-	return st
 }
 
 func headerOpsOf(h *config.HeaderOps) *headerOpsView {

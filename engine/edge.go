@@ -14,8 +14,8 @@ import (
 )
 
 // edgePolicies are a route's edge stages (ip_filter, cors, compress, split),
-// each compiled by its own package; a nil stage is not configured and costs
-// one pointer test.
+// each compiled by its own package; a nil one is not configured and has no
+// place in the route's pipeline (stages.go).
 type edgePolicies struct {
 	ipFilter *ipfilter.Filter
 	cors     *cors.Policy
@@ -47,7 +47,7 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 			return p, errs
 		}
 		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
-		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known}, sp)
+		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics}, sp)
 		errs = append(errs, es...)
 		p.split = s
 		for j, n := range names {
@@ -82,12 +82,6 @@ func (p *edgePolicies) service(x *pipeline.Exchange, own *upstream.Service) *ups
 	return own
 }
 
-// request runs the stages that come before validate: ip_filter, then the
-// CORS preflight. It returns false when the request has been answered.
-func (p *edgePolicies) request(x *pipeline.Exchange) bool {
-	return p.ipFilter.Check(x) && p.cors.Request(x)
-}
-
 // respond runs on every answer of the route, the gateway's errors included,
 // after the response transform: Vary: Origin for CORS.
 func (p *edgePolicies) respond(x *pipeline.Exchange) {
@@ -95,27 +89,6 @@ func (p *edgePolicies) respond(x *pipeline.Exchange) {
 		return // a WebSocket tunnel: the answer is already on the wire
 	}
 	p.cors.Respond(x)
-}
-
-// fetch returns the route's upstream stage f, wrapped to compress the answer
-// when the route has compress. Compression happens as the answer arrives,
-// before the cache stores it: the cache keys entries by the client's
-// Accept-Encoding class already, so each class keeps one entry in its own
-// encoding and a hit costs no compression.
-func (p *edgePolicies) fetch(se *scratchExchange, f pipeline.Fetch) pipeline.Fetch {
-	if p.compress == nil {
-		return f
-	}
-	se.innerFetch = f
-	return compressedFetch
-}
-
-// compressedFetch runs the wrapped upstream stage, then compresses its answer.
-func compressedFetch(x *pipeline.Exchange) {
-	owner(x).innerFetch(x)
-	if _, failed := x.Rejected(); !failed {
-		x.Route.(*route).edge.compress.Respond(x)
-	}
 }
 
 // preflightLookup lets a CORS preflight reach its route whatever the route's

@@ -62,6 +62,11 @@ type Engine struct {
 
 	unmatched  *statusCounters
 	unmatchedD *metrics.PrometheusHistogram
+	// metrics holds every series of this engine; /metrics writes it (it is
+	// not registered globally, so that two engines in one process, or a
+	// `sluice check`, never share or leave behind a series).
+	metrics     *metrics.Set
+	proxyErrors *proxyErrors
 
 	pool     sync.Pool
 	draining atomic.Bool
@@ -125,18 +130,19 @@ func LoadFile(name string) (*Engine, config.Errors) {
 // finds with its JSON path. The returned engine is not started.
 func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	var errs config.Errors
-	e := &Engine{cfg: cfg}
+	e := &Engine{cfg: cfg, metrics: metrics.NewSet()}
+	e.proxyErrors = newProxyErrors(e.metrics)
 	errs = append(errs, e.compileServer(&cfg.Server)...)
 
-	services, es := upstream.Compile(cfg)
+	services, es := upstream.Compile(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.services = services
 
-	authSet, es := auth.Compile(cfg)
+	authSet, es := auth.Compile(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.auth = authSet
 
-	limits, es := ratelimit.Compile(cfg)
+	limits, es := ratelimit.Compile(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.limits = limits
 
@@ -144,7 +150,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	errs = append(errs, es...)
 	e.grpc = grpcSet
 
-	store, err := cache.New(e.server.cacheMaxBytes)
+	store, err := cache.New(e.server.cacheMaxBytes, e.metrics)
 	if err != nil {
 		errs.Add("server.cache_max_bytes", "%v", err)
 	}
@@ -152,7 +158,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 
 	errs = append(errs, e.compileRoutes(cfg)...)
 
-	tracer, es := tracing.Compile(cfg.Tracing)
+	tracer, es := tracing.Compile(cfg.Tracing, e.metrics)
 	errs = append(errs, es...)
 	e.tracer = tracer
 
@@ -160,14 +166,17 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 		e.closeStores()
 		return nil, errs
 	}
-	e.pool.New = func() any {
-		se := new(scratchExchange)
-		se.Trace = &se.trace
-		return se
-	}
-	e.unmatched = newStatusCounters("unmatched")
-	e.unmatchedD = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
-	metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })
+	e.pool.New = newScratch
+	e.unmatched = newStatusCounters(e.metrics, "unmatched")
+	e.unmatchedD = e.metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
+	e.metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })
+	e.metrics.GetOrCreateGauge(`sluice_websocket_tunnels`, func() float64 {
+		n := 0
+		for _, svc := range e.services {
+			n += wsproxy.Open(svc)
+		}
+		return float64(n)
+	})
 	return e, nil
 }
 
@@ -263,7 +272,7 @@ func validHostPort(s string) bool {
 func (e *Engine) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop = cancel
-	log, err := newAccessLog(e.server.accessLog)
+	log, err := newAccessLog(e.server.accessLog, e.metrics)
 	if err != nil {
 		cancel()
 		return fmt.Errorf("access log: %w", err)

@@ -11,14 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
-	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -40,27 +37,8 @@ import (
 // grpcPass is the pass-through of one grpc service: an HTTP/2 transport
 // (h2c, or TLS when the service has a tls block) shared by its routes.
 type grpcPass struct {
-	svc     *upstream.Service
-	tr      *http2.Transport
-	targets []*passTarget
-}
-
-// passTarget counts sluice_upstream_requests_total for one target.
-type passTarget struct {
-	labels   string
-	byStatus [600]atomic.Pointer[metrics.Counter]
-}
-
-func (t *passTarget) count(status int) {
-	if status < 0 || status >= len(t.byStatus) {
-		status = 0
-	}
-	c := t.byStatus[status].Load()
-	if c == nil {
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
-		t.byStatus[status].Store(c)
-	}
-	c.Inc()
+	svc *upstream.Service
+	tr  *http2.Transport
 }
 
 // dialError marks a failure to reach a target: nothing was sent, so the call
@@ -131,11 +109,6 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 			return tc, nil
 		},
 	}
-	for _, t := range svc.Targets() {
-		p.targets = append(p.targets, &passTarget{
-			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
-		})
-	}
 	if e.passes == nil {
 		e.passes = map[string]*grpcPass{}
 	}
@@ -186,20 +159,42 @@ func (p *grpcPass) close() { p.tr.CloseIdleConnections() }
 
 var passBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// grpcPassFetch is the upstream stage of a gRPC pass-through route.
-func grpcPassFetch(x *pipeline.Exchange) {
+// grpcPassCheck is plumbing of a gRPC pass-through route: before anything
+// is prepared for the upstream, it refuses what is not a gRPC call over
+// HTTP/2.
+type grpcPassCheck struct{ named }
+
+func (grpcPassCheck) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
 		x.AddResponseHeaderString("Upgrade", "HTTP/2.0")
 		x.Fail(fault.UpgradeRequired, "gRPC needs HTTP/2: connect with TLS and ALPN h2")
-		return
+		return pipeline.Replied
 	}
 	if !st.grpc {
 		x.Fail(fault.UnsupportedMediaType, "this route passes gRPC through: Content-Type must be application/grpc")
-		return
+		return pipeline.Replied
 	}
-	r := x.Route.(*route)
-	se := owner(x)
+	return pipeline.Next
+}
+
+// grpcPassStage is the upstream stage of a gRPC pass-through route; the
+// request has passed grpcPassCheck.
+type grpcPassStage struct {
+	named
+	r *route
+}
+
+func (s *grpcPassStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.r.passThrough(local(x))
+	return pipeline.Replied
+}
+
+// passThrough sends the gRPC call of se to the picked service and relays
+// its answer.
+func (r *route) passThrough(se *scratchExchange) {
+	x := &se.Exchange
+	st := x.Ctx.Conn().(*h2Stream) // checked by grpcPassCheck
 	p := r.grpcPass
 	if svc := se.service; svc != nil && svc != p.svc {
 		// The route's split picked another service.
@@ -209,7 +204,6 @@ func grpcPassFetch(x *pipeline.Exchange) {
 			}
 		}
 	}
-	prepareUpstream(x)
 	se.uri = r.upstreamURI(se, &x.Ctx.Request)
 
 	deadline := x.Start.Add(p.svc.Timeout)
@@ -273,34 +267,34 @@ func grpcPassFetch(x *pipeline.Exchange) {
 			break
 		}
 		lease.Done(upstream.ErrConnect, 0)
-		p.targets[l.Index].count(502)
+		l.Target.CountStatus(502)
 		if ntried < len(tried) {
 			tried[ntried] = l.Target
 			ntried++
 		}
 	}
-	pt := p.targets[lease.Index]
+	pt := lease.Target // counts the call's status
 	if err != nil {
 		var de dialError
 		switch {
 		case errors.As(err, &de):
 			lease.Done(upstream.ErrConnect, 0)
-			pt.count(502)
+			pt.CountStatus(502)
 			upstream.FailExchange(x, p.svc, upstream.ErrConnect)
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			lease.Done(upstream.ErrTimeout, 0)
-			pt.count(504)
+			pt.CountStatus(504)
 			upstream.FailExchange(x, p.svc, upstream.ErrTimeout)
 		case st.r.Context().Err() != nil:
 			// The client went away: neither a success nor a failure of
 			// the target.
 			lease.Done(upstream.ErrBusy, 0)
-			pt.count(499)
+			pt.CountStatus(499)
 			st.abort = true
 			x.Fail(fault.ClientClosed, "client closed the stream")
 		default:
 			lease.Done(upstream.ErrBadResponse, 0)
-			pt.count(502)
+			pt.CountStatus(502)
 			upstream.FailExchange(x, p.svc, upstream.ErrBadResponse)
 		}
 		return
@@ -312,7 +306,7 @@ func grpcPassFetch(x *pipeline.Exchange) {
 // relayGRPC sends the upstream's answer to the client stream: headers (with
 // the gateway's own: X-Request-Id, RateLimit-*, response_headers), then each
 // piece of body as it arrives, then the trailers.
-func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route, resp *http.Response, lease upstream.Lease, pt *passTarget) {
+func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route, resp *http.Response, lease upstream.Lease, pt *upstream.Target) {
 	st.written = true
 	rh := &x.Ctx.Response.Header
 	for k, vs := range resp.Header {
@@ -389,7 +383,7 @@ func relayGRPC(ctx context.Context, x *pipeline.Exchange, st *h2Stream, r *route
 			status = 499
 		}
 	}
-	pt.count(status)
+	pt.CountStatus(status)
 	switch {
 	case status == 504:
 		lease.Done(upstream.ErrTimeout, 0)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 	"google.golang.org/grpc"
@@ -241,7 +240,7 @@ func TestGRPCPassThrough(t *testing.T) {
 
 	t.Run("metrics", func(t *testing.T) {
 		var sb strings.Builder
-		metrics.WritePrometheus(&sb, false)
+		g.engine.WriteMetrics(&sb)
 		text := sb.String()
 		for _, want := range []string{
 			`sluice_upstream_requests_total{service="catalog",target="` + srv.Addr + `",status="200"}`,
@@ -329,7 +328,7 @@ func TestGRPCPassThroughCircuitBreaker(t *testing.T) {
 		t.Fatalf("open circuit: %v", err)
 	}
 	var sb strings.Builder
-	metrics.WritePrometheus(&sb, false)
+	g.engine.WriteMetrics(&sb)
 	if want := `sluice_circuit_state{service="catalog",target="` + down + `"} 1`; !strings.Contains(sb.String(), want) {
 		t.Fatalf("metrics lack %s", want)
 	}

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/tracing"
 	"github.com/sluice-gw/sluice/engine/upstream"
-	"github.com/sluice-gw/sluice/engine/wsproxy"
 	"github.com/sluice-gw/sluice/router"
 	"github.com/valyala/fasthttp"
 )
@@ -30,11 +30,23 @@ type scratchExchange struct {
 	trustedPeer bool
 	// trace is the request's tracing state (zero when not sampled).
 	trace tracing.Request
-	// innerFetch is the upstream stage a compressing route wraps.
-	innerFetch pipeline.Fetch
 	// service is the service this request goes to: the route's, or the one
-	// its split picked.
+	// its split picked (set by targetStage).
 	service *upstream.Service
+	// upgrade is true when a WebSocket route admits an upgrade (set by
+	// targetStage, before the Upgrade header is dropped as hop-by-hop).
+	upgrade bool
+	// cache is the cache stage's state between its lookup and its fill.
+	cache cache.Pending
+}
+
+// newScratch returns a scratchExchange for the engine's pool, its Exchange
+// pointing at it (see local).
+func newScratch() any {
+	se := new(scratchExchange)
+	se.Trace = &se.trace
+	se.Local = se
+	return se
 }
 
 // Handle serves one client request. It is the fasthttp request handler.
@@ -49,7 +61,7 @@ func (e *Engine) Handle(ctx *fasthttp.RequestCtx) {
 	slowdown() // empty unless built with a bench self-test tag (engine/slowdown.go)
 
 	r := e.serve(se)
-	e.finish(x, r)
+	e.finish(se, r)
 	// Once draining starts every answer closes its connection, so a busy
 	// keep-alive client reconnects (to the new process) instead of meeting
 	// the close of an idle connection it is about to reuse.
@@ -109,49 +121,10 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	}
 	r := e.routes[res.ID]
 	x.RouteName = r.name
-	x.Route = r
 	if r.wholeBody && !e.bufferBody(x) {
 		return r
 	}
-
-	if !r.edge.request(x) {
-		return r
-	}
-	if r.validate != nil && !r.validate.check(x) {
-		return r
-	}
-	if r.auth != nil && !r.auth.Check(x) {
-		return r
-	}
-	if r.limits != nil && !r.limits.Allow(x) {
-		return r
-	}
-	se.service = r.edge.service(x, r.service)
-	// Look at Upgrade before prepareUpstream removes it as hop-by-hop.
-	upgrade := r.websocket && wsproxy.IsUpgrade(x)
-	fetch := proxyFetch
-	switch {
-	case r.aggregate != nil:
-		fetch = aggregateFetch
-	case r.grpc != nil:
-		fetch = grpcFetch
-		x.Deadline = x.Start.Add(r.service.Timeout)
-	case r.grpcPass != nil:
-		fetch = grpcPassFetch // sets its own deadline (grpc-timeout)
-	case upgrade:
-		fetch = websocketFetch
-	default:
-		x.Deadline = x.Start.Add(se.service.Timeout)
-	}
-	fetch = r.edge.fetch(se, fetch)
-	if r.cache != nil {
-		r.cache.Serve(x, fetch)
-	} else {
-		fetch(x)
-	}
-	if _, failed := x.Rejected(); !failed {
-		r.responseHeaders.apply(&ctx.Response.Header)
-	}
+	r.pipeline.Run(x)
 	return r
 }
 
@@ -199,27 +172,10 @@ func badFraming(h *fasthttp.RequestHeader) string {
 	return ""
 }
 
-// prepareUpstream turns the client request into the upstream request, in
-// place: forwarding headers and the route's request_headers. Every fetch
-// starts with it, so that a cache hit never pays for it.
-func prepareUpstream(x *pipeline.Exchange) {
-	se := owner(x)
-	h := &x.Ctx.Request.Header
-	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
-	r := x.Route.(*route)
-	svc := "" // aggregate routes name their services per backend
-	if se.service != nil {
-		svc = se.service.Name // the split's pick, when the route splits
-	}
-	se.trace.StartUpstream(h, svc)
-	r.requestHeaders.apply(h)
-}
-
-// proxyFetch is the upstream stage of a proxied route.
-func proxyFetch(x *pipeline.Exchange) {
-	prepareUpstream(x)
-	r := x.Route.(*route)
-	se := owner(x)
+// proxy sends the prepared upstream request of se to its service and
+// streams the answer back: the upstream step of a proxied route.
+func (r *route) proxy(se *scratchExchange) {
+	x := &se.Exchange
 	ctx := x.Ctx
 	req := &ctx.Request
 	se.uri = r.upstreamURI(se, req)
@@ -240,28 +196,6 @@ func proxyFetch(x *pipeline.Exchange) {
 		return
 	}
 	forward.Response(&ctx.Response.Header, nil)
-}
-
-// aggregateFetch is the upstream stage of an aggregate route.
-func aggregateFetch(x *pipeline.Exchange) {
-	prepareUpstream(x)
-	x.Route.(*route).aggregate.Serve(x)
-}
-
-// grpcFetch is the upstream stage of a grpc_method route.
-func grpcFetch(x *pipeline.Exchange) {
-	prepareUpstream(x)
-	x.Route.(*route).grpc.Serve(x)
-}
-
-// websocketFetch proxies an admitted WebSocket upgrade.
-func websocketFetch(x *pipeline.Exchange) {
-	prepareUpstream(x)
-	r := x.Route.(*route)
-	se := owner(x)
-	se.uri = r.upstreamURI(se, &x.Ctx.Request)
-	x.Ctx.Request.SetRequestURIBytes(se.uri)
-	wsproxy.Serve(x, se.service)
 }
 
 // upstreamURI builds the upstream request URI: the normalised path after
@@ -308,7 +242,8 @@ func idempotent(ctx *fasthttp.RequestCtx) bool {
 
 // finish writes a gateway-made answer if a stage failed the request, applies
 // queued headers and records metrics and the access log line.
-func (e *Engine) finish(x *pipeline.Exchange, r *route) {
+func (e *Engine) finish(se *scratchExchange, r *route) {
+	x := &se.Exchange
 	ctx := x.Ctx
 	if rej, failed := x.Rejected(); failed {
 		writeError(ctx, rej, x.RequestID)
@@ -330,5 +265,5 @@ func (e *Engine) finish(x *pipeline.Exchange, r *route) {
 	if e.log != nil && e.log.enabled {
 		e.log.write(x, status, d)
 	}
-	e.tracer.Finish(&owner(x).trace, x.RouteName, ctx.Method(), x.RequestID, x.Target, x.Start, status)
+	e.tracer.Finish(&se.trace, x.RouteName, ctx.Method(), x.RequestID, x.Target, x.Start, status)
 }

@@ -69,7 +69,7 @@ func (e *Engine) listenClient() (net.Listener, error) {
 		return nil, err
 	}
 	if st.listener.proxy != proxyOff {
-		ln = newProxyListener(ln, st.listener.proxy, e.proxies, st.readTimeout)
+		ln = newProxyListener(ln, st.listener.proxy, e.proxies, st.readTimeout, e.proxyErrors)
 	}
 	return ln, nil
 }
@@ -84,15 +84,20 @@ func (e *Engine) listenAdmin() (net.Listener, error) {
 	return net.Listen("tcp", e.server.adminListen)
 }
 
-// PROXY protocol failures by reason. A connection closed before it sent a
-// byte is not one (TCP health checks do that).
-var (
-	ppUntrusted = metrics.NewCounter(`sluice_proxy_protocol_errors_total{reason="untrusted"}`)
-	ppMissing   = metrics.NewCounter(`sluice_proxy_protocol_errors_total{reason="missing"}`)
-	ppMalformed = metrics.NewCounter(`sluice_proxy_protocol_errors_total{reason="malformed"}`)
-	ppOversized = metrics.NewCounter(`sluice_proxy_protocol_errors_total{reason="oversized"}`)
-	ppTimeout   = metrics.NewCounter(`sluice_proxy_protocol_errors_total{reason="timeout"}`)
-)
+// proxyErrors count PROXY protocol failures by reason, in the engine's set.
+// A connection closed before it sent a byte is not one (TCP health checks do
+// that).
+type proxyErrors struct {
+	untrusted, missing, malformed, oversized, timeout *metrics.Counter
+}
+
+func newProxyErrors(set *metrics.Set) *proxyErrors {
+	c := func(reason string) *metrics.Counter {
+		return set.GetOrCreateCounter(`sluice_proxy_protocol_errors_total{reason="` + reason + `"}`)
+	}
+	return &proxyErrors{untrusted: c("untrusted"), missing: c("missing"), malformed: c("malformed"),
+		oversized: c("oversized"), timeout: c("timeout")}
+}
 
 // proxyListener reads a PROXY protocol header (v1 or v2, parsed by
 // go-proxyproto) at the start of connections from trusted proxies. Accept
@@ -104,10 +109,11 @@ type proxyListener struct {
 	mode    proxyMode
 	trusted *forward.Proxies
 	timeout time.Duration
+	errs    *proxyErrors
 }
 
-func newProxyListener(ln net.Listener, mode proxyMode, trusted *forward.Proxies, timeout time.Duration) *proxyListener {
-	return &proxyListener{Listener: ln, mode: mode, trusted: trusted, timeout: timeout}
+func newProxyListener(ln net.Listener, mode proxyMode, trusted *forward.Proxies, timeout time.Duration, errs *proxyErrors) *proxyListener {
+	return &proxyListener{Listener: ln, mode: mode, trusted: trusted, timeout: timeout, errs: errs}
 }
 
 // Accept returns the next connection. A connection from a peer outside
@@ -122,13 +128,13 @@ func (l *proxyListener) Accept() (net.Conn, error) {
 		}
 		if !l.trusted.Trusted(tcpAddr(c.RemoteAddr())) {
 			if l.mode == proxyRequired {
-				ppUntrusted.Inc()
+				l.errs.untrusted.Inc()
 				_ = c.Close()
 				continue
 			}
 			return c, nil
 		}
-		pc := &proxyConn{Conn: c, required: l.mode == proxyRequired, timeout: l.timeout}
+		pc := &proxyConn{Conn: c, required: l.mode == proxyRequired, timeout: l.timeout, errs: l.errs}
 		if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 			pc.remote.Store(ta)
 		}
@@ -167,6 +173,7 @@ type proxyConn struct {
 	state    atomic.Uint32
 	required bool
 	timeout  time.Duration
+	errs     *proxyErrors
 }
 
 // Read reads the header on the first call, then the connection's bytes.
@@ -313,13 +320,13 @@ func (c *proxyConn) fail(err error, deadline time.Time) error {
 	case err == nil, errors.Is(err, net.ErrClosed): // the server closed it (shutdown)
 	case errors.Is(err, errPeerClosed):
 	case errors.As(err, &ne) && ne.Timeout(), !time.Now().Before(deadline):
-		ppTimeout.Inc()
+		c.errs.timeout.Inc()
 	case errors.Is(err, proxyproto.ErrNoProxyProtocol):
-		ppMissing.Inc()
+		c.errs.missing.Inc()
 	case errors.Is(err, errOversized), errors.Is(err, proxyproto.ErrVersion1HeaderTooLong):
-		ppOversized.Inc()
+		c.errs.oversized.Inc()
 	default:
-		ppMalformed.Inc()
+		c.errs.malformed.Inc()
 	}
 	_ = c.Conn.Close()
 	return io.EOF

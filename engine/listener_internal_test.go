@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/forward"
 )
 
@@ -19,7 +20,7 @@ func TestProxyConnNoAllocsAfterHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	pl := newProxyListener(ln, proxyRequired, trustLoopback(t), 5*time.Second)
+	pl := newProxyListener(ln, proxyRequired, trustLoopback(t), 5*time.Second, testProxyErrors)
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +96,7 @@ func BenchmarkConnRead(b *testing.B) {
 			var l net.Listener = ln
 			if proxied {
 				pfx, _ := forward.ParseTrusted("127.0.0.1/32")
-				l = newProxyListener(ln, proxyRequired, forward.NewProxies([]netip.Prefix{pfx}), 5*time.Second)
+				l = newProxyListener(ln, proxyRequired, forward.NewProxies([]netip.Prefix{pfx}), 5*time.Second, testProxyErrors)
 			}
 			client, err := net.Dial("tcp", ln.Addr().String())
 			if err != nil {
@@ -166,7 +167,7 @@ func FuzzProxyConn(f *testing.F) {
 	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"), true)
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"), false)
 	f.Fuzz(func(t *testing.T, data []byte, required bool) {
-		c := &proxyConn{Conn: &memConn{data: append([]byte(nil), data...)}, required: required, timeout: time.Second}
+		c := &proxyConn{Conn: &memConn{data: append([]byte(nil), data...)}, required: required, timeout: time.Second, errs: testProxyErrors}
 		buf := make([]byte, 64)
 		var err error
 		for range 1000 {
@@ -195,7 +196,7 @@ func TestLingeringCloseThroughProxyConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	pl := newProxyListener(ln, proxyOptional, trustLoopback(t), 5*time.Second)
+	pl := newProxyListener(ln, proxyOptional, trustLoopback(t), 5*time.Second, testProxyErrors)
 	client, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -255,3 +256,6 @@ func FuzzHeaderScanner(f *testing.F) {
 		}
 	})
 }
+
+// testProxyErrors counts the PROXY protocol failures of these tests.
+var testProxyErrors = newProxyErrors(metrics.NewSet())

@@ -15,16 +15,19 @@ import (
 	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/internal/promlabel"
+	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/router"
 )
 
-// route is one compiled route: its pipeline stages, resolved service and
-// precomputed header operations.
+// route is one compiled route: its pipeline of stages, resolved service and
+// precomputed header operations. The fields after pipeline are the compiled
+// settings its stages were built from.
 type route struct {
-	name    string
-	service *upstream.Service
+	name     string
+	pipeline *pipeline.Pipeline
+	service  *upstream.Service
 
 	stripPrefix []byte
 	rewrite     *template
@@ -210,8 +213,9 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
-	r.requests = newStatusCounters(rc.Name)
-	r.duration = metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
+	r.pipeline = r.compilePipeline(rc) // stages.go
+	r.requests = newStatusCounters(e.metrics, rc.Name)
+	r.duration = e.metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)
 	return r, errs
 }
 
@@ -238,12 +242,13 @@ func sortedKeys(m map[string]string) []string {
 // statusCounters is sluice_requests_total{route,status} for one route, one
 // counter per status code created on first use.
 type statusCounters struct {
+	set      *metrics.Set
 	route    string
 	byStatus [600]atomic.Pointer[metrics.Counter]
 }
 
-func newStatusCounters(route string) *statusCounters {
-	return &statusCounters{route: promlabel.Value(route)}
+func newStatusCounters(set *metrics.Set, route string) *statusCounters {
+	return &statusCounters{set: set, route: promlabel.Value(route)}
 }
 
 func (s *statusCounters) inc(status int) {
@@ -252,7 +257,7 @@ func (s *statusCounters) inc(status int) {
 	}
 	c := s.byStatus[status].Load()
 	if c == nil {
-		c = metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_requests_total{route=%q,status="%d"}`, s.route, status))
+		c = s.set.GetOrCreateCounter(fmt.Sprintf(`sluice_requests_total{route=%q,status="%d"}`, s.route, status))
 		s.byStatus[status].Store(c)
 	}
 	c.Inc()

@@ -43,7 +43,7 @@ func (e *Engine) admitBody(x *pipeline.Exchange) bool {
 
 // readExactBody reads a Content-Length body of n bytes into the request.
 func readExactBody(x *pipeline.Exchange, n int) bool {
-	se := owner(x)
+	se := local(x)
 	req := &x.Ctx.Request
 	body, err := upstream.ReadExact(req.BodyStream(), se.body[:0], n)
 	if err != nil {
@@ -57,7 +57,7 @@ func readExactBody(x *pipeline.Exchange, n int) bool {
 
 // readWholeBody reads a chunked body whole, up to max_body_bytes.
 func (e *Engine) readWholeBody(x *pipeline.Exchange) bool {
-	se := owner(x)
+	se := local(x)
 	req := &x.Ctx.Request
 	r := req.BodyStream()
 	limit := e.server.maxBodyBytes

@@ -37,6 +37,17 @@ func compileValidation(c *config.Validate, path string) (*validation, config.Err
 	return v, errs
 }
 
+// Name is the stage's name in GET /routes.
+func (v *validation) Name() string { return "validate" }
+
+// Handle is check as a pipeline stage.
+func (v *validation) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if v.check(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
+}
+
 // check fails x with 400 when a required header is missing or the body is
 // not well-formed JSON. A body is checked when present or when the method
 // carries one (POST, PUT, PATCH).

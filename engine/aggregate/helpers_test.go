@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -100,7 +101,7 @@ func compileTest(t testing.TB, cfgJSON string, params ...string) (*Plan, config.
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	services, errs := upstream.Compile(cfg)
+	services, errs := upstream.Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatalf("services: %v", errs)
 	}

@@ -25,6 +25,7 @@ type Set struct {
 	jwts      []*jwtPolicy
 	hmacs     []*hmacPolicy
 	cache     *tokenCache
+	metrics   *metrics.Set // the engine's
 
 	mu        sync.Mutex
 	cancel    context.CancelFunc
@@ -40,10 +41,11 @@ type policy interface {
 	hasScopes() bool
 }
 
-// Compile compiles cfg.Auth. Problems are reported with their JSON paths.
-func Compile(cfg *config.Config) (*Set, config.Errors) {
+// Compile compiles cfg.Auth, with its series in set (the engine's).
+// Problems are reported with their JSON paths.
+func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
 	var errs config.Errors
-	s := &Set{policies: make(map[string]policy, len(cfg.Auth))}
+	s := &Set{policies: make(map[string]policy, len(cfg.Auth)), metrics: set}
 	seen := map[string]bool{}
 	for _, name := range authOrder(cfg) {
 		a := cfg.Auth[name]
@@ -61,7 +63,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 			if s.cache == nil {
 				s.cache = newTokenCache(defaultCacheBytes)
 			}
-			jp := compileJWT(a, path, len(s.jwts), s.cache, &errs)
+			jp := compileJWT(a, path, len(s.jwts), s.cache, set, &errs)
 			if jp != nil {
 				s.jwts = append(s.jwts, jp)
 				for _, fc := range jp.forward {
@@ -180,7 +182,7 @@ func (s *Set) Route(policy string, scopes []string, path string) (*Route, config
 		return nil, errs
 	}
 	return &Route{p: p, scopes: append([]string(nil), scopes...),
-		rejected: metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_rejected_total{policy=%q}`, policy))}, nil
+		rejected: s.metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_rejected_total{policy=%q}`, policy))}, nil
 }
 
 // Route is the compiled auth stage of a route.
@@ -188,6 +190,17 @@ type Route struct {
 	p        policy
 	scopes   []string
 	rejected *metrics.Counter // shared by the policy's routes
+}
+
+// Name is the stage's name in GET /routes.
+func (r *Route) Name() string { return "auth" }
+
+// Handle is Check as a pipeline stage.
+func (r *Route) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if r.Check(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
 }
 
 // Check authenticates x's caller, checks scopes, sets x.Consumer and x.Claims

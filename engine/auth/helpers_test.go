@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	json "github.com/goccy/go-json"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -156,7 +157,7 @@ func compileErrs(t testing.TB, cfgJSON string) (*Set, config.Errors) {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	return Compile(cfg)
+	return Compile(cfg, metrics.NewSet())
 }
 
 func route(t testing.TB, s *Set, policy string, scopes ...string) *Route {

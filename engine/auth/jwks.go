@@ -40,15 +40,15 @@ type jwksRemote struct {
 	okTotal, errTotal *metrics.Counter
 }
 
-func newJWKSRemote(p *jwtPolicy, name, url string, refresh time.Duration) *jwksRemote {
+func newJWKSRemote(p *jwtPolicy, name, url string, refresh time.Duration, set *metrics.Set) *jwksRemote {
 	if refresh <= 0 {
 		refresh = defaultJWKSRefresh
 	}
 	return &jwksRemote{
 		p: p, url: url, refresh: refresh, cooldown: defaultKidCooldown,
 		client:   &http.Client{Timeout: jwksFetchTimeout},
-		okTotal:  metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwks_fetches_total{policy=%q,result="ok"}`, name)),
-		errTotal: metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwks_fetches_total{policy=%q,result="error"}`, name)),
+		okTotal:  set.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwks_fetches_total{policy=%q,result="ok"}`, name)),
+		errTotal: set.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwks_fetches_total{policy=%q,result="error"}`, name)),
 	}
 }
 

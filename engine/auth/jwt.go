@@ -44,7 +44,7 @@ type forwardClaim struct{ claim, header string }
 func (p *jwtPolicy) hasScopes() bool { return true }
 
 // compileJWT compiles a jwt policy; idx numbers the set's jwt policies.
-func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *config.Errors) *jwtPolicy {
+func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *metrics.Set, errs *config.Errors) *jwtPolicy {
 	n := len(*errs)
 	p := &jwtPolicy{
 		name:     path,
@@ -53,7 +53,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 		audience: a.Audience,
 		leeway:   int64(a.Leeway.D() / time.Second),
 		cache:    cache,
-		verified: metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwt_verifications_total{policy=%q}`, strings.TrimPrefix(path, "auth."))),
+		verified: set.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwt_verifications_total{policy=%q}`, strings.TrimPrefix(path, "auth."))),
 	}
 
 	secrets, jwks := 0, 0
@@ -177,7 +177,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, errs *c
 				break
 			}
 			p.keys.Store(&keySet{})
-			p.remote = newJWKSRemote(p, path, a.JWKSURL, a.JWKSRefresh.D())
+			p.remote = newJWKSRemote(p, path, a.JWKSURL, a.JWKSRefresh.D(), set)
 		}
 	}
 	if len(*errs) > n {

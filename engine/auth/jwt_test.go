@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/VictoriaMetrics/metrics"
 )
 
 // fileSet compiles a jwt policy "users" reading keys from a JWKS file.
@@ -364,7 +362,7 @@ func TestJWTCachedZeroAllocs(t *testing.T) {
 func TestVerificationsCounted(t *testing.T) {
 	s := compile(t, hsConfig)
 	r := route(t, s, "users")
-	c := metrics.GetOrCreateCounter(`sluice_auth_jwt_verifications_total{policy="users"}`)
+	c := s.metrics.GetOrCreateCounter(`sluice_auth_jwt_verifications_total{policy="users"}`)
 	before := c.Get()
 	for i := range 3 {
 		tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"sub": fmt.Sprint("user-", i)}))

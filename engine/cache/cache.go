@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/dgraph-io/ristretto/v2"
 )
 
@@ -24,10 +25,13 @@ type Store struct {
 
 	flights flights
 	bg      sync.WaitGroup // flight clean-ups still waiting for ristretto
+	res     results
 }
 
-// New returns a store bounded by maxBytes (DefaultMaxBytes when <= 0).
-func New(maxBytes int64) (*Store, error) {
+// New returns a store bounded by maxBytes (DefaultMaxBytes when <= 0), with
+// its series (sluice_cache_requests_total, sluice_cache_bytes) in set, the
+// engine's.
+func New(maxBytes int64, set *metrics.Set) (*Store, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
@@ -46,9 +50,11 @@ func New(maxBytes int64) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: new store of %d bytes: %w", maxBytes, err)
 	}
-	s := &Store{c: c, maxBytes: maxBytes}
+	s := &Store{c: c, maxBytes: maxBytes, res: newResults(set)}
 	s.flights.m = make(map[uint64]*flight)
-	register(s)
+	// A gauge reads the store at scrape time (ristretto already tracks the
+	// cost it holds; a closed store holds nothing).
+	set.GetOrCreateGauge(`sluice_cache_bytes`, func() float64 { return float64(s.used()) })
 	return s, nil
 }
 
@@ -65,7 +71,6 @@ func (s *Store) Close() {
 	s.closed = true
 	s.mu.Unlock()
 	s.bg.Wait()
-	unregister(s)
 	s.c.Close()
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -30,7 +31,7 @@ func FuzzQueryKey(f *testing.F) {
 	for _, s := range []string{"", "a=1&b=2", "&&", "b=2&a=1&a=0", "=&=x&y", "%zz=1&a"} {
 		f.Add(s)
 	}
-	s, err := New(1 << 20)
+	s, err := New(1<<20, metrics.NewSet())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -87,20 +88,22 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 
 // gateway is a real fasthttp server on 127.0.0.1 whose handler does what the
 // engine does around the cache stage: build an Exchange (X-Consumer stands in
-// for auth, X-Deadline-Ms for the route timeout), call Serve with a fetch that
+// for auth, X-Deadline-Ms for the route timeout), run the stage with a fetch that
 // proxies to the upstream, then write a failure and apply queued headers.
 type gateway struct {
 	addr    string
 	store   *Store
+	metrics *metrics.Set // the store's series
 	route   *Route
 	hc      *fasthttp.HostClient
-	fetch   pipeline.Fetch // defaults to proxying through hc
-	results sync.Map       // X-Test-Id -> x.CacheResult
+	fetch   func(*pipeline.Exchange) // defaults to proxying through hc
+	results sync.Map                 // X-Test-Id -> x.CacheResult
 }
 
 func newGateway(t *testing.T, upstreamAddr string, cfg config.Cache, hasAuth bool) *gateway {
 	t.Helper()
-	store, err := New(1 << 20)
+	set := metrics.NewSet()
+	store, err := New(1<<20, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func newGateway(t *testing.T, upstreamAddr string, cfg config.Cache, hasAuth boo
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	g := &gateway{store: store, route: route, hc: &fasthttp.HostClient{Addr: upstreamAddr, MaxConns: 512}}
+	g := &gateway{store: store, metrics: set, route: route, hc: &fasthttp.HostClient{Addr: upstreamAddr, MaxConns: 512}}
 	g.fetch = g.proxy
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -133,7 +136,8 @@ func (g *gateway) handle(ctx *fasthttp.RequestCtx) {
 		deadline = time.Duration(ms) * time.Millisecond
 	}
 	x.Deadline = time.Now().Add(deadline)
-	g.route.Serve(x, g.fetch)
+	var p Pending
+	serve(g.route, x, &p, g.fetch)
 	if id := ctx.Request.Header.Peek("X-Test-Id"); len(id) > 0 {
 		g.results.Store(string(id), x.CacheResult)
 	}
@@ -144,6 +148,15 @@ func (g *gateway) handle(ctx *fasthttp.RequestCtx) {
 		fmt.Fprintf(ctx, `{"error":{"status":%d,"code":%q}}`, rej.Status, rej.Code)
 	}
 	x.ApplyResponseHeaders(&ctx.Response.Header)
+}
+
+// serve runs the cache stage of r for x as the engine's pipeline does:
+// Lookup, then fetch when the lookup did not answer, then Fill.
+func serve(r *Route, x *pipeline.Exchange, p *Pending, fetch func(*pipeline.Exchange)) {
+	if r.Lookup(x, p) == pipeline.Next {
+		fetch(x)
+	}
+	r.Fill(x, p)
 }
 
 // proxy is the upstream stage: the client's request to the upstream, the

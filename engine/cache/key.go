@@ -4,14 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"slices"
-	"sync"
 
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
-// keyBuf is the pooled scratch space of one request: the key bytes, the
-// query parameter spans being sorted and room to format numbers.
+// keyBuf is the scratch space of one request (kept in its Pending): the key
+// bytes, the query parameter spans being sorted and room to format numbers.
 type keyBuf struct {
 	b     []byte
 	spans []span
@@ -20,19 +19,6 @@ type keyBuf struct {
 
 // span is one query parameter: q[start:end], whose name ends at nameEnd.
 type span struct{ start, nameEnd, end int }
-
-var keyPool = sync.Pool{New: func() any { return &keyBuf{b: make([]byte, 0, 256)} }}
-
-func getKeyBuf() *keyBuf { return keyPool.Get().(*keyBuf) }
-
-func putKeyBuf(kb *keyBuf) {
-	if cap(kb.b) > 64<<10 || cap(kb.spans) > 1024 {
-		return // do not keep what one odd request grew
-	}
-	kb.b = kb.b[:0]
-	kb.spans = kb.spans[:0]
-	keyPool.Put(kb)
-}
 
 // appendKey appends the request's cache key: route id, case-folded host,
 // normalised path, query parameters in canonical order, the class of

@@ -21,7 +21,7 @@ type Route struct {
 }
 
 // Route compiles one route's cache settings. path is the route's JSON path
-// (e.g. "routes[2]"). A nil cfg yields a nil Route, whose Serve just fetches.
+// (e.g. "routes[2]"). A nil cfg yields a nil Route (the route has no cache).
 func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route, config.Errors) {
 	if cfg == nil {
 		return nil, nil
@@ -58,123 +58,161 @@ func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route
 	}, nil
 }
 
-// Serve answers x from the cache or through fetch, storing what may be stored.
-// It always queues X-Cache and sets x.CacheResult.
-//
-// A GET or HEAD is looked up (HEAD shares the GET entry); a fresh entry is a
-// HIT. On a miss the first GET for a key calls fetch; concurrent GETs for the
-// same key wait for that call, bounded by x.Deadline, and answer from its
-// copy (HIT, or STALE when it served stale). When the leader's answer may not
-// be shared (not storable, streamed, failed without a stale entry) each
-// waiter fetches on its own; a waiter whose deadline passes answers stale if
-// it can, else 504 upstream_timeout. A HEAD miss is fetched as a HEAD and
-// never stored. When the upstream fails (5xx, or x failed with 5xx) and an
-// entry expired less than stale_if_error ago, that entry answers as STALE.
-func (r *Route) Serve(x *pipeline.Exchange, fetch pipeline.Fetch) {
-	if r == nil {
-		fetch(x)
+// Pending is the cache stage's state of one request between Lookup and
+// Fill: the key, the expired entry that may answer if the upstream fails,
+// and the flight this request leads. The engine keeps one in its pooled
+// per-request state, so its buffers are reused and nothing is allocated.
+// The zero value is ready to use.
+type Pending struct {
+	kb     keyBuf
+	active bool    // Lookup left work for Fill
+	store  bool    // the answer may be stored under kb.b
+	sum    uint64  // hash of kb.b
+	stale  *entry  // expired entry still within stale_if_error, or nil
+	flight *flight // the flight this request leads, or nil
+}
+
+// release drops the references p holds into the store, and buffers one odd
+// request grew, so that an idle pooled Pending keeps no memory alive.
+func (p *Pending) release() {
+	p.active, p.store, p.stale, p.flight = false, false, nil, nil
+	if cap(p.kb.b) > 64<<10 || cap(p.kb.spans) > 1024 {
+		p.kb = keyBuf{}
 		return
 	}
+	p.kb.b = p.kb.b[:0]
+	p.kb.spans = p.kb.spans[:0]
+}
+
+// Name is the stage's name in GET /routes.
+func (r *Route) Name() string { return "cache" }
+
+// Lookup answers x from the cache when it can (pipeline.Replied), or
+// prepares p for Fill and lets the request go on to the upstream
+// (pipeline.Next). Fill must be called with the same p after the upstream
+// stages whenever Lookup ran, whatever it returned. Every answer of the
+// route queues X-Cache and sets x.CacheResult.
+//
+// A GET or HEAD is looked up (HEAD shares the GET entry); a fresh entry is a
+// HIT. On a miss the first GET for a key goes upstream; concurrent GETs for
+// the same key wait for it, bounded by x.Deadline, and answer from its copy
+// (HIT, or STALE when it served stale). When the leader's answer may not be
+// shared (not storable, streamed, failed without a stale entry) each waiter
+// goes upstream on its own; a waiter whose deadline passes answers stale if
+// it can, else 504 upstream_timeout. A HEAD miss is fetched as a HEAD and
+// never stored. Methods other than GET and HEAD, and requests the client
+// marks no-cache, BYPASS the cache.
+func (r *Route) Lookup(x *pipeline.Exchange, p *Pending) pipeline.Verdict {
+	p.release()
 	h := &x.Ctx.Request.Header
 	get := h.IsGet()
 	if (!get && !h.IsHead()) || clientBypass(h) {
-		mark(x, resBypass)
-		fetch(x)
-		return
+		mark(x, r.store.res.bypass)
+		return pipeline.Next
 	}
-	kb := getKeyBuf()
-	defer putKeyBuf(kb)
-	r.appendKey(kb, x)
-	key := kb.b
+	r.appendKey(&p.kb, x)
+	key := p.kb.b
 	sum := xxhash.Sum64(key)
 	now := time.Now().UnixNano()
 	e := r.store.lookup(sum, key)
 	if e != nil && now < e.freshUntil {
-		e.writeTo(x, now, &kb.num)
-		mark(x, resHit)
-		return
+		e.writeTo(x, now, &p.kb.num)
+		mark(x, r.store.res.hit)
+		return pipeline.Replied
 	}
 	if e != nil && now >= e.staleUntil {
 		e = nil
 	}
+	p.active, p.stale, p.sum = true, e, sum
 	if !get {
-		r.fetch(x, fetch, nil, 0, e, &kb.num)
-		return
+		return pipeline.Next // a HEAD miss: never stored
 	}
 	f, leader := r.store.join(sum, key)
 	switch {
 	case f == nil:
-		r.fetch(x, fetch, key, sum, e, &kb.num)
+		// Another key with the same hash is in flight: go upstream alone.
+		p.store = true
+		return pipeline.Next
 	case leader:
-		r.lead(x, fetch, f, key, sum, e, &kb.num)
-	default:
-		r.follow(x, fetch, f, key, sum, e, &kb.num)
+		p.store, p.flight = true, f
+		return pipeline.Next
 	}
+	return r.follow(x, p, f)
 }
 
-// lead makes the flight's upstream call and publishes its answer, even if
-// fetch panics.
-func (r *Route) lead(x *pipeline.Exchange, fetch pipeline.Fetch, f *flight, key []byte, sum uint64, stale *entry, num *[20]byte) {
-	var shared *entry
-	var wasStale bool
-	defer func() { r.store.finish(sum, f, shared, wasStale) }()
-	shared, wasStale = r.fetch(x, fetch, key, sum, stale, num)
-}
-
-// follow waits for the leader and answers from its copy.
-func (r *Route) follow(x *pipeline.Exchange, fetch pipeline.Fetch, f *flight, key []byte, sum uint64, stale *entry, num *[20]byte) {
+// follow waits for the leader of f and answers from its copy; when the copy
+// may not be shared, the request goes upstream on its own.
+func (r *Route) follow(x *pipeline.Exchange, p *Pending, f *flight) pipeline.Verdict {
 	if !f.wait(x.Deadline) {
-		if stale != nil {
-			stale.writeTo(x, time.Now().UnixNano(), num)
-			mark(x, resStale)
-			return
+		if p.stale != nil {
+			p.stale.writeTo(x, time.Now().UnixNano(), &p.kb.num)
+			mark(x, r.store.res.stale)
+		} else {
+			x.Fail(fault.UpstreamTimeout, "upstream did not answer in time")
+			mark(x, r.store.res.miss)
 		}
-		x.Fail(fault.UpstreamTimeout, "upstream did not answer in time")
-		mark(x, resMiss)
-		return
+		p.active = false
+		return pipeline.Replied
 	}
 	if f.e == nil {
-		r.fetch(x, fetch, key, sum, stale, num)
-		return
+		p.store = true
+		return pipeline.Next
 	}
-	f.e.writeTo(x, time.Now().UnixNano(), num)
+	f.e.writeTo(x, time.Now().UnixNano(), &p.kb.num)
 	if f.stale {
-		mark(x, resStale)
+		mark(x, r.store.res.stale)
 	} else {
-		mark(x, resHit)
+		mark(x, r.store.res.hit)
 	}
+	p.active = false
+	return pipeline.Replied
 }
 
-// fetch calls the upstream for x, answers stale when it failed and an entry
-// allows it, and stores the answer when key is set and the answer may be
-// stored. It returns the entry others may answer with.
-func (r *Route) fetch(x *pipeline.Exchange, fetch pipeline.Fetch, key []byte, sum uint64, stale *entry, num *[20]byte) (shared *entry, wasStale bool) {
-	fetch(x)
+// Fill completes what Lookup started once the upstream stages have run:
+// it answers stale when the upstream failed and an entry allows it, stores
+// the answer when it may be stored, and publishes it to the requests
+// waiting on this one. It does nothing after a hit or a bypass.
+func (r *Route) Fill(x *pipeline.Exchange, p *Pending) {
+	if !p.active {
+		p.release()
+		return
+	}
+	shared, wasStale := r.fill(x, p)
+	if p.flight != nil {
+		r.store.finish(p.sum, p.flight, shared, wasStale)
+	}
+	p.release()
+}
+
+// fill answers stale when the upstream failed and an entry allows it, and
+// stores the answer when it may be stored. It returns the entry others may
+// answer with.
+func (r *Route) fill(x *pipeline.Exchange, p *Pending) (shared *entry, wasStale bool) {
 	now := time.Now().UnixNano()
 	// The upstream failed: a 5xx, or x failed with 502/503/504 (connect
 	// error, timeout, open circuit and its fallback).
 	rej, failed := x.Rejected()
 	if failed || x.Ctx.Response.StatusCode() >= 500 {
-		if (!failed || rej.Status >= 500) && stale != nil && now < stale.staleUntil {
+		if stale := p.stale; (!failed || rej.Status >= 500) && stale != nil && now < stale.staleUntil {
 			x.ClearReject()
-			stale.writeTo(x, now, num)
-			mark(x, resStale)
+			stale.writeTo(x, now, &p.kb.num)
+			mark(x, r.store.res.stale)
 			return stale, true
 		}
-		mark(x, resMiss)
+		mark(x, r.store.res.miss)
 		return nil, false
 	}
-	mark(x, resMiss)
+	mark(x, r.store.res.miss)
 	resp := &x.Ctx.Response
-	if key == nil || resp.IsBodyStream() {
+	if !p.store || resp.IsBodyStream() {
 		return nil, false
 	}
 	fresh, age0, ok := storable(resp, r.ttl)
 	if !ok {
 		return nil, false
 	}
-	e := newEntry(key, resp, now, fresh, r.stale, age0)
-	r.store.set(sum, e)
+	e := newEntry(p.kb.b, resp, now, fresh, r.stale, age0)
+	r.store.set(p.sum, e)
 	return e, false
 }
 

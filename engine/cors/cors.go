@@ -227,6 +227,19 @@ func noSlash(b []byte) bool {
 	return true
 }
 
+// Name is the stage's name in GET /routes.
+func (p *Policy) Name() string { return "cors" }
+
+// Handle is Request as a pipeline stage: it answers preflights. (Respond
+// runs on every answer of the route, the gateway's own included, so the
+// engine calls it after the pipeline.)
+func (p *Policy) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if p.Request(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
+}
+
 // Request runs the stage before validate. A preflight is answered here (204,
 // or 403 forbidden for an origin not allowed) and Request returns false; any
 // other request goes on (true), with the Access-Control-Allow-Origin headers

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -53,7 +54,7 @@ func compileSet(t testing.TB, addr string) *Set {
 // compileWithUpstream compiles cfg's upstream services, then the grpc set
 // that leases targets from them.
 func compileWithUpstream(cfg *config.Config) (*Set, config.Errors) {
-	services, errs := upstream.Compile(cfg)
+	services, errs := upstream.Compile(cfg, metrics.NewSet())
 	s, es := Compile(cfg, services)
 	return s, append(errs, es...)
 }

@@ -82,7 +82,7 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 			break
 		}
 		lease.Done(upstream.ErrConnect, 0)
-		t.count(502)
+		l.Target.CountStatus(502)
 		if ntried < len(tried) {
 			tried[ntried] = l.Target
 			ntried++
@@ -92,7 +92,7 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 	if err != nil {
 		reached := c.peer.Addr != nil
 		code := fail(x, err, reached, ctx.Err())
-		t.count(code)
+		lease.Target.CountStatus(code)
 		switch {
 		case !reached:
 			lease.Done(upstream.ErrConnect, 0)
@@ -109,13 +109,13 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 	resp.SwapBody(body)
 	if merr != nil {
 		resp.ResetBody()
-		t.count(502)
+		lease.Target.CountStatus(502)
 		x.Fail(fault.BadGateway, "upstream answer cannot be encoded as JSON")
 		return
 	}
 	resp.SetStatusCode(200)
 	resp.Header.SetContentType("application/json")
-	t.count(200)
+	lease.Target.CountStatus(200)
 }
 
 func (c *call) release() {

@@ -3,13 +3,9 @@ package grpcgw
 import (
 	"context"
 	"net"
-	"strconv"
-	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
-	"github.com/sluice-gw/sluice/engine/internal/promlabel"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
@@ -48,11 +44,11 @@ type service struct {
 }
 
 // target is one upstream address and its connection.
+// Its calls are counted by the upstream target at the same index (the
+// lease's), the one keeper of sluice_upstream_requests_total.
 type target struct {
-	addr     string
-	conn     *grpc.ClientConn
-	labels   string // `{service="…",target="…"` without the closing brace
-	byStatus [600]atomic.Pointer[metrics.Counter]
+	addr string
+	conn *grpc.ClientConn
 }
 
 func compileService(name string, c *config.Service, path string) (*service, config.Errors) {
@@ -118,11 +114,7 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 			errs.Add(config.Index(config.Join(path, "targets"), i), "%v", err)
 			continue
 		}
-		s.targets = append(s.targets, &target{
-			addr:   t.Addr,
-			conn:   conn,
-			labels: `{service="` + promlabel.Value(name) + `",target="` + promlabel.Value(t.Addr) + `"`,
-		})
+		s.targets = append(s.targets, &target{addr: t.Addr, conn: conn})
 	}
 	if len(errs) > 0 {
 		s.close()
@@ -152,20 +144,6 @@ func (s *service) acquire(tried []*upstream.Target) (upstream.Lease, error) {
 		l, err = s.up.Acquire(tried)
 	}
 	return l, err
-}
-
-// count increments sluice_upstream_requests_total for the HTTP status the
-// gateway answered.
-func (t *target) count(status int) {
-	if status < 0 || status >= len(t.byStatus) {
-		status = 0
-	}
-	c := t.byStatus[status].Load()
-	if c == nil {
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + t.labels + `,status="` + strconv.Itoa(status) + `"}`)
-		t.byStatus[status].Store(c)
-	}
-	c.Inc()
 }
 
 // healthProbe checks a target with the standard gRPC health protocol

@@ -89,6 +89,17 @@ func (f *Filter) Allowed(addr netip.Addr) bool {
 	return f.allow.empty() || f.allow.contains(addr)
 }
 
+// Name is the stage's name in GET /routes.
+func (f *Filter) Name() string { return "ip_filter" }
+
+// Handle is Check as a pipeline stage.
+func (f *Filter) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if f.Check(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
+}
+
 // Check runs the stage for x: it fails x with 403 forbidden when the client
 // address (x.ClientIP, after trusted proxies and the PROXY protocol) is not
 // allowed. A nil Filter admits everything.

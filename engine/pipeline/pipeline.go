@@ -1,6 +1,7 @@
 // Package pipeline defines the per-request state that flows through a route's
 // compiled stages (validate → auth → rate limit → cache → upstream → response
-// transform) and the way a stage rejects a request.
+// transform), the way a stage rejects a request, and the Stage contract with
+// the Pipeline that runs a route's stages in order.
 //
 // An Exchange is pooled and reused: stages must not keep references to it, or
 // to any slice it holds, after the request has finished.
@@ -43,8 +44,14 @@ type Exchange struct {
 	Consumer []byte
 	// Claims are the caller's verified token claims; nil without a token.
 	Claims Claims
-	// Route is the engine's compiled route (opaque to stages).
-	Route any
+	// Local is the per-request state of the code that owns the Exchange
+	// and embeds it in a larger pooled value (the engine's scratch buffers,
+	// route and service pick), for that code's own stages. It is set once,
+	// when the pooled value is created, and stays set across Reset: storing
+	// a pointer in it allocates nothing per request, and the owner reads it
+	// back with a checked type assertion rather than a pointer cast. Stages
+	// of other packages ignore it.
+	Local any
 	// Start is when the request was received.
 	Start time.Time
 	// Deadline bounds the upstream work of the request (zero: none).
@@ -94,7 +101,6 @@ func (x *Exchange) Reset() {
 	x.TLS = false
 	x.Consumer = x.Consumer[:0]
 	x.Claims = nil
-	x.Route = nil
 	x.Start = time.Time{}
 	x.Deadline = time.Time{}
 	x.Target = ""
@@ -162,10 +168,6 @@ func (x *Exchange) ApplyResponseHeaders(h *fasthttp.ResponseHeader) {
 		h.SetBytesV(s.name, x.headerBuf[s.start:s.end])
 	}
 }
-
-// Fetch runs the upstream stage of a route for x: on return, either x.Ctx.Response
-// holds the upstream's answer or x has been failed.
-type Fetch func(x *Exchange)
 
 // AppendJSONString appends s as a JSON string literal (for LogExtra members
 // and error bodies, without going through reflection).

@@ -6,13 +6,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/VictoriaMetrics/metrics"
 )
 
-// syncErrors is the process's count of failed Redis syncs.
+// syncErrors is the count of failed Redis syncs of every Set the tests
+// compiled.
 func syncErrors() uint64 {
-	return metrics.GetOrCreateCounter("sluice_ratelimit_redis_errors_total").Get()
+	return testMetrics.GetOrCreateCounter("sluice_ratelimit_redis_errors_total").Get()
 }
 
 // undisturbed runs run (which starts its own instances and measures) up to

@@ -4,10 +4,15 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
+
+// testMetrics holds the series of every Set the tests compile, so that a
+// test can sum what several instances counted.
+var testMetrics = metrics.NewSet()
 
 // compileJSON parses a config and compiles its rate limits, failing on errors.
 func compileJSON(t testing.TB, js string) *Set {
@@ -16,7 +21,7 @@ func compileJSON(t testing.TB, js string) *Set {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	s, errs := Compile(cfg)
+	s, errs := Compile(cfg, testMetrics)
 	if len(errs) > 0 {
 		t.Fatalf("compile: %v", errs)
 	}

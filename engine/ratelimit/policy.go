@@ -57,7 +57,7 @@ func parseKey(key string) (keyKind, string, bool) {
 // instance split divides rate and burst by instances; with a shared store
 // (shared: cluster.redis is set) the split is the starting point that the
 // sync then adjusts, and the limiter counts usage for it.
-func compilePolicy(name, path string, rl *config.RateLimit, instances int, shared bool, errs *config.Errors) *policy {
+func compilePolicy(name, path string, rl *config.RateLimit, instances int, shared bool, set *metrics.Set, errs *config.Errors) *policy {
 	n := len(*errs)
 	kind, arg, ok := parseKey(rl.Key)
 	if !ok {
@@ -109,8 +109,8 @@ func compilePolicy(name, path string, rl *config.RateLimit, instances int, share
 		cluster:  cluster,
 		rate:     rate,
 		lim:      lim,
-		rejected: metrics.GetOrCreateCounter("sluice_ratelimit_rejected_total" + label),
-		keys:     metrics.GetOrCreateGauge("sluice_ratelimit_keys"+label, nil),
+		rejected: set.GetOrCreateCounter("sluice_ratelimit_rejected_total" + label),
+		keys:     set.GetOrCreateGauge("sluice_ratelimit_keys"+label, nil),
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
@@ -49,8 +50,9 @@ type Set struct {
 	wg      sync.WaitGroup
 }
 
-// Compile compiles cfg.RateLimits and cfg.Cluster.
-func Compile(cfg *config.Config) (*Set, config.Errors) {
+// Compile compiles cfg.RateLimits and cfg.Cluster, with their series in
+// set (the engine's).
+func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
 	var errs config.Errors
 	instances := cfg.Cluster.Instances
 	if instances < 0 {
@@ -74,7 +76,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 			s.policies[name] = nil
 			continue
 		}
-		p := compilePolicy(name, path, rl, instances, opts != nil, &errs)
+		p := compilePolicy(name, path, rl, instances, opts != nil, set, &errs)
 		s.policies[name] = p
 		if p != nil {
 			s.order = append(s.order, p)
@@ -84,7 +86,7 @@ func Compile(cfg *config.Config) (*Set, config.Errors) {
 		}
 	}
 	if opts != nil && len(shared) > 0 && len(errs) == 0 {
-		s.sync = newSyncer(opts, shared, instances)
+		s.sync = newSyncer(opts, shared, instances, set)
 	}
 	return s, errs
 }
@@ -183,6 +185,17 @@ const maxPolicies = 16
 type Route struct {
 	policies  []*policy
 	routeHash uint64 // bucket of key "route" policies
+}
+
+// Name is the stage's name in GET /routes.
+func (r *Route) Name() string { return "rate_limit" }
+
+// Handle is Allow as a pipeline stage.
+func (r *Route) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	if r.Allow(x) {
+		return pipeline.Next
+	}
+	return pipeline.Replied
 }
 
 // Allow takes a token from every policy of the route. It queues the RateLimit-*

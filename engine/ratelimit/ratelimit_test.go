@@ -232,7 +232,7 @@ func TestCompileErrors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: parse: %v", c.js, err)
 		}
-		s, errs := Compile(cfg)
+		s, errs := Compile(cfg, testMetrics)
 		if s == nil {
 			t.Fatalf("%s: nil Set", c.js)
 		}
@@ -287,7 +287,7 @@ func TestRouteErrors(t *testing.T) {
 	}
 	// A policy that failed to compile is not reported again as unknown.
 	cfg, _ := config.Parse([]byte(`{"rate_limits": {"bad": {"key": "?", "requests": 1, "per": "1s"}}}`))
-	s2, _ := Compile(cfg)
+	s2, _ := Compile(cfg, testMetrics)
 	if _, errs := s2.Route([]string{"bad"}, "r", "routes[0]"); len(errs) != 0 {
 		t.Fatalf("invalid policy reported on the route too: %v", errs)
 	}

@@ -280,7 +280,7 @@ type syncer struct {
 // carries keys of one group.
 const clusterGroups = 16
 
-func newSyncer(o *syncOptions, policies []*policy, instances int) *syncer {
+func newSyncer(o *syncOptions, policies []*policy, instances int, set *metrics.Set) *syncer {
 	installRedisLogger()
 	var id [8]byte
 	_, _ = rand.Read(id[:])
@@ -300,10 +300,10 @@ func newSyncer(o *syncOptions, policies []*policy, instances int) *syncer {
 		policies:    policies,
 		instances:   float64(instances),
 		lastCollect: time.Now(),
-		errors:      metrics.GetOrCreateCounter("sluice_ratelimit_redis_errors_total"),
-		syncs:       metrics.GetOrCreateCounter("sluice_ratelimit_redis_syncs_total"),
-		fallback:    metrics.GetOrCreateGauge("sluice_ratelimit_redis_fallback", nil),
-		duration:    metrics.GetOrCreateHistogram("sluice_ratelimit_redis_sync_duration_seconds"),
+		errors:      set.GetOrCreateCounter("sluice_ratelimit_redis_errors_total"),
+		syncs:       set.GetOrCreateCounter("sluice_ratelimit_redis_syncs_total"),
+		fallback:    set.GetOrCreateGauge("sluice_ratelimit_redis_fallback", nil),
+		duration:    set.GetOrCreateHistogram("sluice_ratelimit_redis_sync_duration_seconds"),
 		usage:       make([][]limiter.Usage, len(policies)),
 	}
 }

@@ -42,9 +42,11 @@ type logKind struct {
 
 func newRedisLogger(every time.Duration) *redisLogger {
 	return &redisLogger{
-		every:      every,
-		now:        time.Now,
-		log:        slog.Default,
+		every: every,
+		now:   time.Now,
+		log:   slog.Default,
+		// The Redis client's logger is process-wide, and so is this series
+		// (in the default set, written after the engine's by /metrics).
 		suppressed: metrics.GetOrCreateCounter("sluice_ratelimit_redis_log_suppressed_total"),
 		kinds:      make(map[string]*logKind),
 	}

@@ -54,6 +54,8 @@ type Route struct {
 	Auth    bool   // the route has auth (needed by "consumer")
 	// Known reports whether a service of this name exists.
 	Known func(name string) bool
+	// Metrics is the engine's set, for sluice_split_requests_total.
+	Metrics *metrics.Set
 }
 
 // Compile compiles c for route rt; path is the JSON path of the split
@@ -124,7 +126,7 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 		return nil, nil, errs
 	}
 	label := func(svc string) *metrics.Counter {
-		return metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_split_requests_total{route=%q,service=%q}`, rt.Name, svc))
+		return rt.Metrics.GetOrCreateCounter(fmt.Sprintf(`sluice_split_requests_total{route=%q,service=%q}`, rt.Name, svc))
 	}
 	logMember := func(svc string) []byte {
 		return pipeline.AppendJSONString([]byte(`,"service":`), svc)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -21,7 +22,7 @@ func known(names ...string) func(string) bool {
 	}
 }
 
-var rt = Route{Name: "t", Service: "main", Known: known("main", "v2", "v3")}
+var rt = Route{Name: "t", Service: "main", Known: known("main", "v2", "v3"), Metrics: metrics.NewSet()}
 
 func compile(t testing.TB, c config.Split, r Route) *Split {
 	t.Helper()

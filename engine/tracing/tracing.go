@@ -72,10 +72,15 @@ const (
 )
 
 var (
-	droppedSpans = metrics.NewCounter("sluice_tracing_spans_dropped_total")
+	// exportErrors counts what otel's error handler reports; that handler is
+	// process-wide, and so is this series (in the default set, which
+	// /metrics writes after the engine's).
 	exportErrors = metrics.NewCounter("sluice_tracing_export_errors_total")
 	handlerOnce  sync.Once
 )
+
+// droppedName is the series of the spans a Tracer's queue dropped.
+const droppedName = "sluice_tracing_spans_dropped_total"
 
 // Tracer exports the spans of sampled requests. A nil *Tracer (no tracing
 // configured) is valid and does nothing.
@@ -92,8 +97,10 @@ type Tracer struct {
 }
 
 // Compile validates the tracing section (nil: tracing off) and builds its
-// Tracer. Nothing is dialed until the first export.
-func Compile(c *config.Tracing) (*Tracer, config.Errors) {
+// Tracer, counting dropped spans in set (the engine's; the series exists
+// with tracing off too, at 0). Nothing is dialed until the first export.
+func Compile(c *config.Tracing, set *metrics.Set) (*Tracer, config.Errors) {
+	dropped := set.GetOrCreateCounter(droppedName)
 	if c == nil {
 		return nil, nil
 	}
@@ -121,7 +128,7 @@ func Compile(c *config.Tracing) (*Tracer, config.Errors) {
 		errs.Add("tracing.otlp_endpoint", "%v", err)
 		return nil, errs
 	}
-	t := newTracer(exp, name, ratio)
+	t := newTracer(exp, name, ratio, dropped)
 	return t, nil
 }
 
@@ -140,7 +147,7 @@ func endpointURL(s string) (string, error) {
 	return u.String(), nil
 }
 
-func newTracer(exp sdktrace.SpanExporter, serviceName string, ratio float64) *Tracer {
+func newTracer(exp sdktrace.SpanExporter, serviceName string, ratio float64, dropped *metrics.Counter) *Tracer {
 	handlerOnce.Do(func() {
 		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 			exportErrors.Inc()
@@ -156,7 +163,7 @@ func newTracer(exp sdktrace.SpanExporter, serviceName string, ratio float64) *Tr
 		sdktrace.WithBatchTimeout(time.Second),
 		sdktrace.WithExportTimeout(10*time.Second),
 	)
-	q := newQueue(bsp, QueueSize)
+	q := newQueue(bsp, QueueSize, dropped)
 	provider := sdktrace.NewTracerProvider(
 		sdktrace.WithSampler(sdktrace.AlwaysSample()), // decided before Start
 		sdktrace.WithIDGenerator(idGenerator{}),
@@ -458,6 +465,7 @@ func (t *Tracer) exportChild(r *Request, c *child) {
 // queue is the bounded, never-blocking front of the batch span processor.
 type queue struct {
 	next    sdktrace.SpanProcessor
+	dropped *metrics.Counter
 	ch      chan sdktrace.ReadOnlySpan
 	stopped atomic.Bool
 	done    chan struct{}
@@ -465,8 +473,8 @@ type queue struct {
 	once    sync.Once
 }
 
-func newQueue(next sdktrace.SpanProcessor, size int) *queue {
-	q := &queue{next: next, ch: make(chan sdktrace.ReadOnlySpan, size), done: make(chan struct{}), quit: make(chan struct{})}
+func newQueue(next sdktrace.SpanProcessor, size int, dropped *metrics.Counter) *queue {
+	q := &queue{next: next, dropped: dropped, ch: make(chan sdktrace.ReadOnlySpan, size), done: make(chan struct{}), quit: make(chan struct{})}
 	go q.run()
 	return q
 }
@@ -496,13 +504,13 @@ func (q *queue) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 // OnEnd queues s, or drops and counts it when the queue is full.
 func (q *queue) OnEnd(s sdktrace.ReadOnlySpan) {
 	if q.stopped.Load() {
-		droppedSpans.Inc()
+		q.dropped.Inc()
 		return
 	}
 	select {
 	case q.ch <- s:
 	default:
-		droppedSpans.Inc()
+		q.dropped.Inc()
 	}
 }
 
@@ -533,9 +541,6 @@ func (q *queue) ForceFlush(ctx context.Context) error {
 	}
 	return q.next.ForceFlush(ctx)
 }
-
-// Dropped returns how many spans were dropped so far (process-wide).
-func Dropped() uint64 { return droppedSpans.Get() }
 
 func newSpanID() trace.SpanID {
 	var s trace.SpanID

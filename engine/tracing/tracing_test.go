@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -14,7 +15,7 @@ import (
 
 func compileRatio(t testing.TB, ratio float64) *Tracer {
 	t.Helper()
-	tr, errs := Compile(&config.Tracing{OTLPEndpoint: "http://127.0.0.1:9/v1/traces", SampleRatio: &ratio})
+	tr, errs := Compile(&config.Tracing{OTLPEndpoint: "http://127.0.0.1:9/v1/traces", SampleRatio: &ratio}, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -136,9 +137,10 @@ func (s *stuck) ForceFlush(context.Context) error { return nil }
 // spans beyond the bound are dropped and counted; the rest are delivered.
 func TestQueueDropsWhenFull(t *testing.T) {
 	next := &stuck{release: make(chan struct{})}
-	q := newQueue(next, 8)
+	counter := metrics.NewSet().NewCounter(droppedName)
+	q := newQueue(next, 8, counter)
 	span := tracetest.SpanStub{Name: "s"}.Snapshot()
-	before := Dropped()
+	before := counter.Get()
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < 100; i++ {
@@ -152,7 +154,7 @@ func TestQueueDropsWhenFull(t *testing.T) {
 		t.Fatal("OnEnd blocked on a full queue")
 	}
 	// 8 queued plus at most 1 held by the stuck processor.
-	dropped := Dropped() - before
+	dropped := counter.Get() - before
 	if dropped < 91 || dropped > 92 {
 		t.Fatalf("dropped %d of 100 with a queue of 8, want 91 or 92", dropped)
 	}
@@ -165,7 +167,7 @@ func TestQueueDropsWhenFull(t *testing.T) {
 	}
 	// After shutdown nothing is queued any more; it is counted as dropped.
 	q.OnEnd(span)
-	if Dropped()-before != dropped+1 {
+	if counter.Get()-before != dropped+1 {
 		t.Fatal("span after shutdown not counted as dropped")
 	}
 }

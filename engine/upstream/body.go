@@ -101,8 +101,8 @@ func truncation(err error) bool {
 }
 
 // truncatedCounter returns the service's sluice_upstream_truncated_total.
-func truncatedCounter(name string) *metrics.Counter {
-	return metrics.GetOrCreateCounter(`sluice_upstream_truncated_total{service="` + promlabel.Value(name) + `"}`)
+func truncatedCounter(set *metrics.Set, name string) *metrics.Counter {
+	return set.GetOrCreateCounter(`sluice_upstream_truncated_total{service="` + promlabel.Value(name) + `"}`)
 }
 
 // CountTruncated counts an answer of s that was cut short while it streamed

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 )
@@ -148,7 +149,7 @@ func compileOne(t testing.TB, svc string) *Service {
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	services, errs := Compile(cfg)
+	services, errs := Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatalf("compile: %v", errs)
 	}

@@ -1,54 +1,27 @@
 package upstream
 
-import (
-	"sync"
-	"sync/atomic"
+import "github.com/sluice-gw/sluice/engine/internal/promlabel"
 
-	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/internal/promlabel"
-)
-
-// Gauges read live target state through callbacks, so they cost nothing per
-// request. The metrics package keeps the first callback registered under a
-// name for the life of the process, so each callback reads its target through
-// a pointer that the latest Compile re-points.
-var gauges = struct {
-	sync.Mutex
-	m map[string]*atomic.Pointer[Target]
-}{m: map[string]*atomic.Pointer[Target]{}}
-
-func bindGauge(name string, t *Target, f func(*Target) float64) {
-	gauges.Lock()
-	defer gauges.Unlock()
-	p := gauges.m[name]
-	if p == nil {
-		p = new(atomic.Pointer[Target])
-		gauges.m[name] = p
-		metrics.GetOrCreateGauge(name, func() float64 {
-			if t := p.Load(); t != nil {
-				return f(t)
-			}
-			return 0
-		})
-	}
-	p.Store(t)
-}
-
-// bindTargetMetrics registers t's series: sluice_circuit_state (0 closed,
-// 1 open, 2 half-open), sluice_upstream_healthy (1 while t is in rotation)
-// and sluice_upstream_ejections_total.
+// bindTargetMetrics registers t's series in its service's set:
+// sluice_circuit_state (0 closed, 1 open, 2 half-open),
+// sluice_upstream_healthy (1 while t is in rotation),
+// sluice_upstream_ejections_total, and prepares its
+// sluice_upstream_requests_total. The gauges read live target state through
+// callbacks, so they cost nothing per request.
 func bindTargetMetrics(t *Target) {
 	labels := targetLabels(t)
-	bindGauge(`sluice_circuit_state`+labels, t, func(t *Target) float64 {
+	set := t.service.metrics
+	set.GetOrCreateGauge(`sluice_circuit_state`+labels, func() float64 {
 		return t.state.breaker.gauge(nanotime())
 	})
-	bindGauge(`sluice_upstream_healthy`+labels, t, func(t *Target) float64 {
+	set.GetOrCreateGauge(`sluice_upstream_healthy`+labels, func() float64 {
 		if t.state.health.down.Load() || t.state.eject.ejected(nanotime()) {
 			return 0
 		}
 		return 1
 	})
-	t.state.eject.count = metrics.GetOrCreateCounter(`sluice_upstream_ejections_total` + labels)
+	t.state.eject.count = set.GetOrCreateCounter(`sluice_upstream_ejections_total` + labels)
+	t.byStatus.init(set, t)
 }
 
 // targetLabels is `{service="…",target="…"}` for t.

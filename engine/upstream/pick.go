@@ -59,7 +59,7 @@ func (s *Service) Dial(deadline time.Time) (*Tunnel, error) {
 			return &Tunnel{Target: t, Conn: conn, trial: trial, start: now}, nil
 		}
 		t.inflight.Add(-1)
-		t.countStatus(0)
+		t.CountStatus(0)
 		t.onResult(now, trial, ErrConnect, 0)
 		lastErr = ErrConnect
 	}
@@ -100,7 +100,7 @@ func (u *Tunnel) Answered(err error, status int) {
 	if err != nil {
 		status = 0
 	}
-	u.Target.countStatus(status)
+	u.Target.CountStatus(status)
 	u.Target.onResult(u.start, u.trial, err, status)
 }
 

@@ -50,8 +50,10 @@ type Service struct {
 	targets   []*Target
 	balancer  balancer
 	truncated *metrics.Counter
-	probe     Probe
-	res       *serviceResilience
+	// metrics is the engine's set that holds the service's series.
+	metrics *metrics.Set
+	probe   Probe
+	res     *serviceResilience
 }
 
 // Fallback is the verbatim answer of a service whose circuits are all open.
@@ -60,16 +62,21 @@ type Fallback struct {
 	Body   []byte
 }
 
+// Metrics returns the engine's metric set the service's series live in,
+// for the stages that count calls to it.
+func (s *Service) Metrics() *metrics.Set { return s.metrics }
+
 // Targets returns the service's targets.
 func (s *Service) Targets() []*Target { return s.targets }
 
-// Compile builds every service of cfg. Problems carry their JSON paths.
-func Compile(cfg *config.Config) (map[string]*Service, config.Errors) {
+// Compile builds every service of cfg, with their series in set (the
+// engine's). Problems carry their JSON paths.
+func Compile(cfg *config.Config, set *metrics.Set) (map[string]*Service, config.Errors) {
 	var errs config.Errors
 	out := make(map[string]*Service, len(cfg.Services))
 	for _, name := range cfg.Order.Services {
 		path := config.Join("services", name)
-		svc, es := compileService(name, cfg.Services[name], path)
+		svc, es := compileService(name, cfg.Services[name], path, set)
 		errs = append(errs, es...)
 		if svc != nil {
 			out[name] = svc
@@ -78,13 +85,13 @@ func Compile(cfg *config.Config) (map[string]*Service, config.Errors) {
 	return out, errs
 }
 
-func compileService(name string, c *config.Service, path string) (*Service, config.Errors) {
+func compileService(name string, c *config.Service, path string, set *metrics.Set) (*Service, config.Errors) {
 	var errs config.Errors
 	if c == nil {
 		errs.Add(path, "expected an object")
 		return nil, errs
 	}
-	s := &Service{Name: name, Timeout: c.Timeout.D(), Retries: DefaultRetries}
+	s := &Service{Name: name, Timeout: c.Timeout.D(), Retries: DefaultRetries, metrics: set}
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
 	}
@@ -177,7 +184,7 @@ func compileService(name string, c *config.Service, path string) (*Service, conf
 	for _, t := range s.targets {
 		bindTargetMetrics(t)
 	}
-	s.truncated = truncatedCounter(name)
+	s.truncated = truncatedCounter(set, name)
 	return s, nil
 }
 

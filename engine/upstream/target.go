@@ -26,7 +26,7 @@ type Target struct {
 	pipe     *fasthttp.PipelineClient
 	inflight atomic.Int64
 	state    targetResilience
-	byStatus [600]atomic.Pointer[metrics.Counter]
+	byStatus statusCounters
 	conns    connRegistry // open connections by local address (watch.go)
 }
 
@@ -129,7 +129,7 @@ func (t *Target) do(req *fasthttp.Request, resp *fasthttp.Response, deadline tim
 	if err == nil {
 		status = resp.StatusCode()
 	}
-	t.countStatus(status)
+	t.CountStatus(status)
 	t.onResult(start, trial, err, status)
 	return err
 }
@@ -159,20 +159,39 @@ func classify(err error) error {
 	return ErrBadResponse
 }
 
-// countStatus increments sluice_upstream_requests_total for status (0 = no answer).
-func (t *Target) countStatus(status int) {
-	if status < 0 || status >= len(t.byStatus) {
+// CountStatus counts a call to t in sluice_upstream_requests_total by the
+// status it ended with: the upstream's answer, or the status the gateway
+// mapped it to (gRPC paths); 0 when the target gave no answer.
+func (t *Target) CountStatus(status int) { t.byStatus.inc(status) }
+
+// statusCounters is sluice_upstream_requests_total{service,target,status}
+// of one target, the only copy of it: a counter per status, created on first
+// use. Status 0 (no answer) and any status outside 1..599 are labelled
+// "error".
+type statusCounters struct {
+	set    *metrics.Set
+	prefix string // `sluice_upstream_requests_total{service="…",target="…",status="`
+	counts [600]atomic.Pointer[metrics.Counter]
+}
+
+func (c *statusCounters) init(set *metrics.Set, t *Target) {
+	labels := targetLabels(t)
+	c.set = set
+	c.prefix = `sluice_upstream_requests_total` + labels[:len(labels)-1] + `,status="`
+}
+
+func (c *statusCounters) inc(status int) {
+	if status < 0 || status >= len(c.counts) {
 		status = 0
 	}
-	c := t.byStatus[status].Load()
-	if c == nil {
+	n := c.counts[status].Load()
+	if n == nil {
 		label := "error"
 		if status > 0 {
 			label = strconv.Itoa(status)
 		}
-		labels := targetLabels(t)
-		c = metrics.GetOrCreateCounter(`sluice_upstream_requests_total` + labels[:len(labels)-1] + `,status="` + label + `"}`)
-		t.byStatus[status].Store(c)
+		n = c.set.GetOrCreateCounter(c.prefix + label + `"}`)
+		c.counts[status].Store(n)
 	}
-	c.Inc()
+	n.Inc()
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 )
 
@@ -42,7 +43,7 @@ func TestTryTimeout(t *testing.T) {
 
 func TestTryTimeoutConfig(t *testing.T) {
 	cfg, _ := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], "timeout": "1s", "try_timeout": "2s"}}}`))
-	_, errs := Compile(cfg)
+	_, errs := Compile(cfg, metrics.NewSet())
 	if !strings.Contains(errs.Error(), "services.svc.try_timeout: must not be longer than timeout") {
 		t.Errorf("errors %v", errs)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/config"
 )
 
@@ -195,7 +196,7 @@ func TestConfigErrors(t *testing.T) {
 		// Negative durations are already refused by the parser.
 		cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], ` + c.svc + `}}}`))
 		if err == nil {
-			_, errs := Compile(cfg)
+			_, errs := Compile(cfg, metrics.NewSet())
 			err = errs
 		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -236,5 +237,34 @@ func TestHealthTimeoutCappedAtInterval(t *testing.T) {
 	h := compileHealth(&config.HealthCheck{Interval: config.Duration(time.Second), Timeout: config.Duration(2 * time.Second)}, "services.svc.health_check", &errs)
 	if len(errs) > 0 || h.timeout != time.Second {
 		t.Fatalf("timeout %v, errors %v: want the timeout capped at the 1s interval", h.timeout, errs)
+	}
+}
+
+// TestStatusLabels: sluice_upstream_requests_total labels a call without an
+// answer (status 0, or a status out of range) "error", never "0".
+func TestStatusLabels(t *testing.T) {
+	cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:9"]}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := metrics.NewSet()
+	services, errs := Compile(cfg, set)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	tg := services["svc"].Targets()[0]
+	for _, s := range []int{0, -1, 600, 503, 200, 200} {
+		tg.CountStatus(s)
+	}
+	var sb strings.Builder
+	set.WritePrometheus(&sb)
+	prefix := `sluice_upstream_requests_total{service="svc",target="127.0.0.1:9",status=`
+	for _, want := range []string{prefix + `"error"} 3`, prefix + `"503"} 1`, prefix + `"200"} 2`} {
+		if !strings.Contains(sb.String(), want+"\n") {
+			t.Errorf("metrics lack %s:\n%s", want, sb.String())
+		}
+	}
+	if strings.Contains(sb.String(), `status="0"`) {
+		t.Errorf("a status 0 label:\n%s", sb.String())
 	}
 }

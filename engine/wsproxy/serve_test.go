@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
@@ -79,7 +80,7 @@ func compileService(t *testing.T, target, timeout string) *upstream.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, errs := upstream.Compile(cfg)
+	svcs, errs := upstream.Compile(cfg, metrics.NewSet())
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

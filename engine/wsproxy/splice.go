@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
@@ -132,14 +131,14 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// tunnels registers the open tunnels so that shutdown can end them: a
-// hijacked connection is outside the server's drain.
-var tunnels = registry{m: map[*splice]struct{}{}, gauge: metrics.GetOrCreateGauge(`sluice_websocket_tunnels`, nil)}
+// tunnels registers the open tunnels so that shutdown can end them (a
+// hijacked connection is outside the server's drain) and the engine's
+// sluice_websocket_tunnels gauge can count them.
+var tunnels = registry{m: map[*splice]struct{}{}}
 
 type registry struct {
-	mu    sync.Mutex
-	m     map[*splice]struct{}
-	gauge *metrics.Gauge
+	mu sync.Mutex
+	m  map[*splice]struct{}
 }
 
 func (r *registry) add(s *splice, client net.Conn) {
@@ -147,7 +146,6 @@ func (r *registry) add(s *splice, client net.Conn) {
 	s.client = client
 	r.m[s] = struct{}{}
 	r.mu.Unlock()
-	r.gauge.Inc()
 }
 
 // remove unregisters s before fasthttp reclaims its client connection, so
@@ -157,7 +155,19 @@ func (r *registry) remove(s *splice) {
 	delete(r.m, s)
 	s.client = nil
 	r.mu.Unlock()
-	r.gauge.Dec()
+}
+
+// Open returns how many WebSocket tunnels to svc are open.
+func Open(svc *upstream.Service) int {
+	tunnels.mu.Lock()
+	defer tunnels.mu.Unlock()
+	n := 0
+	for s := range tunnels.m {
+		if s.svc == svc {
+			n++
+		}
+	}
+	return n
 }
 
 // CloseTunnels ends every open WebSocket tunnel to svc (both connections

@@ -1,0 +1,294 @@
+package engine
+
+import (
+	"github.com/sluice-gw/sluice/engine/aggregate"
+	"github.com/sluice-gw/sluice/engine/cache"
+	"github.com/sluice-gw/sluice/engine/compress"
+	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/forward"
+	"github.com/sluice-gw/sluice/engine/grpcgw"
+	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/upstream"
+	"github.com/sluice-gw/sluice/engine/wsproxy"
+)
+
+// This file holds the engine's own pipeline stages and the compilation of a
+// route into its stage list. The stages of ip_filter, cors, auth, rate_limit
+// and the cache's lookup live in their packages; the engine's stages reach
+// the pooled per-request state through local.
+
+// local returns the engine state that embeds x. Every Exchange the engine
+// runs comes from its pool of scratchExchange values, each created with
+// Local pointing at itself (see Engine.pool), so this checked assertion
+// always holds; it costs a type-word comparison and allocates nothing.
+func local(x *pipeline.Exchange) *scratchExchange { return x.Local.(*scratchExchange) }
+
+// compilePipeline lists the stages of r in the order they run, following
+// the contract's pipeline order: ip_filter → cors preflight → validate →
+// auth → rate limit → cache → upstream → response transform → compress.
+//
+// The steps that act on the answer only (response_headers, compress) are
+// Finishers placed before (response_headers) or right after (compress) the
+// cache, so that they run in the order they always have: compress on the
+// way back from the upstream, before the cache stores the answer (the cache
+// keys entries by Accept-Encoding class, so a hit costs no compression), and
+// the response transform after the cache, on hits too. The upstream step is
+// chosen here, once: proxy, aggregate, grpc method, gRPC pass-through, or
+// WebSocket-or-proxy. rc must be the configuration r was compiled from.
+func (r *route) compilePipeline(rc *config.Route) *pipeline.Pipeline {
+	var st []pipeline.Stage
+	if r.edge.ipFilter != nil {
+		st = append(st, r.edge.ipFilter)
+	}
+	if r.edge.cors != nil {
+		st = append(st, r.edge.cors)
+	}
+	if r.validate != nil {
+		st = append(st, r.validate)
+	}
+	if r.auth != nil {
+		st = append(st, r.auth)
+	}
+	if r.limits != nil {
+		st = append(st, r.limits)
+	}
+	st = append(st, r.target())
+	if rc.ResponseHeaders != nil {
+		st = append(st, &responseHeaders{ops: r.responseHeaders})
+	}
+	if r.cache != nil {
+		st = append(st, &cacheStage{c: r.cache})
+	}
+	if r.edge.compress != nil {
+		st = append(st, &compressStage{p: r.edge.compress})
+	}
+	if r.grpcPass != nil {
+		st = append(st, grpcPassCheck{})
+	}
+	st = append(st, prepareStage{})
+	if rc.RequestHeaders != nil {
+		st = append(st, &requestHeaders{ops: r.requestHeaders})
+	}
+	st = append(st, r.terminal(upstreamName(rc)))
+	return pipeline.New(st...)
+}
+
+// upstreamName is how GET /routes names the upstream step of rc.
+func upstreamName(rc *config.Route) string {
+	switch {
+	case rc.Aggregate != nil:
+		return "aggregate"
+	case rc.GRPCMethod != "":
+		return "grpc"
+	case rc.WebSocket:
+		return "websocket"
+	case rc.Split != nil:
+		return "split"
+	}
+	return "proxy"
+}
+
+// terminal returns the upstream stage of r, named name.
+func (r *route) terminal(name string) pipeline.Stage {
+	switch {
+	case r.aggregate != nil:
+		return &aggregateStage{named: named(name), plan: r.aggregate}
+	case r.grpc != nil:
+		return &grpcStage{named: named(name), m: r.grpc}
+	case r.grpcPass != nil:
+		return &grpcPassStage{named: named(name), r: r}
+	case r.websocket:
+		return &websocketStage{named: named(name), r: r}
+	}
+	return &proxyStage{named: named(name), r: r}
+}
+
+// stageNames lists r's stages as GET /routes shows them: the steps the
+// configuration names (the engine's plumbing is left out), those that act
+// on the request in the order they run, then those that act only on the
+// answer (response_headers, compress).
+func (r *route) stageNames() []string {
+	var names, after []string
+	for _, s := range r.pipeline.Stages() {
+		switch s.(type) {
+		case *responseHeaders, *compressStage:
+			after = append(after, s.Name())
+		default:
+			if n := s.Name(); n != "" {
+				names = append(names, n)
+			}
+		}
+	}
+	return append(names, after...)
+}
+
+// named gives a stage its name.
+type named string
+
+// Name is the stage's name in GET /routes.
+func (n named) Name() string { return string(n) }
+
+// Deadline rules of the target stage.
+const (
+	deadlineNone          uint8 = iota // the upstream stage sets its own (aggregate, gRPC pass-through)
+	deadlinePicked                     // the picked service's timeout
+	deadlineUnlessUpgrade              // the same, except for a WebSocket upgrade
+)
+
+// targetStage is plumbing: after the checks and before the cache, it picks
+// the service the request goes to (the route's, or the side its split
+// picks) and sets the upstream deadline, which bounds a cache follower's
+// wait too.
+type targetStage struct {
+	named
+	edge     *edgePolicies
+	service  *upstream.Service
+	deadline uint8
+}
+
+func (r *route) target() *targetStage {
+	t := &targetStage{edge: &r.edge, service: r.service, deadline: deadlinePicked}
+	switch {
+	case r.aggregate != nil, r.grpc == nil && r.grpcPass != nil:
+		t.deadline = deadlineNone
+	case r.grpc == nil && r.websocket:
+		t.deadline = deadlineUnlessUpgrade
+	}
+	return t
+}
+
+func (t *targetStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	se := local(x)
+	se.service = t.edge.service(x, t.service)
+	se.upgrade = false
+	switch t.deadline {
+	case deadlineUnlessUpgrade:
+		// Look at Upgrade before prepareStage removes it as hop-by-hop.
+		if se.upgrade = wsproxy.IsUpgrade(x); se.upgrade {
+			break
+		}
+		fallthrough
+	case deadlinePicked:
+		x.Deadline = x.Start.Add(se.service.Timeout)
+	}
+	return pipeline.Next
+}
+
+// responseHeaders is the response transform: it applies the route's
+// response_headers to every answer that is not a failure, cache hits
+// included.
+type responseHeaders struct{ ops headerOps }
+
+func (*responseHeaders) Name() string                               { return "response_headers" }
+func (*responseHeaders) Handle(*pipeline.Exchange) pipeline.Verdict { return pipeline.Next }
+
+func (s *responseHeaders) Finish(x *pipeline.Exchange) {
+	if _, failed := x.Rejected(); !failed {
+		s.ops.apply(&x.Ctx.Response.Header)
+	}
+}
+
+// cacheStage answers from the route's cache (Lookup) and stores what the
+// upstream answered (Fill), with its per-request state in the scratch.
+type cacheStage struct{ c *cache.Route }
+
+func (s *cacheStage) Name() string { return s.c.Name() }
+
+func (s *cacheStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	return s.c.Lookup(x, &local(x).cache)
+}
+
+func (s *cacheStage) Finish(x *pipeline.Exchange) { s.c.Fill(x, &local(x).cache) }
+
+// compressStage compresses the upstream's answer as it arrives, before the
+// cache stores it.
+type compressStage struct{ p *compress.Policy }
+
+func (*compressStage) Name() string                               { return "compress" }
+func (*compressStage) Handle(*pipeline.Exchange) pipeline.Verdict { return pipeline.Next }
+
+func (s *compressStage) Finish(x *pipeline.Exchange) {
+	if _, failed := x.Rejected(); !failed {
+		s.p.Respond(x)
+	}
+}
+
+// prepareStage is plumbing: it turns the client request into the upstream
+// request, in place (forwarding headers, the upstream span's trace context).
+// It comes after the cache, so that a hit never pays for it.
+type prepareStage struct{ named }
+
+func (prepareStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	se := local(x)
+	h := &x.Ctx.Request.Header
+	se.scratch = forward.Request(x, h, se.trustedPeer, se.scratch)
+	svc := "" // aggregate routes name their services per backend
+	if se.service != nil {
+		svc = se.service.Name // the split's pick, when the route splits
+	}
+	se.trace.StartUpstream(h, svc)
+	return pipeline.Next
+}
+
+// requestHeaders applies the route's request_headers to the upstream
+// request, after the forwarding headers.
+type requestHeaders struct{ ops headerOps }
+
+func (*requestHeaders) Name() string { return "request_headers" }
+
+func (s *requestHeaders) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.ops.apply(&x.Ctx.Request.Header)
+	return pipeline.Next
+}
+
+// proxyStage is the upstream stage of a proxied route.
+type proxyStage struct {
+	named
+	r *route
+}
+
+func (s *proxyStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.r.proxy(local(x))
+	return pipeline.Replied
+}
+
+// websocketStage proxies an admitted WebSocket upgrade, and any other
+// request of the route like proxyStage.
+type websocketStage struct {
+	named
+	r *route
+}
+
+func (s *websocketStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	se := local(x)
+	if !se.upgrade {
+		s.r.proxy(se)
+		return pipeline.Replied
+	}
+	se.uri = s.r.upstreamURI(se, &x.Ctx.Request)
+	x.Ctx.Request.SetRequestURIBytes(se.uri)
+	wsproxy.Serve(x, se.service)
+	return pipeline.Replied
+}
+
+// aggregateStage is the upstream stage of an aggregate route.
+type aggregateStage struct {
+	named
+	plan *aggregate.Plan
+}
+
+func (s *aggregateStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.plan.Serve(x)
+	return pipeline.Replied
+}
+
+// grpcStage is the upstream stage of a grpc_method route.
+type grpcStage struct {
+	named
+	m *grpcgw.Method
+}
+
+func (s *grpcStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.m.Serve(x)
+	return pipeline.Replied
+}
