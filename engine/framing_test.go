@@ -68,6 +68,26 @@ func TestMalformedFramingAnsweredPromptly(t *testing.T) {
 	}
 }
 
+// TestHTTPVersions: a request line naming a major version other than 1 is
+// a 505 that closes the connection; HTTP/1.0, 1.1 and other 1.x are served.
+func TestHTTPVersions(t *testing.T) {
+	echo := startUpstream(t, "echo")
+	g := startGateway(t, cfgf(`{"server": {"listen": "127.0.0.1:0", "access_log": "off"},
+  "services": {"echo": {"targets": [%q]}}, "routes": [{"name": "r", "path": "/r", "service": "echo"}]}`, echo.addr))
+	for proto, want := range map[string]string{
+		"HTTP/1.1": "HTTP/1.1 200", "HTTP/1.0": "HTTP/1.1 200", "HTTP/1.2": "HTTP/1.1 200",
+		"HTTP/2.0": "HTTP/1.1 505", "HTTP/9.9": "HTTP/1.1 505", "HTTP/0.9": "HTTP/1.1 505",
+	} {
+		got := rawRequest(t, hostOf(g.url), "GET /r "+proto+"\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(got, want) {
+			t.Errorf("%s: answered %q, want %q", proto, firstLine(got), want)
+		}
+		if strings.HasSuffix(want, "505") && !strings.Contains(got, `"code":"bad_request"`) {
+			t.Errorf("%s: 505 without the JSON error body: %q", proto, got)
+		}
+	}
+}
+
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()

@@ -88,6 +88,13 @@ func (e *Engine) serve(se *scratchExchange) *route {
 	x.ClientIP, se.trustedPeer = e.proxies.ClientIP(x.ClientIP[:0], ctx)
 	e.tracer.Begin(&se.trace, &req.Header)
 
+	// fasthttp takes any HTTP/d.d request line; only major version 1 is
+	// spoken here (an h2 stream reaches this point as HTTP/1.1).
+	if p := req.Header.Protocol(); len(p) != len("HTTP/1.1") || p[5] != '1' {
+		x.Ctx.SetConnectionClose()
+		x.Fail(fault.VersionNotSupported, "HTTP version not supported")
+		return nil
+	}
 	if headerBlockSize(&req.Header) > e.server.maxHeaderBytes {
 		x.Ctx.SetConnectionClose()
 		x.Fail(fault.HeadersTooLarge, "request headers too large")
