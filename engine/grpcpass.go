@@ -159,6 +159,7 @@ var passBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // HTTP/2.
 type grpcPassCheck struct{ named }
 
+// Handle answers 426 or 415 to what is not gRPC over HTTP/2.
 func (grpcPassCheck) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
@@ -180,6 +181,7 @@ type grpcPassStage struct {
 	r *route
 }
 
+// Handle relays the call; the answer (or failure) is final.
 func (s *grpcPassStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.r.passThrough(local(x))
 	return pipeline.Replied
