@@ -422,3 +422,42 @@ func TestGRPCHealthChecks(t *testing.T) {
 	srv.SetServing(true)
 	waitStatus(200)
 }
+
+// TestGRPCServiceCompiledOnce: a grpc service's settings follow the same
+// rules as any service's and each problem is reported once, under its JSON
+// path: a negative retries is refused (it used to be ignored for
+// grpc_method calls), a bad tls block is named once, and a bad
+// descriptor_set is still reported beside them.
+func TestGRPCServiceCompiledOnce(t *testing.T) {
+	protoset := grpcProtoset(t)
+	msgs := compileErrors(t, cfgf(`{
+  "services": {
+    "catalog": {"protocol": "grpc", "descriptor_set": %q, "targets": ["127.0.0.1:9"], "retries": -1},
+    "tls": {"protocol": "grpc", "targets": ["127.0.0.1:9"], "tls": {"ca_file": "/nonexistent/ca.pem"}},
+    "bad": {"protocol": "grpc", "descriptor_set": "/nonexistent/x.protoset", "targets": ["127.0.0.1:9"], "retries": -2}
+  },
+  "routes": [
+    {"name": "m", "path": "/m/{sku}", "service": "catalog", "grpc_method": "catalog.v1.Catalog/GetProduct"},
+    {"name": "p", "path": "/p", "service": "tls"}
+  ]
+}`, protoset))
+	count := func(prefix string) int {
+		n := 0
+		for _, m := range msgs {
+			if strings.HasPrefix(m, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	for prefix, want := range map[string]int{
+		"services.catalog.retries: must not be negative": 1,
+		"services.bad.retries: must not be negative":     1,
+		"services.bad.descriptor_set:":                   1,
+		"services.tls.tls":                               1,
+	} {
+		if got := count(prefix); got != want {
+			t.Errorf("%q reported %d times, want %d; all:\n%s", prefix, got, want, strings.Join(msgs, "\n"))
+		}
+	}
+}

@@ -61,7 +61,7 @@ const (
 
 // grpcPassFor returns the pass-through of service name, made once per
 // service. path is the route's JSON path, for errors.
-func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpcPass, config.Errors) {
+func (e *Engine) grpcPassFor(name, path string) (*grpcPass, config.Errors) {
 	if p := e.passes[name]; p != nil {
 		return p, nil
 	}
@@ -70,19 +70,14 @@ func (e *Engine) grpcPassFor(name string, c *config.Service, path string) (*grpc
 	if svc == nil {
 		return nil, nil // the service's own problems are already reported
 	}
+	// The service's settings (tls, connect timeout) were compiled once by
+	// the upstream package.
 	var base *tls.Config
-	if c.TLS != nil {
-		b, es := tlsconf.Upstream(c.TLS, config.Join(config.Join("services", name), "tls"))
-		if len(es) > 0 {
-			return nil, nil // reported by the grpcgw package with the same path
-		}
-		base = b.Clone()
+	if svc.TLS != nil {
+		base = svc.TLS.Clone()
 		base.NextProtos = []string{http2.NextProtoTLS}
 	}
-	connect := c.ConnectTimeout.D()
-	if connect <= 0 {
-		connect = upstream.DefaultConnectTimeout
-	}
+	connect := svc.ConnectTimeout
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
 	p := &grpcPass{svc: svc}
 	p.tr = &http2.Transport{
@@ -132,7 +127,7 @@ func (e *Engine) grpcPassSplit(r *route, path string) config.Errors {
 		if c == nil || c.Protocol != "grpc" {
 			return nil // reported by the split stage
 		}
-		p, es := e.grpcPassFor(side.Name, c, path)
+		p, es := e.grpcPassFor(side.Name, path)
 		errs = append(errs, es...)
 		r.grpcPassSides = append(r.grpcPassSides, p)
 	}
@@ -164,6 +159,7 @@ var passBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 // HTTP/2.
 type grpcPassCheck struct{ named }
 
+// Handle answers 426 or 415 to what is not gRPC over HTTP/2.
 func (grpcPassCheck) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	st, ok := x.Ctx.Conn().(*h2Stream)
 	if !ok {
@@ -185,6 +181,7 @@ type grpcPassStage struct {
 	r *route
 }
 
+// Handle relays the call; the answer (or failure) is final.
 func (s *grpcPassStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.r.passThrough(local(x))
 	return pipeline.Replied

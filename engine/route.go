@@ -151,7 +151,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		r.service = svc
 		if c := e.cfg.Services[rc.Service]; svc != nil && c != nil && c.Protocol == "grpc" {
 			var es config.Errors
-			r.grpcPass, es = e.grpcPassFor(rc.Service, c, path)
+			r.grpcPass, es = e.grpcPassFor(rc.Service, path)
 			errs = append(errs, es...)
 			errs = append(errs, checkGRPCPass(rc, path)...)
 		}

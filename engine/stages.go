@@ -157,6 +157,7 @@ func (r *route) target() *targetStage {
 	return t
 }
 
+// Handle picks the service and sets the deadline; it always goes on.
 func (t *targetStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	se := local(x)
 	se.service = t.edge.service(x, t.service)
@@ -179,9 +180,13 @@ func (t *targetStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 // included.
 type responseHeaders struct{ ops headerOps }
 
-func (*responseHeaders) Name() string                               { return "response_headers" }
+// Name is the stage's name in GET /routes.
+func (*responseHeaders) Name() string { return "response_headers" }
+
+// Handle does nothing: the transform acts on the answer, in Finish.
 func (*responseHeaders) Handle(*pipeline.Exchange) pipeline.Verdict { return pipeline.Next }
 
+// Finish applies response_headers unless the request failed.
 func (s *responseHeaders) Finish(x *pipeline.Exchange) {
 	if _, failed := x.Rejected(); !failed {
 		s.ops.apply(&x.Ctx.Response.Header)
@@ -192,21 +197,28 @@ func (s *responseHeaders) Finish(x *pipeline.Exchange) {
 // upstream answered (Fill), with its per-request state in the scratch.
 type cacheStage struct{ c *cache.Route }
 
+// Name is the stage's name in GET /routes.
 func (s *cacheStage) Name() string { return s.c.Name() }
 
+// Handle answers a hit (Replied) or prepares the fill.
 func (s *cacheStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	return s.c.Lookup(x, &local(x).cache)
 }
 
+// Finish stores the answer and wakes the requests waiting for it.
 func (s *cacheStage) Finish(x *pipeline.Exchange) { s.c.Fill(x, &local(x).cache) }
 
 // compressStage compresses the upstream's answer as it arrives, before the
 // cache stores it.
 type compressStage struct{ p *compress.Policy }
 
-func (*compressStage) Name() string                               { return "compress" }
+// Name is the stage's name in GET /routes.
+func (*compressStage) Name() string { return "compress" }
+
+// Handle does nothing: compression acts on the answer, in Finish.
 func (*compressStage) Handle(*pipeline.Exchange) pipeline.Verdict { return pipeline.Next }
 
+// Finish compresses the answer unless the request failed.
 func (s *compressStage) Finish(x *pipeline.Exchange) {
 	if _, failed := x.Rejected(); !failed {
 		s.p.Respond(x)
@@ -218,6 +230,7 @@ func (s *compressStage) Finish(x *pipeline.Exchange) {
 // It comes after the cache, so that a hit never pays for it.
 type prepareStage struct{ named }
 
+// Handle rewrites the request for the upstream; it always goes on.
 func (prepareStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	se := local(x)
 	h := &x.Ctx.Request.Header
@@ -234,8 +247,10 @@ func (prepareStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 // request, after the forwarding headers.
 type requestHeaders struct{ ops headerOps }
 
+// Name is the stage's name in GET /routes.
 func (*requestHeaders) Name() string { return "request_headers" }
 
+// Handle applies request_headers; it always goes on.
 func (s *requestHeaders) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.ops.apply(&x.Ctx.Request.Header)
 	return pipeline.Next
@@ -247,6 +262,7 @@ type proxyStage struct {
 	r *route
 }
 
+// Handle proxies the request; the answer (or failure) is final.
 func (s *proxyStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.r.proxy(local(x))
 	return pipeline.Replied
@@ -259,6 +275,7 @@ type websocketStage struct {
 	r *route
 }
 
+// Handle tunnels an admitted upgrade, or proxies the request.
 func (s *websocketStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	se := local(x)
 	if !se.upgrade {
@@ -277,6 +294,7 @@ type aggregateStage struct {
 	plan *aggregate.Plan
 }
 
+// Handle calls the backends and merges their answers.
 func (s *aggregateStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.plan.Serve(x)
 	return pipeline.Replied
@@ -288,6 +306,7 @@ type grpcStage struct {
 	m *grpcgw.Method
 }
 
+// Handle makes the gRPC call and answers with its JSON.
 func (s *grpcStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	s.m.Serve(x)
 	return pipeline.Replied

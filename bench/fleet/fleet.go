@@ -23,6 +23,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sluice-gw/sluice/bench/internal/procs"
 )
 
 // Options configures a fleet.
@@ -82,11 +84,11 @@ const (
 // Fleet is a running fleet.
 type Fleet struct {
 	opts  Options
-	procs *procs
+	procs *procs.Set
 	Feat  Features
 
 	redisAddr string
-	redis     *child
+	redis     *procs.Child
 	upstreams []string
 	inst      []*instance
 
@@ -97,7 +99,7 @@ type Fleet struct {
 	Direct      []string
 	stats       string // HAProxy stats (CSV at /stats;csv)
 	gen         int    // handovers so far, to name the new processes' logs
-	haproxy     *child
+	haproxy     *procs.Child
 }
 
 // instance is one sluice process of the fleet.
@@ -105,7 +107,7 @@ type instance struct {
 	name          string
 	listen, admin string
 	config        string
-	proc          *child
+	proc          *procs.Child
 }
 
 // Start starts redis-server, the upstreams, probes which fleet features the
@@ -116,7 +118,7 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("fleet dir: %w", err)
 	}
-	f := &Fleet{opts: opts, procs: newProcs(opts.Dir)}
+	f := &Fleet{opts: opts, procs: procs.New(procs.Options{LogDir: opts.Dir, Append: true})}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -126,11 +128,11 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 		return nil, err
 	}
 	for i := range opts.Upstreams {
-		addr, err := freeAddr()
+		addr, err := procs.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
-		c, err := f.procs.start(fmt.Sprintf("upstream-%d", i+1), opts.Upstream, "-listen", addr, "-name", fmt.Sprintf("upstream-%d", i+1))
+		c, err := f.procs.Start(fmt.Sprintf("upstream-%d", i+1), opts.Upstream, "-listen", addr, "-name", fmt.Sprintf("upstream-%d", i+1))
 		if err != nil {
 			return nil, err
 		}
@@ -146,10 +148,10 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 	opts.Logf("features: %s", f.Feat)
 	for i := range opts.Instances {
 		in := &instance{name: fmt.Sprintf("sluice-%d", i+1)}
-		if in.listen, err = freeAddr(); err != nil {
+		if in.listen, err = procs.FreeAddr(); err != nil {
 			return nil, err
 		}
-		if in.admin, err = freeAddr(); err != nil {
+		if in.admin, err = procs.FreeAddr(); err != nil {
 			return nil, err
 		}
 		in.config = filepath.Join(opts.Dir, in.name+".json")
@@ -168,18 +170,18 @@ func Start(ctx context.Context, opts Options) (_ *Fleet, err error) {
 }
 
 // Close stops every process of the fleet.
-func (f *Fleet) Close() { f.procs.killAll() }
+func (f *Fleet) Close() { f.procs.KillAll() }
 
 func (f *Fleet) startRedis(ctx context.Context) error {
 	if f.redisAddr == "" {
-		addr, err := freeAddr()
+		addr, err := procs.FreeAddr()
 		if err != nil {
 			return err
 		}
 		f.redisAddr = addr
 	}
 	_, port, _ := net.SplitHostPort(f.redisAddr)
-	c, err := f.procs.start("redis", f.opts.RedisServer, "--port", port, "--bind", "127.0.0.1",
+	c, err := f.procs.Start("redis", f.opts.RedisServer, "--port", port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", f.opts.Dir)
 	if err != nil {
 		return err
@@ -246,7 +248,7 @@ func (f *Fleet) instanceConfig(in *instance) []byte {
 // startInstance starts instance i and waits for its /readyz.
 func (f *Fleet) startInstance(ctx context.Context, i int) error {
 	in := f.inst[i]
-	c, err := f.procs.start(in.name, f.opts.Sluice, "run", "-c", in.config)
+	c, err := f.procs.Start(in.name, f.opts.Sluice, "run", "-c", in.config)
 	if err != nil {
 		return err
 	}
@@ -255,7 +257,7 @@ func (f *Fleet) startInstance(ctx context.Context, i int) error {
 }
 
 // waitReady polls http://admin/readyz until 200, c's exit, or timeout.
-func waitReady(ctx context.Context, c *child, admin string, timeout time.Duration) error {
+func waitReady(ctx context.Context, c *procs.Child, admin string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
@@ -267,12 +269,12 @@ func waitReady(ctx context.Context, c *child, admin string, timeout time.Duratio
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-c.done:
-			return fmt.Errorf("%s exited before it was ready: %s", c.label, c.logTail())
+		case <-c.Done():
+			return fmt.Errorf("%s exited before it was ready: %s", c.Label, logTail(c))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("%s not ready after %v (%s): %s", c.label, timeout, last, c.logTail())
+	return fmt.Errorf("%s not ready after %v (%s): %s", c.Label, timeout, last, logTail(c))
 }
 
 var adminClient = &http.Client{Timeout: 2 * time.Second}
@@ -351,18 +353,18 @@ backend all
 
 func (f *Fleet) startHAProxy(ctx context.Context) error {
 	var err error
-	if f.All, err = freeAddr(); err != nil {
+	if f.All, err = procs.FreeAddr(); err != nil {
 		return err
 	}
-	if f.Source, err = freeAddr(); err != nil {
+	if f.Source, err = procs.FreeAddr(); err != nil {
 		return err
 	}
-	if f.stats, err = freeAddr(); err != nil {
+	if f.stats, err = procs.FreeAddr(); err != nil {
 		return err
 	}
 	f.Direct = make([]string, len(f.inst))
 	for i := range f.inst {
-		if f.Direct[i], err = freeAddr(); err != nil {
+		if f.Direct[i], err = procs.FreeAddr(); err != nil {
 			return err
 		}
 	}
@@ -370,7 +372,7 @@ func (f *Fleet) startHAProxy(ctx context.Context) error {
 	if err := os.WriteFile(cfg, []byte(f.haproxyConfig()), 0o644); err != nil {
 		return fmt.Errorf("write haproxy config: %w", err)
 	}
-	c, err := f.procs.start("haproxy", f.opts.HAProxy, "-db", "-f", cfg)
+	c, err := f.procs.Start("haproxy", f.opts.HAProxy, "-db", "-f", cfg)
 	if err != nil {
 		return err
 	}
@@ -452,15 +454,15 @@ func (f *Fleet) timeBalancer(ctx context.Context, i int, up bool, timeout time.D
 // starts it again and waits until it is ready and HAProxy sends to it.
 func (f *Fleet) restart(ctx context.Context, i int) error {
 	in := f.inst[i]
-	f.procs.forget(in.proc)
-	in.proc.signal(syscall.SIGTERM)
-	code, ok := in.proc.wait(f.opts.DrainDelay + 10*time.Second)
+	f.procs.Forget(in.proc)
+	in.proc.Signal(syscall.SIGTERM)
+	code, ok := in.proc.Wait(f.opts.DrainDelay + 10*time.Second)
 	if !ok {
-		f.procs.kill(in.proc)
+		f.procs.Kill(in.proc)
 		return fmt.Errorf("%s did not exit after SIGTERM", in.name)
 	}
 	if code != 0 {
-		return fmt.Errorf("%s exited %d after SIGTERM: %s", in.name, code, in.proc.logTail())
+		return fmt.Errorf("%s exited %d after SIGTERM: %s", in.name, code, logTail(in.proc))
 	}
 	if err := f.startInstance(ctx, i); err != nil {
 		return err
@@ -474,7 +476,7 @@ func (f *Fleet) restart(ctx context.Context, i int) error {
 // shared admin address, so HAProxy's /readyz checks follow the new one.
 func (f *Fleet) handover(ctx context.Context, i int, gen int) error {
 	in := f.inst[i]
-	c, err := f.procs.start(fmt.Sprintf("%s-gen%d", in.name, gen), f.opts.Sluice, "run", "-c", in.config)
+	c, err := f.procs.Start(fmt.Sprintf("%s-gen%d", in.name, gen), f.opts.Sluice, "run", "-c", in.config)
 	if err != nil {
 		return err
 	}
@@ -482,12 +484,12 @@ func (f *Fleet) handover(ctx context.Context, i int, gen int) error {
 	// for the new one's "serving" log line first.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		data, _ := os.ReadFile(c.log)
+		data, _ := os.ReadFile(c.Log)
 		if strings.Contains(string(data), `"msg":"sluice serving"`) {
 			break
 		}
-		if c.exited() || time.Now().After(deadline) {
-			return fmt.Errorf("%s: the new process did not start serving: %s", in.name, c.logTail())
+		if c.Exited() || time.Now().After(deadline) {
+			return fmt.Errorf("%s: the new process did not start serving: %s", in.name, logTail(c))
 		}
 		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
 			return err
@@ -498,15 +500,15 @@ func (f *Fleet) handover(ctx context.Context, i int, gen int) error {
 	}
 	old := in.proc
 	in.proc = c
-	f.procs.forget(old)
-	old.signal(syscall.SIGTERM)
-	code, ok := old.wait(f.opts.DrainDelay + 10*time.Second)
+	f.procs.Forget(old)
+	old.Signal(syscall.SIGTERM)
+	code, ok := old.Wait(f.opts.DrainDelay + 10*time.Second)
 	if !ok {
-		f.procs.kill(old)
+		f.procs.Kill(old)
 		return fmt.Errorf("%s: the old process did not exit after SIGTERM", in.name)
 	}
 	if code != 0 {
-		return fmt.Errorf("%s: the old process exited %d after SIGTERM: %s", in.name, code, old.logTail())
+		return fmt.Errorf("%s: the old process exited %d after SIGTERM: %s", in.name, code, logTail(old))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sluice-gw/sluice/bench/internal/procs"
 	"github.com/valyala/fasthttp"
 )
 
@@ -70,7 +71,7 @@ const probeSource = "10.9.8.7"
 // address) to find which features the binary has.
 func probe(ctx context.Context, f *Fleet) (Features, error) {
 	var ft Features
-	listen, err := freeAddr()
+	listen, err := procs.FreeAddr()
 	if err != nil {
 		return ft, err
 	}
@@ -89,34 +90,34 @@ func probe(ctx context.Context, f *Fleet) (Features, error) {
 		return nil
 	}
 	for i := range admins {
-		if admins[i], err = freeAddr(); err != nil {
+		if admins[i], err = procs.FreeAddr(); err != nil {
 			return ft, err
 		}
 		if err := writeCfg(i, true); err != nil {
 			return ft, err
 		}
 	}
-	c1, err := f.procs.start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0])
+	c1, err := f.procs.Start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0])
 	if err != nil {
 		return ft, err
 	}
 	reuseBroken := false
 	if err := waitReady(ctx, c1, admins[0], 15*time.Second); err != nil {
-		f.procs.stop(c1, 5*time.Second)
+		f.procs.Stop(c1, 5*time.Second)
 		// reuse_port itself may fail on this kernel: try without it.
 		reuseBroken = true
-		ft.Notes = append(ft.Notes, "server.reuse_port: true does not start here ("+c1.logTail()+")")
+		ft.Notes = append(ft.Notes, "server.reuse_port: true does not start here ("+logTail(c1)+")")
 		if err := writeCfg(0, false); err != nil {
 			return ft, err
 		}
-		if c1, err = f.procs.start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0]); err != nil {
+		if c1, err = f.procs.Start("probe-1", f.opts.Sluice, "run", "-c", cfgs[0]); err != nil {
 			return ft, err
 		}
 		if err := waitReady(ctx, c1, admins[0], 15*time.Second); err != nil {
 			return ft, fmt.Errorf("probe instance: %w", err)
 		}
 	}
-	defer f.procs.stop(c1, 5*time.Second)
+	defer f.procs.Stop(c1, 5*time.Second)
 
 	// PROXY protocol: the upstream must see probeSource in X-Forwarded-For.
 	xff, err := proxiedXFF(listen)
@@ -138,21 +139,21 @@ func probe(ctx context.Context, f *Fleet) (Features, error) {
 
 	// reuse_port: a second instance on the same listen address gets ready.
 	if !reuseBroken {
-		c2, err := f.procs.start("probe-2", f.opts.Sluice, "run", "-c", cfgs[1])
+		c2, err := f.procs.Start("probe-2", f.opts.Sluice, "run", "-c", cfgs[1])
 		if err != nil {
 			return ft, err
 		}
 		if err := waitReady(ctx, c2, admins[1], 15*time.Second); err != nil {
-			ft.Notes = append(ft.Notes, "server.reuse_port not implemented (a second instance on the same address did not start: "+c2.logTail()+")")
+			ft.Notes = append(ft.Notes, "server.reuse_port not implemented (a second instance on the same address did not start: "+logTail(c2)+")")
 		} else {
 			ft.ReusePort = true
 		}
-		f.procs.stop(c2, 5*time.Second)
+		f.procs.Stop(c2, 5*time.Second)
 	}
 
 	// Drain: SIGTERM, wait for /readyz 503, then one more request on the
 	// kept connection must say Connection: close.
-	c1.signal(syscall.SIGTERM)
+	c1.Signal(syscall.SIGTERM)
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _ := httpStatus("http://" + admins[0] + "/readyz"); code == 503 {

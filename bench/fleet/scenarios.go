@@ -277,7 +277,7 @@ func (f *Fleet) Kill(ctx context.Context, lo Load, victim int, settle time.Durat
 	}
 	in := f.inst[victim]
 	f.opts.Logf("kill: SIGKILL %s", in.name)
-	f.procs.kill(in.proc)
+	f.procs.Kill(in.proc)
 	detect, err := f.timeBalancer(ctx, victim, false, 10*time.Second)
 	if err != nil {
 		return LoadResult{}, err
@@ -306,7 +306,7 @@ func (f *Fleet) RedisOutage(ctx context.Context, lo Load, outage, settle time.Du
 		return LoadResult{}, err
 	}
 	f.opts.Logf("redis: SIGKILL redis-server")
-	f.procs.kill(f.redis)
+	f.procs.Kill(f.redis)
 	killed := time.Now()
 	fallback, ferr := f.waitFallback(ctx, 1, outage)
 	if err := sleepCtx(ctx, time.Until(killed.Add(outage))); err != nil {

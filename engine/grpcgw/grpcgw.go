@@ -65,19 +65,20 @@ func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, c
 			}
 			continue
 		}
-		svc, es := compileService(name, c, path)
+		up := services[name] // nil: the upstream package reported why
+		svc, es := compileService(name, c, path, up)
 		errs = append(errs, es...)
-		if svc != nil {
-			if up := services[name]; up != nil && len(up.Targets()) == len(svc.targets) {
-				svc.up = up
-				if c.HealthCheck != nil {
-					up.SetProbe(svc.healthProbe(strings.TrimPrefix(up.HealthPath(), "/")))
-				}
-				s.services[name] = svc
-			} else {
-				svc.close() // the upstream package reported why
-			}
+		if svc == nil {
+			continue
 		}
+		if len(up.Targets()) != len(svc.targets) {
+			svc.close() // unreachable: both come from c.Targets
+			continue
+		}
+		if c.HealthCheck != nil {
+			up.SetProbe(svc.healthProbe(strings.TrimPrefix(up.HealthPath(), "/")))
+		}
+		s.services[name] = svc
 	}
 	errs = append(errs, s.checkRoutes(cfg)...)
 	s.meta = metaHeaders(cfg)

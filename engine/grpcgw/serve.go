@@ -49,7 +49,7 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 	}
 	deadline := x.Deadline
 	if deadline.IsZero() {
-		deadline = time.Now().Add(m.svc.timeout)
+		deadline = time.Now().Add(m.svc.up.Timeout)
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -78,7 +78,7 @@ func (m *Method) Serve(x *pipeline.Exchange) {
 		c.peer = peer.Peer{}
 		err = t.conn.Invoke(ctx, m.fullName, in, out, c.opts...)
 		// Only a call that never reached a server is safe to send again.
-		if err == nil || c.peer.Addr != nil || attempt >= m.svc.retries || ctx.Err() != nil {
+		if err == nil || c.peer.Addr != nil || attempt >= m.svc.up.Retries || ctx.Err() != nil {
 			break
 		}
 		lease.Done(upstream.ErrConnect, 0)

@@ -2,7 +2,6 @@ package grpcgw
 
 import (
 	"context"
-	"net"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/config"
@@ -17,29 +16,22 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
-// Defaults for grpc service settings the config leaves out (the same as the
-// upstream package's for HTTP services).
-const (
-	defaultTimeout        = 30 * time.Second
-	defaultConnectTimeout = 2 * time.Second
-	defaultRetries        = 1
-	// maxReconnectDelay caps the reconnect back-off of a failed target, so
-	// that a target that comes back takes traffic within seconds.
-	maxReconnectDelay = 5 * time.Second
-)
+// maxReconnectDelay caps the reconnect back-off of a failed target, so that
+// a target that comes back takes traffic within seconds.
+const maxReconnectDelay = 5 * time.Second
 
 // service is one compiled grpc service: its descriptors and one connection
 // per target. Targets are balanced here rather than inside one
 // grpc.ClientConn so that each call knows its target (metrics, access log)
 // and a target that cannot be reached is retried on another.
 type service struct {
-	name    string
-	files   *protoregistry.Files
-	timeout time.Duration
-	retries int
+	name  string
+	files *protoregistry.Files
 	// targets are in config order, as are up's: a lease's Index picks ours.
 	targets []*target
-	// up chooses targets and keeps their resilience state.
+	// up is the service as the upstream package compiled it, the one
+	// compile of its settings (timeout, retries, connect timeout, tls): it
+	// chooses targets and keeps their resilience state.
 	up *upstream.Service
 }
 
@@ -51,16 +43,13 @@ type target struct {
 	conn *grpc.ClientConn
 }
 
-func compileService(name string, c *config.Service, path string) (*service, config.Errors) {
+// compileService adds to up, the service the upstream package compiled from
+// c, what a grpc_method route needs: its descriptors and one connection per
+// target. With up nil (the upstream package refused c) only the
+// descriptors are checked, so that every problem is reported at once.
+func compileService(name string, c *config.Service, path string, up *upstream.Service) (*service, config.Errors) {
 	var errs config.Errors
-	s := &service{name: name, timeout: c.Timeout.D(), retries: defaultRetries}
-	if s.timeout <= 0 {
-		s.timeout = defaultTimeout
-	}
-	if c.Retries != nil && *c.Retries >= 0 {
-		s.retries = *c.Retries
-	}
-
+	s := &service{name: name, up: up}
 	// Only routes with grpc_method need the descriptors (Set.Method
 	// reports a missing descriptor_set); pass-through routes do not.
 	if c.DescriptorSet != "" {
@@ -70,32 +59,18 @@ func compileService(name string, c *config.Service, path string) (*service, conf
 		}
 		s.files = files
 	}
-	credsFor := func(string) credentials.TransportCredentials { return insecure.NewCredentials() }
-	if c.TLS != nil {
-		base, es := tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
-		errs = append(errs, es...)
-		if base != nil {
-			base = base.Clone()
-			base.NextProtos = nil // credentials.NewTLS offers h2
-			credsFor = func(addr string) credentials.TransportCredentials {
-				return credentials.NewTLS(tlsconf.ForTarget(base, addr))
-			}
-		}
-	}
-	// The upstream package reports missing and malformed targets.
-	badTargets := len(c.Targets) == 0
-	for _, t := range c.Targets {
-		host, port, err := net.SplitHostPort(t.Addr)
-		badTargets = badTargets || err != nil || host == "" || port == ""
-	}
-	if len(errs) > 0 || badTargets {
+	if len(errs) > 0 || up == nil {
 		return nil, errs
 	}
-
-	connect := c.ConnectTimeout.D()
-	if connect <= 0 {
-		connect = defaultConnectTimeout
+	credsFor := func(string) credentials.TransportCredentials { return insecure.NewCredentials() }
+	if up.TLS != nil {
+		base := up.TLS.Clone()
+		base.NextProtos = nil // credentials.NewTLS offers h2
+		credsFor = func(addr string) credentials.TransportCredentials {
+			return credentials.NewTLS(tlsconf.ForTarget(base, addr))
+		}
 	}
+	connect := up.ConnectTimeout
 	for i, t := range c.Targets {
 		conn, err := grpc.NewClient("passthrough:///"+t.Addr,
 			grpc.WithTransportCredentials(credsFor(t.Addr)),

@@ -46,6 +46,13 @@ type Service struct {
 	Retries int
 	// Fallback, when set, answers requests while every target's circuit is open.
 	Fallback *Fallback
+	// ConnectTimeout bounds connecting to a target.
+	ConnectTimeout time.Duration
+	// TLS is the compiled tls block of an https or grpc service (nil:
+	// plain). It is shared: clone it before changing it. The grpc packages
+	// build their own connections from it; the settings above are compiled
+	// here once for every protocol.
+	TLS *tls.Config
 
 	targets   []*Target
 	balancer  balancer
@@ -112,6 +119,7 @@ func compileService(name string, c *config.Service, path string, set *metrics.Se
 	if connect == 0 {
 		connect = DefaultConnectTimeout
 	}
+	s.ConnectTimeout = connect
 	maxConns := c.MaxConnsPerTarget
 	if maxConns < 0 {
 		errs.Add(config.Join(path, "max_conns_per_target"), "must not be negative")
@@ -145,9 +153,15 @@ func compileService(name string, c *config.Service, path string, set *metrics.Se
 		var es config.Errors
 		tlsCfg, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
 		errs = append(errs, es...)
+		s.TLS = tlsCfg
 	case "grpc":
-		// The grpcgw package compiles grpc services (descriptor_set, tls,
-		// connections); the targets compiled here only keep the service known.
+		// The grpc packages dial grpc targets themselves (HTTP/2) with these
+		// settings; the HTTP clients of the targets compiled here stay plain.
+		if c.TLS != nil {
+			var es config.Errors
+			s.TLS, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
+			errs = append(errs, es...)
+		}
 	default:
 		errs.Add(config.Join(path, "protocol"), "unknown protocol %q (want http, https or grpc)", c.Protocol)
 	}

@@ -53,7 +53,7 @@ func measureLoad(ctx context.Context, o options, pin bool, m *measurement) error
 			down[k] = why
 			continue
 		}
-		defer s.procs.stop(l.proc)
+		defer s.procs.Stop(l.proc, stopGrace)
 		live[k] = l
 		if o.warmup > 0 {
 			res, err := s.measure(ctx, t, l.addr, "warmup", loadgen.Config{Concurrency: o.concurrency, Duration: o.warmup})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-gw/sluice/bench/internal/procs"
 	"github.com/sluice-gw/sluice/bench/loadgen"
 )
 
@@ -16,7 +17,7 @@ import (
 type session struct {
 	o        options
 	pin      bool
-	procs    *procs
+	procs    *procs.Set
 	tmp      string
 	upstream string
 	// serviceUpstream answers like upstream but spends 1 ms on each request.
@@ -40,12 +41,12 @@ func newSession(ctx context.Context, o options, pin bool) (*session, error) {
 		s.close()
 		return nil, fmt.Errorf("no upstream binary at %s (go build -o bin/upstream ./cmd/upstream): %w", o.upstreamBin, err)
 	}
-	s.upstream, err = freeAddr()
+	s.upstream, err = procs.FreeAddr()
 	if err != nil {
 		s.close()
 		return nil, err
 	}
-	c, err := s.procs.start("upstream", o.upstreamBin, "-listen", s.upstream, "-name", "catalog-1")
+	c, err := s.procs.Start("upstream", o.upstreamBin, "-listen", s.upstream, "-name", "catalog-1")
 	if err != nil {
 		s.close()
 		return nil, err
@@ -54,11 +55,11 @@ func newSession(ctx context.Context, o options, pin bool) (*session, error) {
 		s.close()
 		return nil, fmt.Errorf("upstream: %w", err)
 	}
-	if s.serviceUpstream, err = freeAddr(); err != nil {
+	if s.serviceUpstream, err = procs.FreeAddr(); err != nil {
 		s.close()
 		return nil, err
 	}
-	c, err = s.procs.start("upstream-1ms", o.upstreamBin, "-listen", s.serviceUpstream, "-name", "catalog-svc", "-latency", "1ms")
+	c, err = s.procs.Start("upstream-1ms", o.upstreamBin, "-listen", s.serviceUpstream, "-name", "catalog-svc", "-latency", "1ms")
 	if err != nil {
 		s.close()
 		return nil, err
@@ -72,7 +73,7 @@ func newSession(ctx context.Context, o options, pin bool) (*session, error) {
 
 // close stops every child and removes temporary files.
 func (s *session) close() {
-	s.procs.killAll()
+	s.procs.KillAll()
 	os.RemoveAll(s.tmp)
 }
 
@@ -155,7 +156,7 @@ func (s *session) loadTarget(ctx context.Context, t target, label string, cfg lo
 	if l == nil {
 		return nil, skipped, err
 	}
-	defer s.procs.stop(l.proc)
+	defer s.procs.Stop(l.proc, stopGrace)
 	if s.o.warmup > 0 {
 		if _, err := s.measure(ctx, t, l.addr, "warmup", loadgen.Config{Concurrency: s.o.concurrency, Duration: s.o.warmup}); err != nil {
 			return nil, "", err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-gw/sluice/bench/internal/procs"
 	"github.com/sluice-gw/sluice/bench/loadgen"
 	"github.com/valyala/fasthttp"
 )
@@ -86,9 +87,9 @@ func render(tmpl []byte, vars map[string]string) []byte {
 // launched is a running target.
 type launched struct {
 	addr  string
-	admin string // sluice's admin listener ("" for others)
-	dir   string // the target's temporary directory (configs, logs)
-	proc  *child // nil for the upstream itself (owned by the session)
+	admin string       // sluice's admin listener ("" for others)
+	dir   string       // the target's temporary directory (configs, logs)
+	proc  *procs.Child // nil for the upstream itself (owned by the session)
 }
 
 // launch starts t and waits until it is ready and answers its request.
@@ -100,7 +101,7 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 		}
 		return &launched{addr: addr}, s.probe(t, addr)
 	}
-	listen, err := freeAddr()
+	listen, err := procs.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -113,14 +114,14 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 		return nil, fmt.Errorf("read %s: %w", t.file, err)
 	}
 	vars := map[string]string{"UPSTREAM": s.upstream, "LISTEN": listen, "DIR": dir}
-	var c *child
+	var c *procs.Child
 	readyAddr, readyPath := listen, "/healthz"
 	switch t.kind {
 	case "sluice":
 		if _, err := os.Stat(s.sluiceBin); err != nil {
 			return nil, skipf("no sluice binary at %s (build it: go build -o bin/sluice ./cmd/sluice)", s.sluiceBin)
 		}
-		admin, err := freeAddr()
+		admin, err := procs.FreeAddr()
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +133,7 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 		if err := sluiceCheck(ctx, s.sluiceBin, cfg); err != nil {
 			return nil, err
 		}
-		c, err = s.procs.start("sluice-"+t.key, s.sluiceBin, "run", "-c", cfg)
+		c, err = s.procs.Start("sluice-"+t.key, s.sluiceBin, "run", "-c", cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -146,7 +147,7 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 		if err := os.WriteFile(cfg, render(tmpl, vars), 0o644); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		c, err = s.procs.start("nginx", bin, "-p", dir, "-c", cfg, "-e", filepath.Join(dir, "nginx-error.log"))
+		c, err = s.procs.Start("nginx", bin, "-p", dir, "-c", cfg, "-e", filepath.Join(dir, "nginx-error.log"))
 		if err != nil {
 			return nil, err
 		}
@@ -159,7 +160,7 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 		if err := os.WriteFile(cfg, render(tmpl, vars), 0o644); err != nil {
 			return nil, fmt.Errorf("write config: %w", err)
 		}
-		c, err = s.procs.start("haproxy", bin, "-db", "-f", cfg)
+		c, err = s.procs.Start("haproxy", bin, "-db", "-f", cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -168,11 +169,11 @@ func (s *session) launch(ctx context.Context, t target) (*launched, error) {
 	}
 	l := &launched{addr: listen, admin: vars["ADMIN"], dir: dir, proc: c}
 	if err := waitHTTP(ctx, c, readyAddr, readyPath, 15*time.Second); err != nil {
-		s.procs.stop(c)
+		s.procs.Stop(c, stopGrace)
 		return nil, fmt.Errorf("%s: %w", t.title, err)
 	}
 	if err := s.probe(t, listen); err != nil {
-		s.procs.stop(c)
+		s.procs.Stop(c, stopGrace)
 		return nil, err
 	}
 	return l, nil
