@@ -174,19 +174,6 @@ func (grpcPassCheck) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	return pipeline.Next
 }
 
-// grpcPassStage is the upstream stage of a gRPC pass-through route; the
-// request has passed grpcPassCheck.
-type grpcPassStage struct {
-	named
-	r *route
-}
-
-// Handle relays the call; the answer (or failure) is final.
-func (s *grpcPassStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
-	s.r.passThrough(local(x))
-	return pipeline.Replied
-}
-
 // passThrough sends the gRPC call of se to the picked service and relays
 // its answer.
 func (r *route) passThrough(se *scratchExchange) {

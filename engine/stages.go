@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"github.com/sluice-gw/sluice/engine/aggregate"
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/compress"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
-	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
@@ -90,17 +88,32 @@ func upstreamName(rc *config.Route) string {
 
 // terminal returns the upstream stage of r, named name.
 func (r *route) terminal(name string) pipeline.Stage {
+	serve := r.proxy
 	switch {
 	case r.aggregate != nil:
-		return &aggregateStage{named: named(name), plan: r.aggregate}
+		serve = func(se *scratchExchange) { r.aggregate.Serve(&se.Exchange) }
 	case r.grpc != nil:
-		return &grpcStage{named: named(name), m: r.grpc}
+		serve = func(se *scratchExchange) { r.grpc.Serve(&se.Exchange) }
 	case r.grpcPass != nil:
-		return &grpcPassStage{named: named(name), r: r}
+		serve = r.passThrough
 	case r.websocket:
 		return &websocketStage{named: named(name), r: r}
 	}
-	return &proxyStage{named: named(name), r: r}
+	return &upstreamStage{named: named(name), serve: serve}
+}
+
+// upstreamStage is the last stage of a route: it calls the upstream (proxy,
+// aggregate, gRPC method or pass-through, chosen when the route compiles)
+// and its answer, or failure, is final.
+type upstreamStage struct {
+	named
+	serve func(se *scratchExchange)
+}
+
+// Handle calls the upstream; it always replies.
+func (s *upstreamStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
+	s.serve(local(x))
+	return pipeline.Replied
 }
 
 // stageNames lists r's stages as GET /routes shows them: the steps the
@@ -256,20 +269,8 @@ func (s *requestHeaders) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	return pipeline.Next
 }
 
-// proxyStage is the upstream stage of a proxied route.
-type proxyStage struct {
-	named
-	r *route
-}
-
-// Handle proxies the request; the answer (or failure) is final.
-func (s *proxyStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
-	s.r.proxy(local(x))
-	return pipeline.Replied
-}
-
 // websocketStage proxies an admitted WebSocket upgrade, and any other
-// request of the route like proxyStage.
+// request of the route like the proxy.
 type websocketStage struct {
 	named
 	r *route
@@ -285,29 +286,5 @@ func (s *websocketStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
 	se.uri = s.r.upstreamURI(se, &x.Ctx.Request)
 	x.Ctx.Request.SetRequestURIBytes(se.uri)
 	wsproxy.Serve(x, se.service)
-	return pipeline.Replied
-}
-
-// aggregateStage is the upstream stage of an aggregate route.
-type aggregateStage struct {
-	named
-	plan *aggregate.Plan
-}
-
-// Handle calls the backends and merges their answers.
-func (s *aggregateStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
-	s.plan.Serve(x)
-	return pipeline.Replied
-}
-
-// grpcStage is the upstream stage of a grpc_method route.
-type grpcStage struct {
-	named
-	m *grpcgw.Method
-}
-
-// Handle makes the gRPC call and answers with its JSON.
-func (s *grpcStage) Handle(x *pipeline.Exchange) pipeline.Verdict {
-	s.m.Serve(x)
 	return pipeline.Replied
 }
