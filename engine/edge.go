@@ -30,8 +30,8 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 	var p edgePolicies
 	var errs config.Errors
 	if rc.IPFilter != nil {
-		f, es := ipfilter.Compile(rc.IPFilter, config.Join(path, "ip_filter"))
-		errs = append(errs, es...)
+		f, err := ipfilter.New(ipfilter.Options{Allow: rc.IPFilter.Allow, Deny: rc.IPFilter.Deny})
+		errs.Merge(config.Join(path, "ip_filter"), err)
 		p.ipFilter = f
 	}
 	if rc.CORS != nil {

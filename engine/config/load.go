@@ -5,59 +5,29 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // Error is one problem in a configuration, tied to the JSON path of the value.
-type Error struct {
-	Path string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	if e.Path == "" {
-		return e.Msg
-	}
-	return e.Path + ": " + e.Msg
-}
-
-// Errorf builds an *Error for path.
-func Errorf(path, format string, args ...any) *Error {
-	return &Error{Path: path, Msg: fmt.Sprintf(format, args...)}
-}
+type Error = fielderr.Error
 
 // Errors is a list of configuration problems; it is itself an error.
-type Errors []*Error
+type Errors = fielderr.List
 
-func (es Errors) Error() string {
-	parts := make([]string, len(es))
-	for i, e := range es {
-		parts[i] = e.Error()
-	}
-	return strings.Join(parts, "\n")
-}
-
-// Add appends an error for path.
-func (es *Errors) Add(path, format string, args ...any) {
-	*es = append(*es, Errorf(path, format, args...))
-}
+// Errorf builds an *Error for path.
+func Errorf(path, format string, args ...any) *Error { return fielderr.Errorf(path, format, args...) }
 
 // Join returns path joined with an object key, using dots.
-func Join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
+func Join(path, key string) string { return fielderr.Join(path, key) }
 
 // Index returns path joined with an array index.
-func Index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
+func Index(path string, i int) string { return fielderr.Index(path, i) }
 
 // Parse strictly decodes data. It reports every unknown key and type mismatch
 // it finds, each with its JSON path, as Errors. Unless data is not JSON at

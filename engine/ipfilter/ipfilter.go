@@ -14,8 +14,8 @@ import (
 	"sort"
 	"unsafe"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -24,15 +24,21 @@ type Filter struct {
 	allow, deny set
 }
 
-// Compile compiles c; path is the JSON path of the ip_filter object. Every
-// entry is a CIDR ("10.0.0.0/8", "2001:db8::/32") or a bare address.
-func Compile(c *config.IPFilter, path string) (*Filter, config.Errors) {
-	var errs config.Errors
+// Options are a route's ip_filter lists. Each entry is a CIDR
+// ("10.0.0.0/8", "2001:db8::/32") or a bare address.
+type Options struct {
+	Allow, Deny []string
+}
+
+// New compiles o. Its problems are a fielderr.List with paths relative to
+// o ("allow[2]"); a filter with neither list is refused.
+func New(o Options) (*Filter, error) {
+	var errs fielderr.List
 	f := &Filter{}
-	f.allow = compileList(c.Allow, config.Join(path, "allow"), &errs)
-	f.deny = compileList(c.Deny, config.Join(path, "deny"), &errs)
-	if len(c.Allow) == 0 && len(c.Deny) == 0 {
-		errs.Add(path, "needs allow or deny entries")
+	f.allow = compileList(o.Allow, "allow", &errs)
+	f.deny = compileList(o.Deny, "deny", &errs)
+	if len(o.Allow) == 0 && len(o.Deny) == 0 {
+		errs.Add("", "needs allow or deny entries")
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -40,12 +46,12 @@ func Compile(c *config.IPFilter, path string) (*Filter, config.Errors) {
 	return f, nil
 }
 
-func compileList(entries []string, path string, errs *config.Errors) set {
+func compileList(entries []string, path string, errs *fielderr.List) set {
 	var s set
 	for j, e := range entries {
 		p, err := parsePrefix(e)
 		if err != nil {
-			errs.Add(config.Index(path, j), "%v", err)
+			errs.Add(fielderr.Index(path, j), "%v", err)
 			continue
 		}
 		s.add(p)
@@ -77,7 +83,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 
 // Allowed reports whether addr passes the filter: not in deny and, when
 // allow is not empty, in allow. An invalid address passes only a filter
-// with neither list, which Compile does not produce: it fails closed.
+// with neither list, which New does not produce: it fails closed.
 func (f *Filter) Allowed(addr netip.Addr) bool {
 	if !addr.IsValid() {
 		return false

@@ -1,22 +1,23 @@
 package ipfilter
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
 func mustCompile(t testing.TB, allow, deny []string) *Filter {
 	t.Helper()
-	f, errs := Compile(&config.IPFilter{Allow: allow, Deny: deny}, "routes[0].ip_filter")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	f, err := New(Options{Allow: allow, Deny: deny})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return f
 }
@@ -75,21 +76,22 @@ func TestCheckFailsWithForbidden(t *testing.T) {
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
-	_, errs := Compile(&config.IPFilter{Allow: []string{"10.0.0.0/8", "10.0.0.0/33"}, Deny: []string{"nope", "fe80::1%eth0", "::ffff:1.2.3.4/90"}}, "routes[2].ip_filter")
-	got := errs.Error()
+func TestNewErrors(t *testing.T) {
+	_, err := New(Options{Allow: []string{"10.0.0.0/8", "10.0.0.0/33"}, Deny: []string{"nope", "fe80::1%eth0", "::ffff:1.2.3.4/90"}})
+	got := err.Error()
 	for _, want := range []string{
-		`routes[2].ip_filter.allow[1]: invalid CIDR or address "10.0.0.0/33"`,
-		`routes[2].ip_filter.deny[0]: invalid CIDR or address "nope"`,
-		`routes[2].ip_filter.deny[1]:`,
-		`routes[2].ip_filter.deny[2]: invalid CIDR "::ffff:1.2.3.4/90"`,
+		`allow[1]: invalid CIDR or address "10.0.0.0/33"`,
+		`deny[0]: invalid CIDR or address "nope"`,
+		`deny[1]:`,
+		`deny[2]: invalid CIDR "::ffff:1.2.3.4/90"`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("missing %q in\n%s", want, got)
 		}
 	}
-	if _, errs := Compile(&config.IPFilter{}, "routes[0].ip_filter"); len(errs) != 1 || errs[0].Path != "routes[0].ip_filter" {
-		t.Errorf("empty filter: %v", errs)
+	var empty fielderr.List
+	if _, err := New(Options{}); !errors.As(err, &empty) || len(empty) != 1 || empty[0].Path != "" {
+		t.Errorf("empty filter: %v", err)
 	}
 }
 
