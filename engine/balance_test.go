@@ -56,7 +56,7 @@ func TestBusyAwareBalancers(t *testing.T) {
 	for _, bal := range []string{"least_conn", "p2c"} {
 		t.Run(bal, func(t *testing.T) {
 			slow, fast := startUpstream(t, "slow"), startUpstream(t, "fast")
-			slow.delay.Store(int64(300 * time.Millisecond))
+			slow.SetDelay(300 * time.Millisecond)
 			g := startGateway(t, balanceConfig(bal, fmt.Sprintf("[%q, %q]", slow.addr, fast.addr)))
 			var wg sync.WaitGroup
 			var mu sync.Mutex
@@ -89,7 +89,7 @@ func TestBusyAwareBalancers(t *testing.T) {
 
 func TestRetryGoesToAnotherTarget(t *testing.T) {
 	down, up := startUpstream(t, "down"), startUpstream(t, "up")
-	down.status.Store(503)
+	down.Status.Store(503)
 	g := startGateway(t, balanceConfig("round_robin", fmt.Sprintf("[%q, %q]", down.addr, up.addr)))
 	for i := 0; i < 4; i++ {
 		if r := get(t, g.url+"/p"); r.status != 200 || r.header.Get("X-Served-By") != "up" {

@@ -29,11 +29,11 @@ func TestIPFilter(t *testing.T) {
 	for ip, want := range map[string]int{
 		"10.1.2.3": 200, "10.6.6.6": 403, "11.0.0.1": 403, "2001:db8::1": 200, "2001:db8:bad::7": 403, "::1": 403,
 	} {
-		before := up.hits.Load()
+		before := up.Hits.Load()
 		r := do(t, "GET", g.url+"/inside", from(ip), "")
 		if want == 403 {
 			r.wantError(t, 403, "forbidden")
-			if up.hits.Load() != before {
+			if up.Hits.Load() != before {
 				t.Errorf("%s: a filtered request reached the upstream", ip)
 			}
 		} else if r.status != want {
@@ -101,7 +101,7 @@ func TestCORS(t *testing.T) {
 		return do(t, "OPTIONS", g.url+path, map[string]string{
 			"Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": "authorization"}, "")
 	}
-	before := up.hits.Load()
+	before := up.Hits.Load()
 	r := preflight("/app/1", "https://app.example", "PUT")
 	if r.status != 204 {
 		t.Fatalf("preflight: %d %s", r.status, r.body)
@@ -120,7 +120,7 @@ func TestCORS(t *testing.T) {
 		t.Errorf("preflight for another method: %d", r.status)
 	}
 	preflight("/app/1", "https://evil.example", "GET").wantError(t, 403, "forbidden")
-	if up.hits.Load() != before {
+	if up.Hits.Load() != before {
 		t.Fatalf("a preflight reached the upstream")
 	}
 	// Real answers.

@@ -35,13 +35,13 @@ func TestRateLimitThroughGateway(t *testing.T) {
 			t.Fatalf("request %d: %d limit=%q remaining=%q", i, r.status, r.header.Get("RateLimit-Limit"), r.header.Get("RateLimit-Remaining"))
 		}
 	}
-	before := up.hits.Load()
+	before := up.Hits.Load()
 	r := do(t, "GET", g.url+"/limited", map[string]string{"X-Key": "a"}, "")
 	r.wantError(t, 429, "rate_limited")
 	if r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Remaining") != "0" {
 		t.Errorf("429 headers: %v", r.header)
 	}
-	if up.hits.Load() != before {
+	if up.Hits.Load() != before {
 		t.Errorf("a rejected request reached the upstream")
 	}
 	// Another key has its own bucket.
@@ -82,8 +82,8 @@ func TestCachedRouteStillAuthenticates(t *testing.T) {
 	}
 	do(t, "GET", g.url+"/cached", nil, "").wantError(t, 401, "unauthorized")
 	do(t, "GET", g.url+"/cached", map[string]string{"X-API-Key": "wrong"}, "").wantError(t, 401, "unauthorized")
-	if up.hits.Load() != 1 {
-		t.Errorf("upstream hits %d, want 1", up.hits.Load())
+	if up.Hits.Load() != 1 {
+		t.Errorf("upstream hits %d, want 1", up.Hits.Load())
 	}
 }
 

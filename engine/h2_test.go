@@ -252,7 +252,7 @@ func TestHTTP2Off(t *testing.T) {
 // all get their own answers.
 func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
 	up := startUpstream(t, "echo")
-	up.delay.Store(int64(20 * time.Millisecond))
+	up.SetDelay(20 * time.Millisecond)
 	g := startTLSGateway(t, ``, cfgf(`"services": {"s": {"targets": [%q]}}, "routes": [{"name": "r", "path": "/r/{id}", "service": "s"}]`, up.addr))
 	pc := g.clients()[1]
 	var wg sync.WaitGroup
@@ -286,14 +286,14 @@ func TestHTTP2ManyStreamsOneConnection(t *testing.T) {
 // the gateway shuts down, and Shutdown reports a clean drain.
 func TestHTTP2Shutdown(t *testing.T) {
 	up := startUpstream(t, "echo")
-	up.delay.Store(int64(300 * time.Millisecond))
+	up.SetDelay(300 * time.Millisecond)
 	g := startTLSGateway(t, `"shutdown_timeout": "10s",`, cfgf(`"services": {"s": {"targets": [%q]}}, "routes": [{"name": "r", "path": "/r", "service": "s"}]`, up.addr))
 	pc := g.clients()[1]
 	done := make(chan response, 1)
 	go func() { done <- pc.do(t, "GET", g.url+"/r", nil, nil) }()
 	// The request is in flight once the upstream has it (a fixed sleep is
 	// not enough on a loaded machine: the TLS and h2 set-up come first).
-	for deadline := time.Now().Add(5 * time.Second); up.hits.Load() == 0; {
+	for deadline := time.Now().Add(5 * time.Second); up.Hits.Load() == 0; {
 		if time.Now().After(deadline) {
 			t.Fatal("the request never reached the upstream")
 		}

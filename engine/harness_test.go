@@ -7,12 +7,12 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -79,35 +79,23 @@ type echoed struct {
 	ServedBy string            `json:"served_by"`
 }
 
-// upstream is a real HTTP server on 127.0.0.1 that echoes what it received.
+// upstream is the shared fake upstream (enginetest) answering with an echo
+// of what it received, as JSON, and hop-by-hop headers the gateway must drop.
 type upstream struct {
-	addr   string
-	name   string
-	hits   atomic.Int64
-	delay  atomic.Int64 // nanoseconds added to every answer
-	status atomic.Int64 // forced status, 0 = 200
-	ln     net.Listener
-	srv    *fasthttp.Server
+	*enginetest.Upstream
+	addr string
+	name string
 }
 
 func startUpstream(t testing.TB, name string) *upstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{addr: ln.Addr().String(), name: name, ln: ln}
-	u.srv = &fasthttp.Server{Handler: u.handle, DisableHeaderNamesNormalizing: true, ReadBufferSize: 64 << 10}
-	go u.srv.Serve(ln)
-	t.Cleanup(func() { u.srv.Shutdown() })
+	u := &upstream{name: name}
+	u.Upstream = enginetest.StartUpstream(t, u.handle)
+	u.addr = u.Addr()
 	return u
 }
 
 func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
-	u.hits.Add(1)
-	if d := u.delay.Load(); d > 0 {
-		time.Sleep(time.Duration(d))
-	}
 	e := echoed{
 		Method: string(ctx.Method()), URI: string(ctx.RequestURI()), Host: string(ctx.Host()),
 		Headers: map[string]string{}, Body: string(ctx.PostBody()), ServedBy: u.name,
@@ -121,9 +109,6 @@ func (u *upstream) handle(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.Set("Proxy-Foo", "1")
 	ctx.Response.Header.Set("X-Up-Drop", "1")
 	ctx.SetContentType("application/json")
-	if s := u.status.Load(); s != 0 {
-		ctx.SetStatusCode(int(s))
-	}
 	ctx.SetBody(body)
 }
 

@@ -49,7 +49,7 @@ func earlyAnswers(t *testing.T, echo *upstream, proxy string) {
 			}
 		}
 	}
-	if n := echo.hits.Load(); n != 0 {
+	if n := echo.Hits.Load(); n != 0 {
 		t.Errorf("the upstream got %d oversized uploads", n)
 	}
 }

@@ -247,11 +247,11 @@ func TestValidation(t *testing.T) {
 	do(t, "POST", g.url+"/orders", nil, `{"a":1}`).wantError(t, 400, "bad_request")
 	do(t, "POST", g.url+"/orders", map[string]string{"X-Client": "t"}, `{"a":`).wantError(t, 400, "bad_request")
 	do(t, "POST", g.url+"/orders", map[string]string{"X-Client": "t"}, ``).wantError(t, 400, "bad_request")
-	before := up.hits.Load()
+	before := up.Hits.Load()
 	if r := do(t, "POST", g.url+"/orders", map[string]string{"X-Client": "t"}, `{"a":1}`); r.status != 200 {
 		t.Fatalf("valid request: %d %s", r.status, r.body)
 	}
-	if up.hits.Load() != before+1 {
+	if up.Hits.Load() != before+1 {
 		t.Errorf("rejected requests reached the upstream")
 	}
 }
@@ -263,7 +263,7 @@ func TestSizeLimits(t *testing.T) {
 	r.wantError(t, 413, "payload_too_large")
 	r = do(t, "GET", g.url+"/api/items/1", map[string]string{"X-Big": strings.Repeat("a", 5000)}, "")
 	r.wantError(t, 431, "headers_too_large")
-	if up.hits.Load() != 0 {
+	if up.Hits.Load() != 0 {
 		t.Errorf("oversized requests reached the upstream")
 	}
 	// max_header_bytes (4096 here) counts the request line and the whole block.
@@ -292,7 +292,7 @@ func TestSmugglingRefused(t *testing.T) {
 			t.Errorf("smuggling request answered %q", raw)
 		}
 	}
-	if up.hits.Load() != 0 {
+	if up.Hits.Load() != 0 {
 		t.Errorf("a smuggling request reached the upstream")
 	}
 }
@@ -320,7 +320,7 @@ func TestUpstreamFailures(t *testing.T) {
 		}
 	}()
 	slow := startUpstream(t, "slow")
-	slow.delay.Store(int64(time.Second))
+	slow.SetDelay(time.Second)
 	g := startGateway(t, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off"},
   "services": {

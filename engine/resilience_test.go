@@ -4,61 +4,34 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/valyala/fasthttp"
 )
 
 // End-to-end resilience tests: health checks, circuit breaker fallback,
 // retries, connection limits and /readyz through the whole gateway.
 
-// resUpstream is a real upstream on 127.0.0.1 whose behaviour tests flip.
+// resUpstream is the shared fake upstream (enginetest), answering "up:" and
+// its address.
 type resUpstream struct {
-	addr        string
-	hits        atomic.Int64 // proxied requests
-	status      atomic.Int64 // 0 = 200
-	sick        atomic.Bool  // /health answers 500
-	healthDelay atomic.Int64 // nanoseconds before /health answers
-	gate        atomic.Pointer[chan struct{}]
+	*enginetest.Upstream
+	addr string
 }
 
 func resStartUpstream(t testing.TB) *resUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &resUpstream{addr: ln.Addr().String()}
-	srv := &fasthttp.Server{Handler: u.handle}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
+	u := &resUpstream{}
+	u.Upstream = enginetest.StartUpstream(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("up:" + u.addr) })
+	u.addr = u.Addr()
 	return u
-}
-
-func (u *resUpstream) handle(ctx *fasthttp.RequestCtx) {
-	if string(ctx.Path()) == "/health" {
-		time.Sleep(time.Duration(u.healthDelay.Load()))
-		if u.sick.Load() {
-			ctx.SetStatusCode(500)
-		}
-		return
-	}
-	u.hits.Add(1)
-	if g := u.gate.Load(); g != nil {
-		<-*g
-	}
-	if s := u.status.Load(); s != 0 {
-		ctx.SetStatusCode(int(s))
-	}
-	ctx.SetBodyString("up:" + u.addr)
 }
 
 type resGateway struct {
@@ -119,8 +92,8 @@ func resWantError(t testing.TB, r resResponse, status int, code string) {
 // a fallback answers 503 unavailable. sluice_circuit_state shows 1.
 func TestResilienceCircuitFallback(t *testing.T) {
 	u, v := resStartUpstream(t), resStartUpstream(t)
-	u.status.Store(500)
-	v.status.Store(500)
+	u.Status.Store(500)
+	v.Status.Store(500)
 	g := resStartGateway(t, fmt.Sprintf(`{
 		"catalog": {"targets": [%q], "retries": 0, "circuit_breaker": {"min_requests": 4, "failure_ratio": 0.5, "open_for": "10s",
 			"fallback": {"status": 200, "body": {"message": "catalog unavailable", "items": []}}}},
@@ -132,12 +105,12 @@ func TestResilienceCircuitFallback(t *testing.T) {
 		}
 		resDo(t, "GET", g.url+"/plain")
 	}
-	hits := u.hits.Load()
+	hits := u.Hits.Load()
 	r := resDo(t, "GET", g.url+"/catalog")
 	if r.status != 200 || r.body != `{"message": "catalog unavailable", "items": []}` || r.header.Get("Content-Type") != "application/json" {
 		t.Fatalf("fallback: %d %q %q", r.status, r.header.Get("Content-Type"), r.body)
 	}
-	if u.hits.Load() != hits {
+	if u.Hits.Load() != hits {
 		t.Fatal("an open circuit called the upstream")
 	}
 	resWantError(t, resDo(t, "GET", g.url+"/plain"), 503, "unavailable")
@@ -153,8 +126,8 @@ func TestResilienceCircuitFallback(t *testing.T) {
 // without calling them; /readyz waits for the first round of checks.
 func TestResilienceHealthChecksAndReadyz(t *testing.T) {
 	u := resStartUpstream(t)
-	u.sick.Store(true)
-	u.healthDelay.Store(int64(300 * time.Millisecond))
+	u.Sick.Store(true)
+	u.HealthDelay.Store(int64(300 * time.Millisecond))
 	g := resStartGateway(t, fmt.Sprintf(`{"svc": {"targets": [%q],
 		"health_check": {"path": "/health", "interval": "500ms", "timeout": "450ms", "healthy_after": 1, "unhealthy_after": 1}}}`, u.addr),
 		`[{"name": "r", "path": "/r", "service": "svc"}]`)
@@ -170,12 +143,12 @@ func TestResilienceHealthChecksAndReadyz(t *testing.T) {
 	}
 	start := time.Now()
 	resWantError(t, resDo(t, "GET", g.url+"/r"), 503, "unavailable")
-	if u.hits.Load() != 0 || time.Since(start) > 200*time.Millisecond {
-		t.Fatalf("no healthy target: %d upstream hits after %v, want none, at once", u.hits.Load(), time.Since(start))
+	if u.Hits.Load() != 0 || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("no healthy target: %d upstream hits after %v, want none, at once", u.Hits.Load(), time.Since(start))
 	}
 	// The target recovers: back in rotation after healthy_after passes.
-	u.sick.Store(false)
-	u.healthDelay.Store(0)
+	u.Sick.Store(false)
+	u.HealthDelay.Store(0)
 	deadline = time.Now().Add(3 * time.Second)
 	for resDo(t, "GET", g.url+"/r").status != 200 {
 		if time.Now().After(deadline) {
@@ -207,7 +180,7 @@ func TestResilienceRetryOnConnectError(t *testing.T) {
 			t.Fatalf("GET %d: %d %s, want a retry on the live target", i, r.status, r.body)
 		}
 	}
-	if n := u.hits.Load(); n != 11 {
+	if n := u.Hits.Load(); n != 11 {
 		t.Fatalf("live target saw %d requests, want 11", n)
 	}
 }
@@ -216,14 +189,13 @@ func TestResilienceRetryOnConnectError(t *testing.T) {
 // short wait instead of queueing.
 func TestResilienceMaxConnsBusy(t *testing.T) {
 	u := resStartUpstream(t)
-	gate := make(chan struct{})
-	u.gate.Store(&gate)
+	release := u.Hold()
 	g := resStartGateway(t, fmt.Sprintf(`{"svc": {"targets": [%q], "timeout": "3s", "max_conns_per_target": 1}}`, u.addr),
 		`[{"name": "r", "path": "/r", "service": "svc"}]`)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); resDo(t, "GET", g.url+"/r") }()
-	for i := 0; u.hits.Load() == 0 && i < 200; i++ {
+	for i := 0; u.Hits.Load() == 0 && i < 200; i++ {
 		time.Sleep(5 * time.Millisecond)
 	}
 	start := time.Now()
@@ -231,7 +203,7 @@ func TestResilienceMaxConnsBusy(t *testing.T) {
 	if d := time.Since(start); d > time.Second {
 		t.Errorf("busy answer took %v, want about 50ms", d)
 	}
-	close(gate)
+	release()
 	wg.Wait()
 }
 

@@ -51,7 +51,7 @@ func TestSchemaValidation(t *testing.T) {
 		{"not JSON", `{"items":`, "not valid JSON"},
 		{"empty POST", ``, "not valid JSON"},
 	}
-	before := up.hits.Load()
+	before := up.Hits.Load()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := do(t, "POST", g.url+"/checkout", ct, c.body)
@@ -63,7 +63,7 @@ func TestSchemaValidation(t *testing.T) {
 			}
 		})
 	}
-	if n := up.hits.Load() - before; n != 0 {
+	if n := up.Hits.Load() - before; n != 0 {
 		t.Fatalf("%d rejected bodies reached the upstream", n)
 	}
 	// A GET without a body carries nothing to validate.

@@ -14,7 +14,7 @@ import (
 // through drain_delay, requests in flight finish, and Shutdown reports clean.
 func TestGracefulShutdown(t *testing.T) {
 	up := startUpstream(t, "slow")
-	up.delay.Store(int64(400 * time.Millisecond))
+	up.SetDelay(400 * time.Millisecond)
 	g := startGateway(t, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "admin_listen": "127.0.0.1:0", "access_log": "off",
              "drain_delay": "300ms", "shutdown_timeout": "5s"},
@@ -75,7 +75,7 @@ func TestGracefulShutdown(t *testing.T) {
 // listener closes gets Connection: close on its last answer.
 func TestShutdownClosesBusyKeepAlive(t *testing.T) {
 	up := startUpstream(t, "slow")
-	up.delay.Store(int64(300 * time.Millisecond))
+	up.SetDelay(300 * time.Millisecond)
 	g := startGateway(t, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off", "shutdown_timeout": "5s"},
   "services": {"slow": {"targets": [%q]}},
@@ -102,7 +102,7 @@ func TestShutdownClosesBusyKeepAlive(t *testing.T) {
 // Shutdown report that it cut requests off (the process then exits 1).
 func TestShutdownTimeoutCutsOff(t *testing.T) {
 	up := startUpstream(t, "slow")
-	up.delay.Store(int64(2 * time.Second))
+	up.SetDelay(2 * time.Second)
 	g := startGateway(t, cfgf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off", "shutdown_timeout": "200ms"},
   "services": {"slow": {"targets": [%q], "timeout": "5s"}},

@@ -150,7 +150,7 @@ func TestChunkedUploadOverLimit(t *testing.T) {
 	if !strings.HasPrefix(raw, "HTTP/1.1 400") {
 		t.Errorf("malformed chunked body: %q", raw)
 	}
-	if up.hits.Load() != 1 {
-		t.Errorf("upstream hits %d, want 1", up.hits.Load())
+	if up.Hits.Load() != 1 {
+		t.Errorf("upstream hits %d, want 1", up.Hits.Load())
 	}
 }

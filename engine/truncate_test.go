@@ -297,11 +297,11 @@ func TestShortRequestBodyNeverForwarded(t *testing.T) {
 	// The echo upstream (a buffering server) runs its handler only for a
 	// whole request: any hit means a request with another body went out.
 	time.Sleep(200 * time.Millisecond)
-	if n := echo.hits.Load(); n != 0 {
+	if n := echo.Hits.Load(); n != 0 {
 		t.Errorf("the upstream got %d requests from clients that never sent their whole body", n)
 	}
-	if r := do(t, "POST", g.url+"/echo", nil, "whole"); r.status != 200 || echo.hits.Load() != 1 {
-		t.Errorf("a whole body: status %d hits %d", r.status, echo.hits.Load())
+	if r := do(t, "POST", g.url+"/echo", nil, "whole"); r.status != 200 || echo.Hits.Load() != 1 {
+		t.Errorf("a whole body: status %d hits %d", r.status, echo.Hits.Load())
 	}
 	metrics := string(get(t, g.admin+"/metrics").body)
 	if strings.Contains(metrics, `sluice_upstream_requests_total{service="echo",target="`+echo.addr+`",status="error"}`) {
