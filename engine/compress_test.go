@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/valyala/fasthttp"
 )
 
@@ -29,13 +29,7 @@ func contentUpstream(t testing.TB) (addr string, hits *atomic.Int64, body []byte
 	body = b.Bytes()
 	big := bytes.Repeat([]byte(`{"k":"vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv"},`), 2000)
 	gz := fasthttp.AppendGzipBytes(nil, body)
-	hits = new(atomic.Int64)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
-		hits.Add(1)
+	u := enginetest.StartUpstream(t, func(ctx *fasthttp.RequestCtx) {
 		switch string(ctx.Path()) {
 		case "/json":
 			ctx.SetContentType("application/json")
@@ -70,10 +64,8 @@ func contentUpstream(t testing.TB) (addr string, hits *atomic.Int64, body []byte
 				}
 			})
 		}
-	}}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	return ln.Addr().String(), hits, body
+	})
+	return u.Addr(), &u.Hits, body
 }
 
 // TestCompress: gzip and br for an accepting client, identity otherwise, the
