@@ -30,13 +30,13 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 	var p edgePolicies
 	var errs config.Errors
 	if rc.IPFilter != nil {
-		f, err := ipfilter.New(ipfilter.Options{Allow: rc.IPFilter.Allow, Deny: rc.IPFilter.Deny})
+		f, err := ipfilter.New(ipFilterOptions(rc.IPFilter))
 		errs.Merge(config.Join(path, "ip_filter"), err)
 		p.ipFilter = f
 	}
 	if rc.CORS != nil {
-		c, es := cors.Compile(rc.CORS, rc.Methods, config.Join(path, "cors"))
-		errs = append(errs, es...)
+		c, err := cors.New(corsOptions(rc.CORS), rc.Methods)
+		errs.Merge(config.Join(path, "cors"), err)
 		p.cors = c
 	}
 	p.compress = compress.Compile(rc.Compress)
@@ -47,8 +47,8 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 			return p, errs
 		}
 		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
-		s, names, es := split.Compile(rc.Split, split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics}, sp)
-		errs = append(errs, es...)
+		s, names, err := split.New(splitOptions(rc.Split), split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics})
+		errs.Merge(sp, err)
 		p.split = s
 		for j, n := range names {
 			if a, b := protocolOf(e.cfg, rc.Service), protocolOf(e.cfg, n); a != b {

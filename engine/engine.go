@@ -158,8 +158,8 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 
 	errs = append(errs, e.compileRoutes(cfg)...)
 
-	tracer, es := tracing.Compile(cfg.Tracing, e.metrics)
-	errs = append(errs, es...)
+	tracer, err := tracing.New(tracingOptions(cfg.Tracing), e.metrics)
+	errs.Merge("tracing", err)
 	e.tracer = tracer
 
 	if len(errs) > 0 {

@@ -198,8 +198,8 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		r.limits = l
 	}
 	if rc.Cache != nil {
-		c, es := e.cache.Route(rc.Cache, rc.Auth != "", path)
-		errs = append(errs, es...)
+		c, err := e.cache.Route(cacheOptions(rc.Cache), rc.Auth != "")
+		errs.Merge(config.Join(path, "cache"), err)
 		r.cache = c
 	}
 	var es config.Errors

@@ -29,8 +29,8 @@ func compileValidation(c *config.Validate, path string) (*validation, config.Err
 		v.messages = append(v.messages, "missing required header "+h)
 	}
 	if c.JSONSchemaFile != "" {
-		sv, es := schema.Compile(c.JSONSchemaFile, config.Join(path, "json_schema_file"))
-		errs = append(errs, es...)
+		sv, err := schema.New(c.JSONSchemaFile)
+		errs.Merge(config.Join(path, "json_schema_file"), err)
 		v.schema = sv
 		v.jsonBody = true
 	}

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -30,10 +29,9 @@ func newHitFixture(tb testing.TB) *hitFixture {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(s.Close)
-	cfg := config.Cache{TTL: config.Duration(time.Hour), Vary: []string{"Accept-Language"}, PerConsumer: true}
-	r, errs := s.Route(&cfg, true, "routes[0]")
-	if errs != nil {
-		tb.Fatal(errs)
+	r, err := s.Route(Options{TTL: time.Hour, Vary: []string{"Accept-Language"}, PerConsumer: true}, true)
+	if err != nil {
+		tb.Fatal(err)
 	}
 	f := &hitFixture{store: s, route: r, ctx: &fasthttp.RequestCtx{}, x: &pipeline.Exchange{}}
 	f.fetch = func(x *pipeline.Exchange) {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -11,8 +12,8 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -477,9 +478,9 @@ func TestRoutesDoNotShare(t *testing.T) {
 	g := newGateway(t, u.addr, cacheCfg(time.Minute, 0), false)
 	g.expect(t, "MISS", "GET", "/shared")
 	g.settle()
-	other, errs := g.store.Route(&config.Cache{TTL: config.Duration(time.Minute)}, false, "routes[1]")
-	if errs != nil {
-		t.Fatal(errs)
+	other, err := g.store.Route(Options{TTL: time.Minute}, false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	g.route = other
 	g.expect(t, "MISS", "GET", "/shared")
@@ -492,25 +493,26 @@ func TestConfigErrors(t *testing.T) {
 	}
 	defer s.Close()
 	cases := []struct {
-		cfg     config.Cache
+		o       Options
 		auth    bool
 		wantErr []string
 	}{
-		{config.Cache{}, false, []string{"routes[2].cache.ttl: must be a duration greater than 0"}},
-		{config.Cache{TTL: config.Duration(-time.Second)}, true, []string{"routes[2].cache.ttl: "}},
-		{config.Cache{TTL: config.Duration(time.Second), PerConsumer: true}, false,
-			[]string{"routes[2].cache.per_consumer: needs the route to have auth"}},
-		{config.Cache{TTL: config.Duration(time.Second), StaleIfError: config.Duration(-1)}, false,
-			[]string{"routes[2].cache.stale_if_error: "}},
-		{config.Cache{TTL: config.Duration(time.Second), Vary: []string{"Accept", "", "Bad Name"}}, false,
-			[]string{"routes[2].cache.vary[1]: ", "routes[2].cache.vary[2]: "}},
-		{config.Cache{PerConsumer: true}, false,
-			[]string{"routes[2].cache.ttl: ", "routes[2].cache.per_consumer: "}},
+		{Options{}, false, []string{"ttl: must be a duration greater than 0"}},
+		{Options{TTL: -time.Second}, true, []string{"ttl: "}},
+		{Options{TTL: time.Second, PerConsumer: true}, false,
+			[]string{"per_consumer: needs the route to have auth"}},
+		{Options{TTL: time.Second, StaleIfError: -1}, false,
+			[]string{"stale_if_error: "}},
+		{Options{TTL: time.Second, Vary: []string{"Accept", "", "Bad Name"}}, false,
+			[]string{"vary[1]: ", "vary[2]: "}},
+		{Options{PerConsumer: true}, false,
+			[]string{"ttl: ", "per_consumer: "}},
 	}
 	for i, c := range cases {
-		r, errs := s.Route(&c.cfg, c.auth, "routes[2]")
-		if r != nil || len(errs) != len(c.wantErr) {
-			t.Fatalf("case %d: route %v, errors %v", i, r, errs)
+		r, err := s.Route(c.o, c.auth)
+		var errs fielderr.List
+		if r != nil || !errors.As(err, &errs) || len(errs) != len(c.wantErr) {
+			t.Fatalf("case %d: route %v, errors %v", i, r, err)
 		}
 		for j, want := range c.wantErr {
 			if !strings.HasPrefix(errs[j].Error(), want) {
@@ -518,12 +520,9 @@ func TestConfigErrors(t *testing.T) {
 			}
 		}
 	}
-	ok := config.Cache{TTL: config.Duration(time.Second), Vary: []string{"Accept-Language"}, PerConsumer: true}
-	if r, errs := s.Route(&ok, true, "routes[2]"); r == nil || errs != nil {
-		t.Fatalf("valid config: %v", errs)
-	}
-	if r, errs := s.Route(nil, false, "routes[2]"); r != nil || errs != nil {
-		t.Fatal("nil config must compile to no cache")
+	ok := Options{TTL: time.Second, Vary: []string{"Accept-Language"}, PerConsumer: true}
+	if r, err := s.Route(ok, true); r == nil || err != nil {
+		t.Fatalf("valid config: %v", err)
 	}
 }
 

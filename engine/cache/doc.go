@@ -2,7 +2,7 @@
 // shared by every cached route, with coalesced misses and stale-if-error.
 //
 // One Store (a ristretto cache costed in bytes of the stored response) serves
-// every route; each route compiles its settings into a Route whose Lookup
+// every route; Store.Route turns a route's Options into a Route whose Lookup
 // (before the upstream stages) and Fill (after them) answer a request from
 // memory (HIT), through the upstream (MISS, storing
 // what may be stored), with an expired entry when the upstream fails

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -100,16 +99,16 @@ type gateway struct {
 	results sync.Map                 // X-Test-Id -> x.CacheResult
 }
 
-func newGateway(t *testing.T, upstreamAddr string, cfg config.Cache, hasAuth bool) *gateway {
+func newGateway(t *testing.T, upstreamAddr string, o Options, hasAuth bool) *gateway {
 	t.Helper()
 	set := metrics.NewSet()
 	store, err := New(1<<20, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	route, errs := store.Route(&cfg, hasAuth, "routes[0]")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	route, err := store.Route(o, hasAuth)
+	if err != nil {
+		t.Fatal(err)
 	}
 	g := &gateway{store: store, metrics: set, route: route, hc: &fasthttp.HostClient{Addr: upstreamAddr, MaxConns: 512}}
 	g.fetch = g.proxy
@@ -227,6 +226,6 @@ func (g *gateway) expect(t *testing.T, want, method, target string, headers ...s
 // deterministically sees what the previous one stored.
 func (g *gateway) settle() { g.store.settle() }
 
-func cacheCfg(ttl, stale time.Duration, vary ...string) config.Cache {
-	return config.Cache{TTL: config.Duration(ttl), StaleIfError: config.Duration(stale), Vary: vary}
+func cacheCfg(ttl, stale time.Duration, vary ...string) Options {
+	return Options{TTL: ttl, StaleIfError: stale, Vary: vary}
 }

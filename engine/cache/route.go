@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -20,27 +20,39 @@ type Route struct {
 	perConsumer bool
 }
 
-// Route compiles one route's cache settings. path is the route's JSON path
-// (e.g. "routes[2]"). A nil cfg yields a nil Route (the route has no cache).
-func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route, config.Errors) {
-	if cfg == nil {
-		return nil, nil
+// Options are a route's cache settings.
+type Options struct {
+	// TTL is how long an answer stays fresh (shorter when the upstream's
+	// s-maxage or max-age says so); it must be greater than 0.
+	TTL time.Duration
+	// StaleIfError is how long past its freshness an entry may still answer
+	// when the upstream fails; 0 never answers stale.
+	StaleIfError time.Duration
+	// Vary lists request headers whose values join the key.
+	Vary []string
+	// PerConsumer adds the authenticated consumer to the key; it needs a
+	// route with auth.
+	PerConsumer bool
+}
+
+// Route compiles one route's cache settings; routeHasAuth tells whether the
+// route authenticates its consumers (per_consumer needs it). Its problems
+// are a fielderr.List with paths relative to o ("vary[1]").
+func (s *Store) Route(o Options, routeHasAuth bool) (*Route, error) {
+	var errs fielderr.List
+	if o.TTL <= 0 {
+		errs.Add("ttl", "must be a duration greater than 0")
 	}
-	var errs config.Errors
-	base := config.Join(path, "cache")
-	if cfg.TTL.D() <= 0 {
-		errs.Add(config.Join(base, "ttl"), "must be a duration greater than 0")
+	if o.StaleIfError < 0 {
+		errs.Add("stale_if_error", "must not be negative")
 	}
-	if cfg.StaleIfError.D() < 0 {
-		errs.Add(config.Join(base, "stale_if_error"), "must not be negative")
+	if o.PerConsumer && !routeHasAuth {
+		errs.Add("per_consumer", "needs the route to have auth")
 	}
-	if cfg.PerConsumer && !routeHasAuth {
-		errs.Add(config.Join(base, "per_consumer"), "needs the route to have auth")
-	}
-	vary := make([]string, 0, len(cfg.Vary))
-	for i, name := range cfg.Vary {
+	vary := make([]string, 0, len(o.Vary))
+	for i, name := range o.Vary {
 		if !httpbytes.ValidToken(name) {
-			errs.Add(config.Index(config.Join(base, "vary"), i), "invalid header name %q", name)
+			errs.Add(fielderr.Index("vary", i), "invalid header name %q", name)
 			continue
 		}
 		vary = append(vary, name)
@@ -51,10 +63,10 @@ func (s *Store) Route(cfg *config.Cache, routeHasAuth bool, path string) (*Route
 	return &Route{
 		store:       s,
 		id:          s.routes.Add(1),
-		ttl:         cfg.TTL.D(),
-		stale:       cfg.StaleIfError.D(),
+		ttl:         o.TTL,
+		stale:       o.StaleIfError,
 		vary:        vary,
-		perConsumer: cfg.PerConsumer,
+		perConsumer: o.PerConsumer,
 	}, nil
 }
 

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -66,53 +66,73 @@ var knownMethods = map[string]bool{
 	"DELETE": true, "OPTIONS": true, "TRACE": true, "CONNECT": true,
 }
 
-// Compile compiles c for a route allowing routeMethods (empty: every
-// method); path is the JSON path of the cors object.
-func Compile(c *config.CORS, routeMethods []string, path string) (*Policy, config.Errors) {
-	var errs config.Errors
-	p := &Policy{credentials: c.AllowCredentials}
-	at := func(key string, i int) string { return config.Index(config.Join(path, key), i) }
+// Options are a route's cors block.
+type Options struct {
+	// AllowOrigins are "*", "null", scheme://host[:port] or
+	// scheme://*.domain; none allows any origin.
+	AllowOrigins []string
+	// AllowMethods are answered to preflights; none: the route's methods
+	// (or, when the route names none, defaultMethods).
+	AllowMethods []string
+	// AllowHeaders are answered to preflights; none: the preflight's
+	// Access-Control-Request-Headers are echoed.
+	AllowHeaders []string
+	// ExposeHeaders are the answer headers a page may read.
+	ExposeHeaders []string
+	// AllowCredentials lets pages send cookies; it needs listed origins.
+	AllowCredentials bool
+	// MaxAge is how long a browser may keep a preflight's answer (rounded
+	// up to seconds); 0 means DefaultMaxAge.
+	MaxAge time.Duration
+}
 
-	if len(c.AllowOrigins) == 0 {
+// New compiles o for a route allowing routeMethods (empty: every method).
+// Its problems are a fielderr.List with paths relative to o
+// ("allow_origins[1]").
+func New(o Options, routeMethods []string) (*Policy, error) {
+	var errs fielderr.List
+	p := &Policy{credentials: o.AllowCredentials}
+
+	if len(o.AllowOrigins) == 0 {
 		p.anyOrigin = true
 	}
-	for i, o := range c.AllowOrigins {
+	for i, origin := range o.AllowOrigins {
 		switch {
-		case o == "*":
+		case origin == "*":
 			p.anyOrigin = true
-		case o == "null":
-			p.origins = append(p.origins, o)
+		case origin == "null":
+			p.origins = append(p.origins, origin)
 		default:
-			scheme, host, ok := splitOrigin(o)
+			scheme, host, ok := splitOrigin(origin)
 			if !ok {
-				errs.Add(at("allow_origins", i), `want "*" or scheme://host[:port] (optionally scheme://*.domain), got %q`, o)
+				errs.Add(fielderr.Index("allow_origins", i), `want "*" or scheme://host[:port] (optionally scheme://*.domain), got %q`, origin)
 				continue
 			}
 			if strings.HasPrefix(host, "*.") {
 				p.suffixes = append(p.suffixes, pattern{scheme: strings.ToLower(scheme) + "://", suffix: strings.ToLower(host[1:])})
 				continue
 			}
-			p.origins = append(p.origins, strings.ToLower(o))
+			p.origins = append(p.origins, strings.ToLower(origin))
 		}
 	}
 	if p.anyOrigin && p.credentials {
-		errs.Add(config.Join(path, "allow_credentials"), `cannot be true with a wildcard origin ("*" or no allow_origins): browsers refuse it; list the origins`)
+		errs.Add("allow_credentials", `cannot be true with a wildcard origin ("*" or no allow_origins): browsers refuse it; list the origins`)
 	}
 
-	methods := c.AllowMethods
+	methods := o.AllowMethods
 	if len(methods) == 0 {
 		methods = routeMethods
 	}
 	var ms []string
 	for i, m := range methods {
 		switch {
-		case m == "*" && len(c.AllowMethods) > 0:
+		case m == "*" && len(o.AllowMethods) > 0:
 			if p.credentials {
-				errs.Add(at("allow_methods", i), `"*" is taken literally by browsers when credentials are allowed: list the methods`)
+				errs.Add(fielderr.Index("allow_methods", i), `"*" is taken literally by browsers when credentials are allowed: list the methods`)
 			}
 		case !knownMethods[m]:
-			if len(c.AllowMethods) > 0 {
-				errs.Add(at("allow_methods", i), "unknown method %q (use upper case)", m)
+			if len(o.AllowMethods) > 0 {
+				errs.Add(fielderr.Index("allow_methods", i), "unknown method %q (use upper case)", m)
 			}
 			continue
 		}
@@ -125,13 +145,13 @@ func Compile(c *config.CORS, routeMethods []string, path string) (*Policy, confi
 	if p.allowMethods == "" {
 		p.allowMethods = defaultMethods
 	}
-	p.allowHeaders = headerList(c.AllowHeaders, path, "allow_headers", p.credentials, &errs)
-	p.exposeHeaders = headerList(c.ExposeHeaders, path, "expose_headers", p.credentials, &errs)
+	p.allowHeaders = headerList(o.AllowHeaders, "allow_headers", p.credentials, &errs)
+	p.exposeHeaders = headerList(o.ExposeHeaders, "expose_headers", p.credentials, &errs)
 
-	maxAge := c.MaxAge.D()
+	maxAge := o.MaxAge
 	switch {
 	case maxAge < 0:
-		errs.Add(config.Join(path, "max_age"), "must not be negative")
+		errs.Add("max_age", "must not be negative")
 	case maxAge == 0:
 		maxAge = DefaultMaxAge
 	}
@@ -151,16 +171,16 @@ func appendOnce(list []string, s string) []string {
 	return append(list, s)
 }
 
-func headerList(names []string, path, key string, credentials bool, errs *config.Errors) string {
+func headerList(names []string, key string, credentials bool, errs *fielderr.List) string {
 	var out []string
 	for i, n := range names {
 		switch {
 		case n == "*":
 			if credentials {
-				errs.Add(config.Index(config.Join(path, key), i), `"*" is taken literally by browsers when credentials are allowed: list the headers`)
+				errs.Add(fielderr.Index(key, i), `"*" is taken literally by browsers when credentials are allowed: list the headers`)
 			}
 		case !httpbytes.ValidToken(n):
-			errs.Add(config.Index(config.Join(path, key), i), "invalid header name %q", n)
+			errs.Add(fielderr.Index(key, i), "invalid header name %q", n)
 			continue
 		}
 		out = appendOnce(out, n)

@@ -3,23 +3,23 @@ package cors
 import (
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
 
-func compile(t testing.TB, c config.CORS, methods ...string) *Policy {
+func compile(t testing.TB, o Options, methods ...string) *Policy {
 	t.Helper()
-	p, errs := Compile(&c, methods, "routes[0].cors")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	p, err := New(o, methods)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return p
 }
 
 func TestAllowed(t *testing.T) {
-	p := compile(t, config.CORS{AllowOrigins: []string{"https://App.example", "https://*.shop.example", "http://localhost:3000", "null"}})
+	p := compile(t, Options{AllowOrigins: []string{"https://App.example", "https://*.shop.example", "http://localhost:3000", "null"}})
 	for o, want := range map[string]bool{
 		"https://app.example": true, "https://APP.example": true, "http://app.example": false,
 		"https://a.shop.example": true, "https://a.b.shop.example": true, "https://shop.example": false,
@@ -30,40 +30,40 @@ func TestAllowed(t *testing.T) {
 			t.Errorf("%q: allowed=%v, want %v", o, got, want)
 		}
 	}
-	if any := compile(t, config.CORS{}); !any.Allowed([]byte("https://x.example")) || any.Allowed(nil) {
+	if any := compile(t, Options{}); !any.Allowed([]byte("https://x.example")) || any.Allowed(nil) {
 		t.Error("no allow_origins means any origin (but a request needs one)")
 	}
 }
 
-func TestCompileDefaultsAndValues(t *testing.T) {
-	p := compile(t, config.CORS{AllowOrigins: []string{"https://a.example"}, AllowHeaders: []string{"Authorization", "X-Client"},
-		ExposeHeaders: []string{"X-Cache"}, MaxAge: config.Duration(600e9)}, "GET", "POST")
+func TestNewDefaultsAndValues(t *testing.T) {
+	p := compile(t, Options{AllowOrigins: []string{"https://a.example"}, AllowHeaders: []string{"Authorization", "X-Client"},
+		ExposeHeaders: []string{"X-Cache"}, MaxAge: 600 * time.Second}, "GET", "POST")
 	if p.allowMethods != "GET, HEAD, POST" || p.allowHeaders != "Authorization, X-Client" || p.exposeHeaders != "X-Cache" || p.maxAge != "600" {
 		t.Fatalf("%+v", p)
 	}
-	if d := compile(t, config.CORS{}); d.allowMethods != defaultMethods || d.maxAge != "5" || d.allowHeaders != "" {
+	if d := compile(t, Options{}); d.allowMethods != defaultMethods || d.maxAge != "5" || d.allowHeaders != "" {
 		t.Fatalf("defaults %+v", d)
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	for _, c := range []struct {
-		cfg  config.CORS
+		o    Options
 		want string
 	}{
-		{config.CORS{AllowOrigins: []string{"*"}, AllowCredentials: true}, "routes[0].cors.allow_credentials: cannot be true with a wildcard origin"},
-		{config.CORS{AllowCredentials: true}, "routes[0].cors.allow_credentials: cannot be true with a wildcard origin"},
-		{config.CORS{AllowOrigins: []string{"https://ok.example", "app.example"}}, `routes[0].cors.allow_origins[1]: want "*" or scheme://host[:port]`},
-		{config.CORS{AllowOrigins: []string{"https://a.example/path"}}, `routes[0].cors.allow_origins[0]:`},
-		{config.CORS{AllowOrigins: []string{"https://a.*.example"}}, `routes[0].cors.allow_origins[0]:`},
-		{config.CORS{AllowMethods: []string{"GET", "get"}}, `routes[0].cors.allow_methods[1]: unknown method "get"`},
-		{config.CORS{AllowHeaders: []string{"Bad Header"}}, `routes[0].cors.allow_headers[0]: invalid header name "Bad Header"`},
-		{config.CORS{AllowOrigins: []string{"https://a.example"}, AllowCredentials: true, ExposeHeaders: []string{"*"}}, `routes[0].cors.expose_headers[0]: "*" is taken literally`},
-		{config.CORS{MaxAge: config.Duration(-1e9)}, "routes[0].cors.max_age: must not be negative"},
+		{Options{AllowOrigins: []string{"*"}, AllowCredentials: true}, "allow_credentials: cannot be true with a wildcard origin"},
+		{Options{AllowCredentials: true}, "allow_credentials: cannot be true with a wildcard origin"},
+		{Options{AllowOrigins: []string{"https://ok.example", "app.example"}}, `allow_origins[1]: want "*" or scheme://host[:port]`},
+		{Options{AllowOrigins: []string{"https://a.example/path"}}, `allow_origins[0]:`},
+		{Options{AllowOrigins: []string{"https://a.*.example"}}, `allow_origins[0]:`},
+		{Options{AllowMethods: []string{"GET", "get"}}, `allow_methods[1]: unknown method "get"`},
+		{Options{AllowHeaders: []string{"Bad Header"}}, `allow_headers[0]: invalid header name "Bad Header"`},
+		{Options{AllowOrigins: []string{"https://a.example"}, AllowCredentials: true, ExposeHeaders: []string{"*"}}, `expose_headers[0]: "*" is taken literally`},
+		{Options{MaxAge: -time.Second}, "max_age: must not be negative"},
 	} {
-		_, errs := Compile(&c.cfg, nil, "routes[0].cors")
-		if !strings.Contains(errs.Error(), c.want) {
-			t.Errorf("%+v: got %q, want %q", c.cfg, errs.Error(), c.want)
+		_, err := New(c.o, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want %q", c.o, err, c.want)
 		}
 	}
 }
@@ -78,7 +78,7 @@ func exchange(method string, hdr ...string) (*pipeline.Exchange, *fasthttp.Reque
 }
 
 func TestRequestAllocatesNothing(t *testing.T) {
-	p := compile(t, config.CORS{AllowOrigins: []string{"https://a.example"}, AllowCredentials: true, ExposeHeaders: []string{"X-Cache"}})
+	p := compile(t, Options{AllowOrigins: []string{"https://a.example"}, AllowCredentials: true, ExposeHeaders: []string{"X-Cache"}})
 	x, ctx := exchange("GET", "Origin", "https://a.example")
 	pre, pctx := exchange("OPTIONS", "Origin", "https://a.example", HeaderRequestMethod, "PUT", HeaderRequestHeaders, "X-A")
 	x.AddResponseHeaderString("warm", "up")
@@ -93,7 +93,7 @@ func TestRequestAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkRequest(b *testing.B) {
-	p := compile(b, config.CORS{AllowOrigins: []string{"https://a.example", "https://b.example"}, ExposeHeaders: []string{"X-Cache"}})
+	p := compile(b, Options{AllowOrigins: []string{"https://a.example", "https://b.example"}, ExposeHeaders: []string{"X-Cache"}})
 	run := func(name string, p *Policy, method string, hdr ...string) {
 		b.Run(name, func(b *testing.B) {
 			x, ctx := exchange(method, hdr...)

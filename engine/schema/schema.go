@@ -17,7 +17,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // Validator is a compiled JSON Schema. It is safe for concurrent use.
@@ -26,15 +26,14 @@ type Validator struct {
 	schema *jsonschema.Schema
 }
 
-// Compile loads and compiles the schema in file; path is the JSON path of the
-// json_schema_file key. Every problem (missing or unreadable file, invalid
-// JSON, invalid schema) is one error naming path and file.
-func Compile(file, path string) (*Validator, config.Errors) {
-	var errs config.Errors
+// New loads and compiles the schema in file. Every problem (missing or
+// unreadable file, invalid JSON, invalid schema) is one error naming file,
+// in a fielderr.List at the empty path: the caller merges it under the
+// json_schema_file key.
+func New(file string) (*Validator, error) {
 	sch, err := compile(file)
 	if err != nil {
-		errs.Add(path, "schema %q: %v", file, err)
-		return nil, errs
+		return nil, fielderr.List{fielderr.Errorf("", "schema %q: %v", file, err)}
 	}
 	return &Validator{file: file, schema: sch}, nil
 }

@@ -1,10 +1,13 @@
 package schema
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 const orderSchema = `{
@@ -36,9 +39,9 @@ func writeFile(t testing.TB, dir, name, content string) string {
 func mustCompile(t testing.TB, schema string) *Validator {
 	t.Helper()
 	file := writeFile(t, t.TempDir(), "s.json", schema)
-	v, errs := Compile(file, "routes[0].validate.json_schema_file")
-	if len(errs) > 0 {
-		t.Fatalf("compile: %v", errs)
+	v, err := New(file)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
 	}
 	return v
 }
@@ -97,9 +100,9 @@ func TestRelativeRef(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "item.json", `{"type":"object","required":["sku"]}`)
 	file := writeFile(t, dir, "order.json", `{"type":"array","items":{"$ref":"item.json"}}`)
-	v, errs := Compile(file, "p")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	v, err := New(file)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if err := v.Validate([]byte(`[{"sku":"x"},{}]`)); err == nil || !strings.HasPrefix(err.Error(), "/1: ") {
 		t.Fatalf("got %v, want an error at /1", err)
@@ -129,9 +132,8 @@ func TestPointerEscaping(t *testing.T) {
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	dir := t.TempDir()
-	const path = "routes[3].validate.json_schema_file"
 	unreadable := writeFile(t, dir, "locked.json", `{}`)
 	if err := os.Chmod(unreadable, 0); err != nil {
 		t.Fatal(err)
@@ -154,13 +156,14 @@ func TestCompileErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v, errs := Compile(c.file, path)
-			if v != nil || len(errs) != 1 {
-				t.Fatalf("got %v, %v; want one error", v, errs)
+			v, err := New(c.file)
+			var errs fielderr.List
+			if v != nil || !errors.As(err, &errs) || len(errs) != 1 {
+				t.Fatalf("got %v, %v; want one error", v, err)
 			}
 			msg := errs.Error()
-			if !strings.HasPrefix(msg, path+": ") || !strings.Contains(msg, c.file) || !strings.Contains(msg, c.want) {
-				t.Fatalf("error %q: want path %s, file %s and %q", msg, path, c.file, c.want)
+			if errs[0].Path != "" || !strings.HasPrefix(msg, "schema ") || !strings.Contains(msg, c.file) || !strings.Contains(msg, c.want) {
+				t.Fatalf("error %q: want no path, file %s and %q", msg, c.file, c.want)
 			}
 			if strings.Contains(msg, "\n") {
 				t.Fatalf("multi-line error %q", msg)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -47,7 +47,26 @@ type Split struct {
 	logs [][]byte
 }
 
-// Route is what Compile needs to know about the route.
+// Options are a route's split block.
+type Options struct {
+	// By is how a request's side is drawn: "random" (or ""), "ip",
+	// "consumer" or "header:NAME".
+	By string
+	// Services are the sides, in order; at least one is required.
+	Services []Side
+}
+
+// Side is one side of a split.
+type Side struct {
+	// Service names the side's service; it must be known and not the
+	// route's own.
+	Service string
+	// Percent is the side's share, from 0 to 100; it is required (nil is
+	// an error) and 0 is allowed (a parked side).
+	Percent *float64
+}
+
+// Route is what New needs to know about the route.
 type Route struct {
 	Name    string // for the metric label
 	Service string // the route's own service
@@ -58,12 +77,13 @@ type Route struct {
 	Metrics *metrics.Set
 }
 
-// Compile compiles c for route rt; path is the JSON path of the split
-// object. The sides are returned in order, to be resolved by the caller.
-func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.Errors) {
-	var errs config.Errors
+// New compiles o for route rt. The sides are returned in order, to be
+// resolved by the caller. Its problems are a fielderr.List with paths
+// relative to o ("services[1].percent").
+func New(o Options, rt Route) (*Split, []string, error) {
+	var errs fielderr.List
 	s := &Split{}
-	switch by := c.By; {
+	switch by := o.By; {
 	case by == "" || by == "random":
 		s.by = byRandom
 	case by == "ip":
@@ -71,36 +91,36 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 	case by == "consumer":
 		s.by = byConsumer
 		if !rt.Auth {
-			errs.Add(config.Join(path, "by"), `"consumer" needs the route to have auth`)
+			errs.Add("by", `"consumer" needs the route to have auth`)
 		}
 	case strings.HasPrefix(by, "header:"):
 		s.by = byHeader
 		s.header = by[len("header:"):]
 		if !httpbytes.ValidToken(s.header) {
-			errs.Add(config.Join(path, "by"), "invalid header name %q", s.header)
+			errs.Add("by", "invalid header name %q", s.header)
 		}
 	default:
-		errs.Add(config.Join(path, "by"), `want random, ip, consumer or header:NAME, got %q`, by)
+		errs.Add("by", `want random, ip, consumer or header:NAME, got %q`, by)
 	}
-	sp := config.Join(path, "services")
-	if len(c.Services) == 0 {
+	const sp = "services"
+	if len(o.Services) == 0 {
 		errs.Add(sp, "at least one service is required")
 	}
 	var names []string
 	total := 0.0
 	seen := map[string]int{}
-	for j, side := range c.Services {
-		at := config.Index(sp, j)
+	for j, side := range o.Services {
+		at := fielderr.Index(sp, j)
 		switch {
 		case side.Service == "":
-			errs.Add(config.Join(at, "service"), "required")
+			errs.Add(fielderr.Join(at, "service"), "required")
 		case !rt.Known(side.Service):
-			errs.Add(config.Join(at, "service"), "unknown service %q", side.Service)
+			errs.Add(fielderr.Join(at, "service"), "unknown service %q", side.Service)
 		case side.Service == rt.Service:
-			errs.Add(config.Join(at, "service"), "%q is the route's own service: it gets what the split leaves", side.Service)
+			errs.Add(fielderr.Join(at, "service"), "%q is the route's own service: it gets what the split leaves", side.Service)
 		default:
 			if k, dup := seen[side.Service]; dup {
-				errs.Add(config.Join(at, "service"), "service %q listed twice (also services[%d])", side.Service, k)
+				errs.Add(fielderr.Join(at, "service"), "service %q listed twice (also services[%d])", side.Service, k)
 			}
 			seen[side.Service] = j
 		}
@@ -109,9 +129,9 @@ func Compile(c *config.Split, rt Route, path string) (*Split, []string, config.E
 		var pct float64
 		switch {
 		case side.Percent == nil:
-			errs.Add(config.Join(at, "percent"), "required")
+			errs.Add(fielderr.Join(at, "percent"), "required")
 		case !(*side.Percent >= 0 && *side.Percent <= 100):
-			errs.Add(config.Join(at, "percent"), "must be within 0 and 100, got %v", *side.Percent)
+			errs.Add(fielderr.Join(at, "percent"), "must be within 0 and 100, got %v", *side.Percent)
 		default:
 			pct = *side.Percent
 		}

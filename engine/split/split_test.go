@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -24,41 +23,41 @@ func known(names ...string) func(string) bool {
 
 var rt = Route{Name: "t", Service: "main", Known: known("main", "v2", "v3"), Metrics: metrics.NewSet()}
 
-func compile(t testing.TB, c config.Split, r Route) *Split {
+func compile(t testing.TB, o Options, r Route) *Split {
 	t.Helper()
-	s, _, errs := Compile(&c, r, "routes[0].split")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	s, _, err := New(o, r)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
 
-func TestCompileErrors(t *testing.T) {
+func TestNewErrors(t *testing.T) {
 	for _, c := range []struct {
-		cfg  config.Split
+		o    Options
 		r    Route
 		want string
 	}{
-		{config.Split{Services: []config.SplitService{{Service: "nope", Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: unknown service "nope"`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(60)}, {Service: "v3", Percent: pct(50)}}}, rt, `routes[0].split.services: percents sum to 110, over 100`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(-1)}}}, rt, `routes[0].split.services[0].percent: must be within 0 and 100, got -1`},
-		{config.Split{Services: []config.SplitService{{Service: "v2"}}}, rt, `routes[0].split.services[0].percent: required`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(101)}}}, rt, `routes[0].split.services[0].percent:`},
-		{config.Split{By: "cookie", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: want random, ip, consumer or header:NAME, got "cookie"`},
-		{config.Split{By: "header:", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: invalid header name ""`},
-		{config.Split{By: "consumer", Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.by: "consumer" needs the route to have auth`},
-		{config.Split{}, rt, `routes[0].split.services: at least one service is required`},
-		{config.Split{Services: []config.SplitService{{Service: "main", Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: "main" is the route's own service`},
-		{config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(5)}, {Service: "v2", Percent: pct(5)}}}, rt, `routes[0].split.services[1].service: service "v2" listed twice`},
-		{config.Split{Services: []config.SplitService{{Percent: pct(5)}}}, rt, `routes[0].split.services[0].service: required`},
+		{Options{Services: []Side{{Service: "nope", Percent: pct(5)}}}, rt, `services[0].service: unknown service "nope"`},
+		{Options{Services: []Side{{Service: "v2", Percent: pct(60)}, {Service: "v3", Percent: pct(50)}}}, rt, `services: percents sum to 110, over 100`},
+		{Options{Services: []Side{{Service: "v2", Percent: pct(-1)}}}, rt, `services[0].percent: must be within 0 and 100, got -1`},
+		{Options{Services: []Side{{Service: "v2"}}}, rt, `services[0].percent: required`},
+		{Options{Services: []Side{{Service: "v2", Percent: pct(101)}}}, rt, `services[0].percent:`},
+		{Options{By: "cookie", Services: []Side{{Service: "v2", Percent: pct(5)}}}, rt, `by: want random, ip, consumer or header:NAME, got "cookie"`},
+		{Options{By: "header:", Services: []Side{{Service: "v2", Percent: pct(5)}}}, rt, `by: invalid header name ""`},
+		{Options{By: "consumer", Services: []Side{{Service: "v2", Percent: pct(5)}}}, rt, `by: "consumer" needs the route to have auth`},
+		{Options{}, rt, `services: at least one service is required`},
+		{Options{Services: []Side{{Service: "main", Percent: pct(5)}}}, rt, `services[0].service: "main" is the route's own service`},
+		{Options{Services: []Side{{Service: "v2", Percent: pct(5)}, {Service: "v2", Percent: pct(5)}}}, rt, `services[1].service: service "v2" listed twice`},
+		{Options{Services: []Side{{Percent: pct(5)}}}, rt, `services[0].service: required`},
 	} {
-		_, _, errs := Compile(&c.cfg, c.r, "routes[0].split")
-		if !strings.Contains(errs.Error(), c.want) {
-			t.Errorf("%+v: got %q, want %q", c.cfg, errs.Error(), c.want)
+		_, _, err := New(c.o, c.r)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want %q", c.o, err, c.want)
 		}
 	}
 	// Exactly 100 is fine (the route's own service then gets nothing).
-	compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(33.3333)}, {Service: "v3", Percent: pct(66.6667)}}}, rt)
+	compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(33.3333)}, {Service: "v3", Percent: pct(66.6667)}}}, rt)
 }
 
 func exchange(hdr, val string) *pipeline.Exchange {
@@ -70,7 +69,7 @@ func exchange(hdr, val string) *pipeline.Exchange {
 }
 
 func TestShares(t *testing.T) {
-	s := compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(10)}, {Service: "v3", Percent: pct(25)}}}, rt)
+	s := compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(10)}, {Service: "v3", Percent: pct(25)}}}, rt)
 	x := exchange("", "")
 	var n [3]int
 	const total = 200000
@@ -88,7 +87,7 @@ func TestShares(t *testing.T) {
 // TestParkedSide: a side at 0 percent gets no request, and the sides after
 // it keep their shares.
 func TestParkedSide(t *testing.T) {
-	s := compile(t, config.Split{Services: []config.SplitService{{Service: "v2", Percent: pct(0)}, {Service: "v3", Percent: pct(50)}}}, rt)
+	s := compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(0)}, {Service: "v3", Percent: pct(50)}}}, rt)
 	x := exchange("", "")
 	var n [3]int
 	const total = 20000
@@ -107,7 +106,7 @@ func TestParkedSide(t *testing.T) {
 func pct(f float64) *float64 { return &f }
 
 func TestStickyByKey(t *testing.T) {
-	s := compile(t, config.Split{By: "header:X-User", Services: []config.SplitService{{Service: "v2", Percent: pct(20)}}}, rt)
+	s := compile(t, Options{By: "header:X-User", Services: []Side{{Service: "v2", Percent: pct(20)}}}, rt)
 	side := map[string]int{}
 	canary := 0
 	for i := 0; i < 20000; i++ {
@@ -130,7 +129,7 @@ func TestStickyByKey(t *testing.T) {
 			t.Fatal("a request without the key left the route's service")
 		}
 	}
-	ip := compile(t, config.Split{By: "ip", Services: []config.SplitService{{Service: "v2", Percent: pct(50)}}}, rt)
+	ip := compile(t, Options{By: "ip", Services: []Side{{Service: "v2", Percent: pct(50)}}}, rt)
 	x := exchange("", "")
 	x.ClientIP = []byte("192.0.2.44")
 	first := ip.Pick(x)
@@ -146,7 +145,7 @@ func TestStickyByKey(t *testing.T) {
 
 func TestPickAllocatesNothing(t *testing.T) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
-		s := compile(t, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: pct(5)}}}, rt)
+		s := compile(t, Options{By: by, Services: []Side{{Service: "v2", Percent: pct(5)}}}, rt)
 		x := exchange("X-User", "u1")
 		x.ClientIP = []byte("10.0.0.1")
 		if n := testing.AllocsPerRun(500, func() { x.LogExtra = x.LogExtra[:0]; s.Pick(x) }); n != 0 {
@@ -157,7 +156,7 @@ func TestPickAllocatesNothing(t *testing.T) {
 
 func BenchmarkPick(b *testing.B) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
-		s := compile(b, config.Split{By: by, Services: []config.SplitService{{Service: "v2", Percent: pct(5)}, {Service: "v3", Percent: pct(5)}}}, rt)
+		s := compile(b, Options{By: by, Services: []Side{{Service: "v2", Percent: pct(5)}, {Service: "v3", Percent: pct(5)}}}, rt)
 		x := exchange("X-User", "user-1234")
 		x.ClientIP = []byte("10.0.0.1")
 		b.Run(by, func(b *testing.B) {

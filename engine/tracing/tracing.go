@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/valyala/fasthttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -96,27 +96,41 @@ type Tracer struct {
 	closed   sync.Once
 }
 
-// Compile validates the tracing section (nil: tracing off) and builds its
-// Tracer, counting dropped spans in set (the engine's; the series exists
-// with tracing off too, at 0). Nothing is dialed until the first export.
-func Compile(c *config.Tracing, set *metrics.Set) (*Tracer, config.Errors) {
+// Options are the tracing section.
+type Options struct {
+	// OTLPEndpoint is the collector's OTLP/HTTP URL (required); one without
+	// a path gets DefaultPath.
+	OTLPEndpoint string
+	// SampleRatio is the share of new traces sampled, from 0 to 1; nil
+	// means DefaultSampleRatio (0 is a valid ratio: sample none).
+	SampleRatio *float64
+	// ServiceName is the service.name resource attribute; "" means
+	// DefaultServiceName.
+	ServiceName string
+}
+
+// New validates o (nil: tracing off, a nil Tracer) and builds its Tracer,
+// counting dropped spans in set (the engine's; the series exists with
+// tracing off too, at 0). Nothing is dialed until the first export. Its
+// problems are a fielderr.List with paths relative to o ("otlp_endpoint").
+func New(o *Options, set *metrics.Set) (*Tracer, error) {
 	dropped := set.GetOrCreateCounter(droppedName)
-	if c == nil {
+	if o == nil {
 		return nil, nil
 	}
-	var errs config.Errors
-	endpoint, err := endpointURL(c.OTLPEndpoint)
+	var errs fielderr.List
+	endpoint, err := endpointURL(o.OTLPEndpoint)
 	if err != nil {
-		errs.Add("tracing.otlp_endpoint", "%v", err)
+		errs.Add("otlp_endpoint", "%v", err)
 	}
 	ratio := DefaultSampleRatio
-	if c.SampleRatio != nil {
-		ratio = *c.SampleRatio
+	if o.SampleRatio != nil {
+		ratio = *o.SampleRatio
 		if math.IsNaN(ratio) || ratio < 0 || ratio > 1 {
-			errs.Add("tracing.sample_ratio", "must be between 0 and 1, got %v", ratio)
+			errs.Add("sample_ratio", "must be between 0 and 1, got %v", ratio)
 		}
 	}
-	name := c.ServiceName
+	name := o.ServiceName
 	if name == "" {
 		name = DefaultServiceName
 	}
@@ -125,7 +139,7 @@ func Compile(c *config.Tracing, set *metrics.Set) (*Tracer, config.Errors) {
 	}
 	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(endpoint))
 	if err != nil {
-		errs.Add("tracing.otlp_endpoint", "%v", err)
+		errs.Add("otlp_endpoint", "%v", err)
 		return nil, errs
 	}
 	t := newTracer(exp, name, ratio, dropped)

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -15,9 +14,9 @@ import (
 
 func compileRatio(t testing.TB, ratio float64) *Tracer {
 	t.Helper()
-	tr, errs := Compile(&config.Tracing{OTLPEndpoint: "http://127.0.0.1:9/v1/traces", SampleRatio: &ratio}, metrics.NewSet())
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	tr, err := New(&Options{OTLPEndpoint: "http://127.0.0.1:9/v1/traces", SampleRatio: &ratio}, metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(tr.Close)
 	return tr
