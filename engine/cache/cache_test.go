@@ -37,7 +37,7 @@ func TestMissThenHit(t *testing.T) {
 	if first.age != "" {
 		t.Fatalf("a miss has Age %q", first.age)
 	}
-	if n := u.calls.Load(); n != 1 {
+	if n := u.Hits.Load(); n != 1 {
 		t.Fatalf("upstream calls %d, want 1", n)
 	}
 	if v, _ := g.results.Load("m1"); v != "miss" {
@@ -88,7 +88,7 @@ func TestBypass(t *testing.T) {
 	}
 	// Unrelated client directives do not bypass.
 	g.expect(t, "HIT", "GET", "/b", "Cache-Control: max-stale=5")
-	if n := u.calls.Load(); n != 10 {
+	if n := u.Hits.Load(); n != 10 {
 		t.Fatalf("upstream calls %d, want 10", n)
 	}
 }
@@ -249,7 +249,7 @@ func TestHeadServedFromGetEntry(t *testing.T) {
 	if r := g.expect(t, "MISS", "GET", "/h2"); r.body == "" {
 		t.Fatal("GET after HEAD misses answered an empty body")
 	}
-	if n := u.calls.Load(); n != 4 {
+	if n := u.Hits.Load(); n != 4 {
 		t.Fatalf("upstream calls %d, want 4", n)
 	}
 }
@@ -271,7 +271,7 @@ func TestConcurrentMissesCoalesce(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if c := u.calls.Load(); c != 1 {
+	if c := u.Hits.Load(); c != 1 {
 		t.Fatalf("upstream calls %d, want 1", c)
 	}
 	count := map[string]int{}
@@ -306,7 +306,7 @@ func TestCoalescingWithoutStore(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c := u.calls.Load(); c != 1 {
+	if c := u.Hits.Load(); c != 1 {
 		t.Fatalf("upstream calls %d, want 1", c)
 	}
 }
@@ -325,7 +325,7 @@ func TestUnshareableLeaderFollowersFetch(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if c := u.calls.Load(); c != 5 {
+	if c := u.Hits.Load(); c != 5 {
 		t.Fatalf("upstream calls %d, want 5 (a private answer is never shared)", c)
 	}
 }
@@ -347,7 +347,7 @@ func TestFollowerDeadline(t *testing.T) {
 	if l := <-leader; l.status != 200 || l.cache != "MISS" {
 		t.Fatalf("leader: %d %q", l.status, l.cache)
 	}
-	if c := u.calls.Load(); c != 1 {
+	if c := u.Hits.Load(); c != 1 {
 		t.Fatalf("upstream calls %d", c)
 	}
 }
@@ -378,7 +378,7 @@ func TestStaleOnConnectRefused(t *testing.T) {
 	g := newGateway(t, u.addr, cacheCfg(200*time.Millisecond, 5*time.Second), false)
 	fresh := g.expect(t, "MISS", "GET", "/c")
 	g.settle()
-	u.srv.Close()
+	u.Kill()
 	g.hc.CloseIdleConnections()
 	time.Sleep(300 * time.Millisecond)
 	r := g.expect(t, "STALE", "GET", "/c")

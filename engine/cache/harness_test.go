@@ -15,37 +15,35 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
 
-// upstream is a real HTTP server on 127.0.0.1 that counts its calls. Query
-// parameters steer its answer: cc= sets Cache-Control, status= the status,
-// cookie=1 adds Set-Cookie, sleep= delays it, vary= sets Vary, age= sets
-// Age, pad= adds that many bytes to the body. Its body names
-// the call number, so a test can tell a cached answer from a fresh one.
+// upstream is the shared fake upstream (enginetest) answering through an
+// net/http handler. Query parameters steer its answer: cc= sets
+// Cache-Control, status= the status, cookie=1 adds Set-Cookie, sleep= delays
+// it, vary= sets Vary, age= sets Age, pad= adds that many bytes to the body.
+// Its body names the call number, so a test can tell a cached answer from a
+// fresh one.
 type upstream struct {
-	addr  string
-	calls atomic.Int64
-	fail  atomic.Bool // answer 500 to everything
-	srv   *http.Server
+	*enginetest.Upstream
+	addr string
+	fail atomic.Bool  // answer 500 to everything
+	seq  atomic.Int64 // call number, unique per answer
 }
 
 func newUpstream(t *testing.T) *upstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{addr: ln.Addr().String()}
-	u.srv = &http.Server{Handler: http.HandlerFunc(u.serve), ReadHeaderTimeout: 5 * time.Second}
-	go u.srv.Serve(ln) //nolint:errcheck // ends at Close
-	t.Cleanup(func() { u.srv.Close() })
+	u := &upstream{}
+	u.Upstream = enginetest.StartUpstream(t, fasthttpadaptor.NewFastHTTPHandlerFunc(u.serve))
+	u.addr = u.Addr()
 	return u
 }
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
-	n := u.calls.Add(1)
+	n := u.seq.Add(1)
 	q := r.URL.Query()
 	if d, err := time.ParseDuration(q.Get("sleep")); err == nil {
 		time.Sleep(d)
