@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/pipeline"
-	"github.com/valyala/fasthttp"
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 )
 
 func known(names ...string) func(string) bool {
@@ -60,17 +59,9 @@ func TestNewErrors(t *testing.T) {
 	compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(33.3333)}, {Service: "v3", Percent: pct(66.6667)}}}, rt)
 }
 
-func exchange(hdr, val string) *pipeline.Exchange {
-	ctx := new(fasthttp.RequestCtx)
-	if hdr != "" {
-		ctx.Request.Header.Set(hdr, val)
-	}
-	return &pipeline.Exchange{Ctx: ctx}
-}
-
 func TestShares(t *testing.T) {
 	s := compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(10)}, {Service: "v3", Percent: pct(25)}}}, rt)
-	x := exchange("", "")
+	x := enginetest.Exchange("GET", "/")
 	var n [3]int
 	const total = 200000
 	for i := 0; i < total; i++ {
@@ -88,7 +79,7 @@ func TestShares(t *testing.T) {
 // it keep their shares.
 func TestParkedSide(t *testing.T) {
 	s := compile(t, Options{Services: []Side{{Service: "v2", Percent: pct(0)}, {Service: "v3", Percent: pct(50)}}}, rt)
-	x := exchange("", "")
+	x := enginetest.Exchange("GET", "/")
 	var n [3]int
 	const total = 20000
 	for i := 0; i < total; i++ {
@@ -111,7 +102,7 @@ func TestStickyByKey(t *testing.T) {
 	canary := 0
 	for i := 0; i < 20000; i++ {
 		k := fmt.Sprintf("user-%d", i%5000)
-		got := s.Pick(exchange("X-User", k))
+		got := s.Pick(enginetest.Exchange("GET", "/", "X-User: "+k))
 		if prev, ok := side[k]; ok && prev != got {
 			t.Fatalf("%s moved from side %d to %d", k, prev, got)
 		}
@@ -125,12 +116,12 @@ func TestStickyByKey(t *testing.T) {
 	}
 	// No key: the route's own service.
 	for i := 0; i < 100; i++ {
-		if s.Pick(exchange("", "")) != -1 {
+		if s.Pick(enginetest.Exchange("GET", "/")) != -1 {
 			t.Fatal("a request without the key left the route's service")
 		}
 	}
 	ip := compile(t, Options{By: "ip", Services: []Side{{Service: "v2", Percent: pct(50)}}}, rt)
-	x := exchange("", "")
+	x := enginetest.Exchange("GET", "/")
 	x.ClientIP = []byte("192.0.2.44")
 	first := ip.Pick(x)
 	if string(x.LogExtra) != `,"service":"main"` && string(x.LogExtra) != `,"service":"v2"` {
@@ -146,7 +137,7 @@ func TestStickyByKey(t *testing.T) {
 func TestPickAllocatesNothing(t *testing.T) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
 		s := compile(t, Options{By: by, Services: []Side{{Service: "v2", Percent: pct(5)}}}, rt)
-		x := exchange("X-User", "u1")
+		x := enginetest.Exchange("GET", "/", "X-User: "+"u1")
 		x.ClientIP = []byte("10.0.0.1")
 		if n := testing.AllocsPerRun(500, func() { x.LogExtra = x.LogExtra[:0]; s.Pick(x) }); n != 0 {
 			t.Errorf("%s: Pick allocates %v", by, n)
@@ -157,7 +148,7 @@ func TestPickAllocatesNothing(t *testing.T) {
 func BenchmarkPick(b *testing.B) {
 	for _, by := range []string{"random", "header:X-User", "ip"} {
 		s := compile(b, Options{By: by, Services: []Side{{Service: "v2", Percent: pct(5)}, {Service: "v3", Percent: pct(5)}}}, rt)
-		x := exchange("X-User", "user-1234")
+		x := enginetest.Exchange("GET", "/", "X-User: "+"user-1234")
 		x.ClientIP = []byte("10.0.0.1")
 		b.Run(by, func(b *testing.B) {
 			b.ReportAllocs()

@@ -3,19 +3,10 @@ package wsproxy
 import (
 	"testing"
 
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
-
-func exchange(method string, headers ...string) *pipeline.Exchange {
-	ctx := &fasthttp.RequestCtx{}
-	ctx.Request.Header.SetMethod(method)
-	ctx.Request.SetRequestURI("/ws")
-	for i := 0; i+1 < len(headers); i += 2 {
-		ctx.Request.Header.Add(headers[i], headers[i+1])
-	}
-	return &pipeline.Exchange{Ctx: ctx}
-}
 
 func TestIsUpgrade(t *testing.T) {
 	cases := []struct {
@@ -23,16 +14,16 @@ func TestIsUpgrade(t *testing.T) {
 		x       *pipeline.Exchange
 		upgrade bool
 	}{
-		{"canonical", exchange("GET", "Connection", "Upgrade", "Upgrade", "websocket"), true},
-		{"case and lists", exchange("GET", "Connection", "keep-alive, UPGRADE", "Upgrade", " WebSocket "), true},
-		{"upgrade list", exchange("GET", "Connection", "upgrade", "Upgrade", "foo/1, websocket"), true},
-		{"POST", exchange("POST", "Connection", "Upgrade", "Upgrade", "websocket"), false},
-		{"HEAD", exchange("HEAD", "Connection", "Upgrade", "Upgrade", "websocket"), false},
-		{"no connection token", exchange("GET", "Connection", "keep-alive", "Upgrade", "websocket"), false},
-		{"token prefix only", exchange("GET", "Connection", "upgraded", "Upgrade", "websocket"), false},
-		{"h2c", exchange("GET", "Connection", "Upgrade", "Upgrade", "h2c"), false},
-		{"no upgrade header", exchange("GET", "Connection", "Upgrade"), false},
-		{"plain", exchange("GET"), false},
+		{"canonical", enginetest.Exchange("GET", "/ws", "Connection: Upgrade", "Upgrade: websocket"), true},
+		{"case and lists", enginetest.Exchange("GET", "/ws", "Connection: keep-alive, UPGRADE", "Upgrade:  WebSocket "), true},
+		{"upgrade list", enginetest.Exchange("GET", "/ws", "Connection: upgrade", "Upgrade: foo/1, websocket"), true},
+		{"POST", enginetest.Exchange("POST", "/ws", "Connection: Upgrade", "Upgrade: websocket"), false},
+		{"HEAD", enginetest.Exchange("HEAD", "/ws", "Connection: Upgrade", "Upgrade: websocket"), false},
+		{"no connection token", enginetest.Exchange("GET", "/ws", "Connection: keep-alive", "Upgrade: websocket"), false},
+		{"token prefix only", enginetest.Exchange("GET", "/ws", "Connection: upgraded", "Upgrade: websocket"), false},
+		{"h2c", enginetest.Exchange("GET", "/ws", "Connection: Upgrade", "Upgrade: h2c"), false},
+		{"no upgrade header", enginetest.Exchange("GET", "/ws", "Connection: Upgrade"), false},
+		{"plain", enginetest.Exchange("GET", "/ws"), false},
 	}
 	for _, c := range cases {
 		if got := IsUpgrade(c.x); got != c.upgrade {
@@ -62,8 +53,8 @@ func TestSwitchedHeaders(t *testing.T) {
 }
 
 func BenchmarkIsUpgrade(b *testing.B) {
-	ws := exchange("GET", "Connection", "keep-alive, Upgrade", "Upgrade", "websocket")
-	plain := exchange("GET", "Accept", "*/*")
+	ws := enginetest.Exchange("GET", "/ws", "Connection: keep-alive, Upgrade", "Upgrade: websocket")
+	plain := enginetest.Exchange("GET", "/ws", "Accept: */*")
 	b.ReportAllocs()
 	for b.Loop() {
 		if !IsUpgrade(ws) || IsUpgrade(plain) {
