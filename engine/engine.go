@@ -250,8 +250,8 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	errs = append(errs, lerrs...)
 	st.listener = ls
 	if s.TLS != nil {
-		cfg, tlsErrs := tlsconf.Server(s.TLS, "server.tls")
-		errs = append(errs, tlsErrs...)
+		cfg, err := tlsconf.Server(serverTLSOptions(s.TLS, "server.tls"))
+		errs.Merge("server.tls", err)
 		e.tls = cfg
 	}
 	e.server = st
