@@ -15,8 +15,8 @@ type metaHeader struct {
 }
 
 // metaHeaders lists the headers every grpc route forwards: the request id,
-// the trace context, the X-Forwarded-* set and every auth policy's
-// forward_claims headers, claims (which the gateway has already set or
+// the trace context, the X-Forwarded-* set and claims, the headers auth
+// policies fill from token claims (which the gateway has already set or
 // stripped).
 func metaHeaders(claims []string) []metaHeader {
 	names := []string{
