@@ -134,7 +134,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	e.proxyErrors = newProxyErrors(e.metrics)
 	errs = append(errs, e.compileServer(&cfg.Server)...)
 
-	services, es := upstream.Compile(cfg, e.metrics)
+	services, es := compileServices(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.services = services
 
@@ -146,7 +146,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	errs = append(errs, es...)
 	e.limits = limits
 
-	grpcSet, es := grpcgw.Compile(cfg, e.services)
+	grpcSet, es := compileGRPC(cfg, e.services)
 	errs = append(errs, es...)
 	e.grpc = grpcSet
 
@@ -250,8 +250,8 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 	errs = append(errs, lerrs...)
 	st.listener = ls
 	if s.TLS != nil {
-		cfg, tlsErrs := tlsconf.Server(s.TLS, "server.tls")
-		errs = append(errs, tlsErrs...)
+		cfg, err := tlsconf.Server(serverTLSOptions(s.TLS, "server.tls"))
+		errs.Merge("server.tls", err)
 		e.tls = cfg
 	}
 	e.server = st

@@ -135,7 +135,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		errs = append(errs, es...)
 		r.aggregate = plan
 	case rc.GRPCMethod != "":
-		m, es := e.grpc.Method(rc.Service, rc.GRPCMethod, pathParams(rc.Path), path)
+		m, es := e.grpcMethod(rc, path)
 		errs = append(errs, es...)
 		r.grpc = m
 		r.service = e.services[rc.Service]

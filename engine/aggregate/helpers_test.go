@@ -101,11 +101,28 @@ func compileTest(t testing.TB, cfgJSON string, params ...string) (*Plan, config.
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	services, errs := upstream.Compile(cfg, metrics.NewSet())
-	if len(errs) > 0 {
-		t.Fatalf("services: %v", errs)
+	services := map[string]*upstream.Service{}
+	for _, name := range cfg.Order.Services {
+		svc, err := upstream.New(name, serviceOptions(cfg.Services[name]), metrics.NewSet())
+		if err != nil {
+			t.Fatalf("services.%s: %v", name, err)
+		}
+		services[name] = svc
 	}
 	return Compile(cfg.Routes[0].Aggregate, services, params, "routes[0].aggregate")
+}
+
+// serviceOptions translates the service settings these tests use (the
+// engine's compile step translates them all).
+func serviceOptions(c *config.Service) upstream.ServiceOptions {
+	o := upstream.ServiceOptions{
+		Protocol: c.Protocol, Balancer: c.Balancer, Timeout: c.Timeout.D(), TryTimeout: c.TryTimeout.D(),
+		ConnectTimeout: c.ConnectTimeout.D(), MaxConnsPerTarget: c.MaxConnsPerTarget, Retries: c.Retries,
+	}
+	for _, t := range c.Targets {
+		o.Targets = append(o.Targets, upstream.TargetOptions{Addr: t.Addr, Weight: t.Weight})
+	}
+	return o
 }
 
 func mustCompile(t testing.TB, cfgJSON string, params ...string) *Plan {

@@ -2,11 +2,13 @@
 // builds the request message from path parameters, query and JSON body using
 // the service's descriptor set, calls the method, and answers JSON.
 //
-// Compile reads each grpc service's descriptor_set (a serialized
+// The engine's compile step builds a Set from typed Options (NewSet) and adds
+// each grpc service (Set.AddService): its descriptor set (a serialized
 // google.protobuf.FileDescriptorSet, as `protoc --descriptor_set_out
-// --include_imports` writes it) and opens one lazily-connecting
-// grpc.ClientConn per target. Set.Method resolves a route's grpc_method
-// against it once, with every field the route's path parameters name.
+// --include_imports` writes it) is read and one lazily-connecting
+// grpc.ClientConn opened per target. Set.Method resolves a route's
+// grpc_method against it once, with every field the route's path parameters
+// name.
 //
 // Request message precedence, lowest to highest: the JSON body (protojson;
 // unknown fields are a 400), then query parameters, then path parameters.
@@ -26,94 +28,90 @@
 package grpcgw
 
 import (
+	"errors"
 	"log/slog"
 	"strings"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
 // Set holds the gRPC connections of every grpc service of a config.
 type Set struct {
 	services map[string]*service
-	declared map[string]*config.Service
+	// protocols is the protocol of every declared service.
+	protocols map[string]string
 	// meta lists the request headers forwarded as gRPC metadata.
 	meta []metaHeader
 }
 
-// Compile prepares every service with protocol "grpc" (descriptor sets,
-// connections). Problems carry their JSON paths. It also rejects routes that
-// would send plain HTTP to a grpc service.
-//
-// services are the compiled upstream services: a grpc service leases its
-// targets from its upstream.Service (balancer, passive ejection, circuit
-// breaker, fallback), so that gRPC calls follow the same rules as HTTP ones.
-func Compile(cfg *config.Config, services map[string]*upstream.Service) (*Set, config.Errors) {
-	var errs config.Errors
-	s := &Set{services: map[string]*service{}, declared: cfg.Services}
-	for _, name := range cfg.Order.Services {
-		c := cfg.Services[name]
-		if c == nil {
-			continue // reported by the upstream package
-		}
-		path := config.Join("services", name)
-		if c.Protocol != "grpc" {
-			if c.DescriptorSet != "" {
-				// The contract's example config shows descriptor_set on a
-				// service whose protocol may be http: accept it, unused.
-				slog.Warn("descriptor_set ignored: only used by protocol \"grpc\"", "path", config.Join(path, "descriptor_set"))
-			}
-			continue
-		}
-		up := services[name] // nil: the upstream package reported why
-		svc, es := compileService(name, c, path, up)
-		errs = append(errs, es...)
-		if svc == nil {
-			continue
-		}
-		if len(up.Targets()) != len(svc.targets) {
-			svc.close() // unreachable: both come from c.Targets
-			continue
-		}
-		if c.HealthCheck != nil {
-			up.SetProbe(svc.healthProbe(strings.TrimPrefix(up.HealthPath(), "/")))
-		}
-		s.services[name] = svc
-	}
-	errs = append(errs, s.checkRoutes(cfg)...)
-	s.meta = metaHeaders(cfg)
-	if len(errs) > 0 {
-		s.Close()
-	}
-	return s, errs
+// Options are what a Set needs from the whole config.
+type Options struct {
+	// Protocols is the protocol of every declared service by name ("" is
+	// http, as is a service whose object is null): a route may only call a
+	// method of a declared grpc service.
+	Protocols map[string]string
+	// ClaimHeaders are the request headers auth policies fill from token
+	// claims (their forward_claims values, in any order). They are
+	// forwarded as gRPC metadata along with the request id, the trace
+	// context and the X-Forwarded-* set.
+	ClaimHeaders []string
 }
 
-// checkRoutes reports aggregate backends on a grpc service: they would speak
-// HTTP/1.1 to a gRPC server.
-func (s *Set) checkRoutes(cfg *config.Config) config.Errors {
-	var errs config.Errors
-	isGRPC := func(name string) bool {
-		c := cfg.Services[name]
-		return c != nil && c.Protocol == "grpc"
+// ServiceOptions are a grpc service's own settings beyond what the upstream
+// package compiles (targets, timeouts, tls, health checks).
+type ServiceOptions struct {
+	// DescriptorSet is the file name of the service's serialized
+	// google.protobuf.FileDescriptorSet; only routes with grpc_method need it.
+	DescriptorSet string
+}
+
+// ErrNoDescriptorSet is Method's answer for a grpc service without a
+// descriptor set: the problem is the service's, which the caller names.
+var ErrNoDescriptorSet = errors.New("service has no descriptor_set")
+
+// NewSet returns an empty Set; AddService adds its grpc services.
+func NewSet(o Options) *Set {
+	return &Set{services: map[string]*service{}, protocols: o.Protocols, meta: metaHeaders(o.ClaimHeaders)}
+}
+
+// AddService prepares the grpc service name (descriptor set, connections).
+// Its problems are a fielderr.List with paths relative to the service
+// ("descriptor_set", "targets[1]").
+//
+// up is the service the upstream package compiled (nil when it refused it:
+// then only the descriptor set is checked, so that every problem is
+// reported at once). A grpc service leases its targets from up (balancer,
+// passive ejection, circuit breaker, fallback), so that gRPC calls follow
+// the same rules as HTTP ones; when up has active health checks they use
+// the gRPC health protocol.
+func (s *Set) AddService(name string, o ServiceOptions, up *upstream.Service) error {
+	svc, err := compileService(name, o, up)
+	if svc == nil {
+		return err
 	}
-	for i, rc := range cfg.Routes {
-		if rc == nil {
-			continue
-		}
-		path := config.Index("routes", i)
-		if rc.Aggregate != nil {
-			for j, b := range rc.Aggregate.Backends {
-				if isGRPC(b.Service) {
-					errs.Add(config.Join(config.Index(config.Join(config.Join(path, "aggregate"), "backends"), j), "service"),
-						"service %q is a grpc service; aggregate backends must be HTTP services", b.Service)
-				}
-			}
-			continue
-		}
-		// A route without grpc_method on a grpc service is a gRPC
-		// pass-through (the engine's grpcpass.go).
+	if hp := up.HealthPath(); hp != "" {
+		up.SetProbe(svc.healthProbe(strings.TrimPrefix(hp, "/")))
 	}
-	return errs
+	s.services[name] = svc
+	return nil
+}
+
+// CheckAggregate reports aggregate backends (by their service names) on a
+// grpc service: they would speak HTTP/1.1 to a gRPC server. Its problems
+// are a fielderr.List with paths relative to the backends list
+// ("[1].service").
+func (s *Set) CheckAggregate(backends []string) error {
+	var errs fielderr.List
+	for j, name := range backends {
+		if s.protocols[name] == "grpc" {
+			errs.Add(fielderr.Join(fielderr.Index("", j), "service"),
+				"service %q is a grpc service; aggregate backends must be HTTP services", name)
+		}
+	}
+	// A route without grpc_method on a grpc service is a gRPC pass-through
+	// (the engine's grpcpass.go): nothing to check here.
+	return errs.Err()
 }
 
 // Close closes the connections.
@@ -126,54 +124,64 @@ func (s *Set) Close() {
 	}
 }
 
-// Method compiles a route's grpc_method against its service. path is the
-// route's JSON path ("routes[3]"); routeParams are the path parameter names.
-func (s *Set) Method(service, method string, routeParams []string, path string) (*Method, config.Errors) {
-	var errs config.Errors
-	if service == "" {
-		errs.Add(config.Join(path, "service"), "required")
+// MethodOptions are a route's grpc_method and what it needs from the route.
+type MethodOptions struct {
+	// Service is the route's service.
+	Service string
+	// Method is the route's grpc_method, "package.Service/Method".
+	Method string
+	// PathParams are the names of the route's path parameters.
+	PathParams []string
+	// LogPath is the route's place in the config ("routes[3]"); it only
+	// names the route in log warnings (errors carry relative paths).
+	LogPath string
+}
+
+// Method compiles a route's grpc_method against its service. Its problems
+// are a fielderr.List with paths relative to the route ("grpc_method"), or
+// ErrNoDescriptorSet when the service lacks the descriptors. A service that
+// failed to compile yields (nil, nil): its own problems are reported.
+func (s *Set) Method(o MethodOptions) (*Method, error) {
+	var errs fielderr.List
+	if o.Service == "" {
+		errs.Add("service", "required")
 		return nil, errs
 	}
-	c, declared := s.declared[service]
+	protocol, declared := s.protocols[o.Service]
 	if !declared {
-		errs.Add(config.Join(path, "service"), "unknown service %q", service)
+		errs.Add("service", "unknown service %q", o.Service)
 		return nil, errs
 	}
-	if c == nil || c.Protocol != "grpc" {
-		errs.Add(config.Join(path, "grpc_method"), "service %q is not a grpc service (protocol %q)", service, protocolOf(c))
+	if protocol != "grpc" {
+		if protocol == "" {
+			protocol = "http"
+		}
+		errs.Add("grpc_method", "service %q is not a grpc service (protocol %q)", o.Service, protocol)
 		return nil, errs
 	}
-	svc := s.services[service]
+	svc := s.services[o.Service]
 	if svc == nil {
 		return nil, nil // the service's own problems are already reported
 	}
 	if svc.files == nil {
-		errs.Add(config.Join(config.Join("services", service), "descriptor_set"), "required for routes with grpc_method (%s)", path)
-		return nil, errs
+		return nil, ErrNoDescriptorSet
 	}
-	m, err := compileMethod(svc, method, s.meta)
+	m, err := compileMethod(svc, o.Method, s.meta)
 	if err != nil {
-		errs.Add(config.Join(path, "grpc_method"), "%v", err)
+		errs.Add("grpc_method", "%v", err)
 		return nil, errs
 	}
-	for _, p := range routeParams {
+	for _, p := range o.PathParams {
 		fp, err := resolveField(m.in, p)
 		if err != nil {
 			// A parameter may only serve routing (a tenant, a version):
 			// warn rather than refuse the config.
-			slog.Warn("grpc: path parameter fills no request field", "path", config.Join(path, "path"), "param", p, "reason", err.Error())
+			slog.Warn("grpc: path parameter fills no request field", "path", fielderr.Join(o.LogPath, "path"), "param", p, "reason", err.Error())
 			continue
 		}
 		m.params = append(m.params, param{name: p, field: fp})
 	}
 	return m, nil
-}
-
-func protocolOf(c *config.Service) string {
-	if c == nil || c.Protocol == "" {
-		return "http"
-	}
-	return c.Protocol
 }
 
 // splitMethod parses "pkg.Service/Method" (a leading '/' is allowed).

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/grpcgw/grpctest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
+	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
@@ -34,29 +34,37 @@ func writeProtoset(t testing.TB, data []byte) string {
 	return name
 }
 
-// compileSet compiles a config with one grpc service "catalog" on addr.
+// compileSet builds a Set with one grpc service "catalog" on addr.
 func compileSet(t testing.TB, addr string) *Set {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`{"services": {"catalog": {"protocol": "grpc", "timeout": "2s",
-		"descriptor_set": "` + writeProtoset(t, grpctest.CatalogProtoset()) + `", "targets": ["` + addr + `"]}},
-		"routes": [{"name": "r", "path": "/p/{sku}", "service": "catalog", "grpc_method": "` + grpctest.GetProduct + `"}]}`))
+	s, err := compileWithUpstream(t, addr, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	s, errs := compileWithUpstream(cfg)
-	if len(errs) > 0 {
-		t.Fatal(errs)
 	}
 	t.Cleanup(s.Close)
 	return s
 }
 
-// compileWithUpstream compiles cfg's upstream services, then the grpc set
-// that leases targets from them.
-func compileWithUpstream(cfg *config.Config) (*Set, config.Errors) {
-	services, errs := upstream.Compile(cfg, metrics.NewSet())
-	s, es := Compile(cfg, services)
-	return s, append(errs, es...)
+// compileWithUpstream builds the upstream service "catalog" (protocol grpc,
+// timeout 2s, one target addr, tls as given), then the grpc set that leases
+// targets from it.
+func compileWithUpstream(t testing.TB, addr string, tlsOpts *tlsconf.UpstreamOptions) (*Set, error) {
+	up, err := upstream.New("catalog", upstream.ServiceOptions{Protocol: "grpc", Timeout: 2 * time.Second, TLS: tlsOpts,
+		Targets: []upstream.TargetOptions{{Addr: addr}}}, metrics.NewSet())
+	if err != nil {
+		return nil, err
+	}
+	s := NewSet(Options{Protocols: map[string]string{"catalog": "grpc"}})
+	if err := s.AddService("catalog", ServiceOptions{DescriptorSet: writeProtoset(t, grpctest.CatalogProtoset())}, up); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// getProduct compiles the GetProduct method for a route /p/{sku}.
+func getProduct(s *Set) (*Method, error) {
+	return s.Method(MethodOptions{Service: "catalog", Method: grpctest.GetProduct, PathParams: []string{"sku"}, LogPath: "routes[0]"})
 }
 
 // exchange prepares x for a request to uri with body and path parameter sku.
@@ -76,9 +84,9 @@ func exchange(x *pipeline.Exchange, ctx *fasthttp.RequestCtx, uri, body, sku str
 func TestServe(t *testing.T) {
 	srv := grpctest.Start(t)
 	s := compileSet(t, srv.Addr)
-	m, errs := s.Method("catalog", grpctest.GetProduct, []string{"sku"}, "routes[0]")
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	m, err := getProduct(s)
+	if err != nil {
+		t.Fatal(err)
 	}
 	var x pipeline.Exchange
 	var ctx fasthttp.RequestCtx
@@ -244,7 +252,7 @@ func TestDescriptorSetErrors(t *testing.T) {
 func TestHTTPStatus(t *testing.T) {
 	srv := grpctest.Start(t)
 	s := compileSet(t, srv.Addr)
-	m, _ := s.Method("catalog", grpctest.GetProduct, []string{"sku"}, "routes[0]")
+	m, _ := getProduct(s)
 	var x pipeline.Exchange
 	var ctx fasthttp.RequestCtx
 	for sku, want := range map[string]int{"missing": 404, "bad": 400, "anon": 401, "denied": 403, "busy": 429, "down": 503, "boom": 502} {
@@ -300,7 +308,7 @@ func FuzzBuild(f *testing.F) {
 func BenchmarkServe(b *testing.B) {
 	srv := grpctest.Start(b)
 	s := compileSet(b, srv.Addr)
-	m, _ := s.Method("catalog", grpctest.GetProduct, []string{"sku"}, "routes[0]")
+	m, _ := getProduct(s)
 	var x pipeline.Exchange
 	var ctx fasthttp.RequestCtx
 	b.ReportAllocs()
@@ -336,17 +344,11 @@ func TestTLS(t *testing.T) {
 	srv := grpctest.StartTLS(t, &tls.Config{Certificates: []tls.Certificate{pair.TLS}})
 	other := tlstest.NewCA(t, "other-ca")
 	for caFile, want := range map[string]int{ca.CertFile: 200, other.CertFile: 502} {
-		cfg, err := config.Parse([]byte(`{"services": {"catalog": {"protocol": "grpc", "timeout": "2s", "tls": {"ca_file": "` + caFile + `"},
-			"descriptor_set": "` + writeProtoset(t, grpctest.CatalogProtoset()) + `", "targets": ["` + srv.Addr + `"]}},
-			"routes": [{"name": "r", "path": "/p/{sku}", "service": "catalog", "grpc_method": "` + grpctest.GetProduct + `"}]}`))
+		s, err := compileWithUpstream(t, srv.Addr, &tlsconf.UpstreamOptions{CAFile: caFile})
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, errs := compileWithUpstream(cfg)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		m, _ := s.Method("catalog", grpctest.GetProduct, []string{"sku"}, "routes[0]")
+		m, _ := getProduct(s)
 		var x pipeline.Exchange
 		var ctx fasthttp.RequestCtx
 		exchange(&x, &ctx, "/p/a", "", "a")

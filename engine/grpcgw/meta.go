@@ -1,10 +1,10 @@
 package grpcgw
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 )
 
@@ -15,22 +15,15 @@ type metaHeader struct {
 }
 
 // metaHeaders lists the headers every grpc route forwards: the request id,
-// the trace context, the X-Forwarded-* set and every auth policy's
-// forward_claims headers (which the gateway has already set or stripped).
-func metaHeaders(cfg *config.Config) []metaHeader {
+// the trace context, the X-Forwarded-* set and claims, the headers auth
+// policies fill from token claims (which the gateway has already set or
+// stripped).
+func metaHeaders(claims []string) []metaHeader {
 	names := []string{
 		forward.HeaderRequestID, forward.HeaderTraceparent, "tracestate",
 		forward.HeaderXFF, forward.HeaderXFProto, forward.HeaderXFHost,
 	}
-	var claims []string
-	for _, a := range cfg.Auth {
-		if a == nil {
-			continue
-		}
-		for _, h := range a.ForwardClaims {
-			claims = append(claims, h)
-		}
-	}
+	claims = slices.Clone(claims)
 	sort.Strings(claims)
 	names = append(names, claims...)
 	seen := map[string]bool{}

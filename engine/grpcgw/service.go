@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"google.golang.org/grpc"
@@ -43,24 +43,24 @@ type target struct {
 	conn *grpc.ClientConn
 }
 
-// compileService adds to up, the service the upstream package compiled from
-// c, what a grpc_method route needs: its descriptors and one connection per
-// target. With up nil (the upstream package refused c) only the
+// compileService adds to up, the service the upstream package compiled,
+// what a grpc_method route needs: its descriptors and one connection per
+// target. With up nil (the upstream package refused the service) only the
 // descriptors are checked, so that every problem is reported at once.
-func compileService(name string, c *config.Service, path string, up *upstream.Service) (*service, config.Errors) {
-	var errs config.Errors
+func compileService(name string, o ServiceOptions, up *upstream.Service) (*service, error) {
+	var errs fielderr.List
 	s := &service{name: name, up: up}
 	// Only routes with grpc_method need the descriptors (Set.Method
 	// reports a missing descriptor_set); pass-through routes do not.
-	if c.DescriptorSet != "" {
-		files, err := loadDescriptorSet(c.DescriptorSet)
+	if o.DescriptorSet != "" {
+		files, err := loadDescriptorSet(o.DescriptorSet)
 		if err != nil {
-			errs.Add(config.Join(path, "descriptor_set"), "%v", err)
+			errs.Add("descriptor_set", "%v", err)
 		}
 		s.files = files
 	}
 	if len(errs) > 0 || up == nil {
-		return nil, errs
+		return nil, errs.Err()
 	}
 	credsFor := func(string) credentials.TransportCredentials { return insecure.NewCredentials() }
 	if up.TLS != nil {
@@ -71,7 +71,9 @@ func compileService(name string, c *config.Service, path string, up *upstream.Se
 		}
 	}
 	connect := up.ConnectTimeout
-	for i, t := range c.Targets {
+	// up's targets are the service's, in config order: a lease's Index
+	// picks the connection at the same index.
+	for i, t := range up.Targets() {
 		conn, err := grpc.NewClient("passthrough:///"+t.Addr,
 			grpc.WithTransportCredentials(credsFor(t.Addr)),
 			grpc.WithConnectParams(grpc.ConnectParams{
@@ -86,7 +88,7 @@ func compileService(name string, c *config.Service, path string, up *upstream.Se
 			grpc.WithUserAgent("sluice"),
 		)
 		if err != nil {
-			errs.Add(config.Index(config.Join(path, "targets"), i), "%v", err)
+			errs.Add(fielderr.Index("targets", i), "%v", err)
 			continue
 		}
 		s.targets = append(s.targets, &target{addr: t.Addr, conn: conn})

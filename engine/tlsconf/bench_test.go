@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 )
 
@@ -18,13 +17,13 @@ import (
 func benchPKI(b *testing.B) (srv, cli *tls.Config) {
 	ca := tlstest.NewCA(b, "bench-ca")
 	leaf := ca.Server(b, []string{"127.0.0.1"}, tlstest.Options{})
-	srv, errs := Server(&config.ServerTLS{Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}}, "server.tls")
-	if len(errs) > 0 {
-		b.Fatal(errs)
+	srv, err := Server(&ServerOptions{Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
+	if err != nil {
+		b.Fatal(err)
 	}
-	cli, errs = Upstream(&config.ServiceTLS{CAFile: ca.CertFile}, "services.bench.tls")
-	if len(errs) > 0 {
-		b.Fatal(errs)
+	cli, err = Upstream(UpstreamOptions{CAFile: ca.CertFile})
+	if err != nil {
+		b.Fatal(err)
 	}
 	return srv, cli
 }

@@ -11,13 +11,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // loadPair reads a certificate chain and its private key. certPath and keyPath
-// are the JSON paths of the two file names, so each problem is reported
-// against the file it is about. It returns false when it added errors.
-func loadPair(certFile, keyFile, certPath, keyPath string, errs *config.Errors) (tls.Certificate, bool) {
+// are the paths of the two file names relative to the options, so each
+// problem is reported against the file it is about; logPath is the options'
+// own path, prefixed to them in warnings. It returns false when it added
+// errors.
+func loadPair(certFile, keyFile, certPath, keyPath, logPath string, errs *fielderr.List) (tls.Certificate, bool) {
 	ok := true
 	if certFile == "" {
 		errs.Add(certPath, "required")
@@ -59,14 +61,14 @@ func loadPair(certFile, keyFile, certPath, keyPath string, errs *config.Errors) 
 		}
 		return tls.Certificate{}, false
 	}
-	warnValidity(certPath, certFile, chain, time.Now())
+	warnValidity(fielderr.Join(logPath, certPath), certFile, chain, time.Now())
 	return pair, true
 }
 
 // loadPool reads a PEM bundle of CA certificates into a pool. Unlike
 // x509.CertPool.AppendCertsFromPEM it reports a malformed certificate instead
-// of skipping it.
-func loadPool(file, path string, errs *config.Errors) *x509.CertPool {
+// of skipping it. path and logPath are as for loadPair.
+func loadPool(file, path, logPath string, errs *fielderr.List) *x509.CertPool {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		errs.Add(path, "%v", err)
@@ -81,7 +83,7 @@ func loadPool(file, path string, errs *config.Errors) *x509.CertPool {
 	for _, c := range certs {
 		pool.AddCert(c)
 	}
-	warnValidity(path, file, certs, time.Now())
+	warnValidity(fielderr.Join(logPath, path), file, certs, time.Now())
 	return pool
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 )
 
@@ -33,42 +32,42 @@ func TestServerConfigErrors(t *testing.T) {
 
 	cases := []struct {
 		name string
-		cfg  *config.ServerTLS
+		cfg  *ServerOptions
 		path string
 		frag string
 	}{
-		{"no certificates", &config.ServerTLS{}, "server.tls.certificates", "at least one"},
-		{"cert_file empty", &config.ServerTLS{Certificates: []config.Certificate{{KeyFile: a.KeyFile}}},
-			"server.tls.certificates[0].cert_file", "required"},
-		{"key_file empty", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile}}},
-			"server.tls.certificates[0].key_file", "required"},
-		{"cert missing", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: missing, KeyFile: a.KeyFile}}},
-			"server.tls.certificates[0].cert_file", "open " + missing + ": no such file"},
-		{"key missing", &config.ServerTLS{Certificates: []config.Certificate{
+		{"no certificates", &ServerOptions{}, "certificates", "at least one"},
+		{"cert_file empty", &ServerOptions{Certificates: []CertFiles{{KeyFile: a.KeyFile}}},
+			"certificates[0].cert_file", "required"},
+		{"key_file empty", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile}}},
+			"certificates[0].key_file", "required"},
+		{"cert missing", &ServerOptions{Certificates: []CertFiles{{CertFile: missing, KeyFile: a.KeyFile}}},
+			"certificates[0].cert_file", "open " + missing + ": no such file"},
+		{"key missing", &ServerOptions{Certificates: []CertFiles{
 			{CertFile: a.CertFile, KeyFile: a.KeyFile}, {CertFile: b.CertFile, KeyFile: missing}}},
-			"server.tls.certificates[1].key_file", "open " + missing + ": no such file"},
-		{"cert unreadable", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: dir, KeyFile: a.KeyFile}}},
-			"server.tls.certificates[0].cert_file", dir},
-		{"cert not PEM", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: garbage, KeyFile: a.KeyFile}}},
-			"server.tls.certificates[0].cert_file", garbage + ": no PEM certificate found"},
-		{"cert bad DER", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: badDER, KeyFile: a.KeyFile}}},
-			"server.tls.certificates[0].cert_file", badDER + ": certificate 0"},
-		{"key not PEM", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: garbage}}},
-			"server.tls.certificates[0].key_file", garbage},
-		{"key mismatch", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: b.KeyFile}}},
-			"server.tls.certificates[0].key_file", "private key does not match the certificate in " + a.CertFile},
-		{"unknown client_auth", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "optional"},
-			"server.tls.client_auth", `unknown value "optional"`},
-		{"require without CA", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "require"},
-			"server.tls.client_ca_file", "required when client_auth is \"require\""},
-		{"request with missing CA", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "request", ClientCAFile: missing},
-			"server.tls.client_ca_file", "no such file"},
-		{"CA not PEM", &config.ServerTLS{Certificates: []config.Certificate{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "require", ClientCAFile: garbage},
-			"server.tls.client_ca_file", "no PEM certificate found"},
+			"certificates[1].key_file", "open " + missing + ": no such file"},
+		{"cert unreadable", &ServerOptions{Certificates: []CertFiles{{CertFile: dir, KeyFile: a.KeyFile}}},
+			"certificates[0].cert_file", dir},
+		{"cert not PEM", &ServerOptions{Certificates: []CertFiles{{CertFile: garbage, KeyFile: a.KeyFile}}},
+			"certificates[0].cert_file", garbage + ": no PEM certificate found"},
+		{"cert bad DER", &ServerOptions{Certificates: []CertFiles{{CertFile: badDER, KeyFile: a.KeyFile}}},
+			"certificates[0].cert_file", badDER + ": certificate 0"},
+		{"key not PEM", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: garbage}}},
+			"certificates[0].key_file", garbage},
+		{"key mismatch", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: b.KeyFile}}},
+			"certificates[0].key_file", "private key does not match the certificate in " + a.CertFile},
+		{"unknown client_auth", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "optional"},
+			"client_auth", `unknown value "optional"`},
+		{"require without CA", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "require"},
+			"client_ca_file", "required when client_auth is \"require\""},
+		{"request with missing CA", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "request", ClientCAFile: missing},
+			"client_ca_file", "no such file"},
+		{"CA not PEM", &ServerOptions{Certificates: []CertFiles{{CertFile: a.CertFile, KeyFile: a.KeyFile}}, ClientAuth: "require", ClientCAFile: garbage},
+			"client_ca_file", "no PEM certificate found"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tc, errs := Server(c.cfg, "server.tls")
+			tc, errs := Server(c.cfg)
 			if tc != nil {
 				t.Fatal("config returned despite errors")
 			}
@@ -81,14 +80,14 @@ func TestServerConfigErrors(t *testing.T) {
 
 func TestServerReportsEveryBadFile(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "gone.pem")
-	_, errs := Server(&config.ServerTLS{
-		Certificates: []config.Certificate{{CertFile: missing, KeyFile: missing}, {CertFile: missing, KeyFile: missing}},
+	_, errs := Server(&ServerOptions{
+		Certificates: []CertFiles{{CertFile: missing, KeyFile: missing}, {CertFile: missing, KeyFile: missing}},
 		ClientAuth:   "require", ClientCAFile: missing,
-	}, "server.tls")
+	})
 	for _, p := range []string{
-		"server.tls.certificates[0].cert_file", "server.tls.certificates[0].key_file",
-		"server.tls.certificates[1].cert_file", "server.tls.certificates[1].key_file",
-		"server.tls.client_ca_file",
+		"certificates[0].cert_file", "certificates[0].key_file",
+		"certificates[1].cert_file", "certificates[1].key_file",
+		"client_ca_file",
 	} {
 		if !hasError(errs, p, missing) {
 			t.Errorf("no error at %s naming %s; got:\n%v", p, missing, errs)
@@ -97,7 +96,7 @@ func TestServerReportsEveryBadFile(t *testing.T) {
 }
 
 func TestNilServerTLS(t *testing.T) {
-	tc, errs := Server(nil, "server.tls")
+	tc, errs := Server(nil)
 	if tc != nil || errs != nil {
 		t.Fatalf("nil server.tls: %v %v", tc, errs)
 	}
@@ -110,19 +109,19 @@ func TestUpstreamConfigErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "ca.pem")
 	cases := []struct {
 		name string
-		cfg  *config.ServiceTLS
+		cfg  UpstreamOptions
 		path string
 		frag string
 	}{
-		{"ca missing", &config.ServiceTLS{CAFile: missing}, "services.catalog.tls.ca_file", "open " + missing},
-		{"cert without key", &config.ServiceTLS{CertFile: cl.CertFile}, "services.catalog.tls.key_file", "required when cert_file"},
-		{"key without cert", &config.ServiceTLS{KeyFile: cl.KeyFile}, "services.catalog.tls.cert_file", "required when key_file"},
-		{"key mismatch", &config.ServiceTLS{CertFile: cl.CertFile, KeyFile: other.KeyFile}, "services.catalog.tls.key_file", "does not match"},
-		{"cert missing", &config.ServiceTLS{CertFile: missing, KeyFile: cl.KeyFile}, "services.catalog.tls.cert_file", missing},
+		{"ca missing", UpstreamOptions{CAFile: missing}, "ca_file", "open " + missing},
+		{"cert without key", UpstreamOptions{CertFile: cl.CertFile}, "key_file", "required when cert_file"},
+		{"key without cert", UpstreamOptions{KeyFile: cl.KeyFile}, "cert_file", "required when key_file"},
+		{"key mismatch", UpstreamOptions{CertFile: cl.CertFile, KeyFile: other.KeyFile}, "key_file", "does not match"},
+		{"cert missing", UpstreamOptions{CertFile: missing, KeyFile: cl.KeyFile}, "cert_file", missing},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			tc, errs := Upstream(c.cfg, "services.catalog.tls")
+			tc, errs := Upstream(c.cfg)
 			if tc != nil || !hasError(errs, c.path, c.frag) {
 				t.Fatalf("want error at %s containing %q, got %v", c.path, c.frag, errs)
 			}
@@ -145,12 +144,12 @@ func TestExpiredCertificateIsAWarning(t *testing.T) {
 	ca := tlstest.NewCA(t, "exp-ca")
 	old := ca.Server(t, []string{"old.example"}, tlstest.Options{
 		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
-	tc, errs := Server(&config.ServerTLS{Certificates: []config.Certificate{{CertFile: old.CertFile, KeyFile: old.KeyFile}}}, "server.tls")
-	if len(errs) > 0 || tc == nil {
-		t.Fatalf("expired certificate must not be an error: %v", errs)
+	tc, err := Server(&ServerOptions{Certificates: []CertFiles{{CertFile: old.CertFile, KeyFile: old.KeyFile}}, LogPath: "server.tls"})
+	if err != nil || tc == nil {
+		t.Fatalf("expired certificate must not be an error: %v", err)
 	}
 	out := logs.String()
-	for _, want := range []string{"level=WARN", "certificate expired", "server.tls.certificates[0].cert_file", old.CertFile} {
+	for _, want := range []string{"level=WARN", "certificate expired", "certificates[0].cert_file", old.CertFile} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("log %q lacks %q", out, want)
 		}
@@ -164,7 +163,7 @@ func TestSelfSigned(t *testing.T) {
 		t.Fatal(err)
 	}
 	certFile, keyFile := writeFile(t, "c.pem", certPEM), writeFile(t, "k.pem", keyPEM)
-	srvCfg := mustServer(t, &config.ServerTLS{Certificates: []config.Certificate{{CertFile: certFile, KeyFile: keyFile}}})
+	srvCfg := mustServer(t, &ServerOptions{Certificates: []CertFiles{{CertFile: certFile, KeyFile: keyFile}}})
 	leaf := srvCfg.Certificates[0].Leaf
 	if !leaf.NotAfter.Equal(notAfter) {
 		t.Fatalf("NotAfter = %v, want %v", leaf.NotAfter, notAfter)
@@ -175,7 +174,7 @@ func TestSelfSigned(t *testing.T) {
 	// The certificate is its own CA: an upstream config trusting it verifies
 	// both the IP and the DNS name.
 	srv := startTLSServer(t, srvCfg)
-	up := mustUpstream(t, &config.ServiceTLS{CAFile: certFile})
+	up := mustUpstream(t, UpstreamOptions{CAFile: certFile})
 	for _, name := range []string{"", "localhost"} {
 		cc := ForTarget(up, srv.addr)
 		if name != "" {
@@ -193,7 +192,7 @@ func TestSelfSigned(t *testing.T) {
 }
 
 func TestForTarget(t *testing.T) {
-	base := mustUpstream(t, nil)
+	base := mustUpstream(t, UpstreamOptions{})
 	for addr, want := range map[string]string{
 		"10.0.0.1:443": "10.0.0.1", "api.internal:8443": "api.internal", "[::1]:443": "::1", "bare.host": "bare.host",
 	} {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // tlsServer is a real TLS listener on 127.0.0.1 that completes the handshake,
@@ -83,17 +83,22 @@ func dial(addr string, cc *tls.Config) (tls.ConnectionState, error) {
 }
 
 // mustServer builds a server config and fails the test on config errors.
-func mustServer(t *testing.T, cfg *config.ServerTLS) *tls.Config {
+func mustServer(t *testing.T, cfg *ServerOptions) *tls.Config {
 	t.Helper()
-	tc, errs := Server(cfg, "server.tls")
-	if len(errs) > 0 {
-		t.Fatalf("Server: %v", errs)
+	tc, err := Server(cfg)
+	if err != nil {
+		t.Fatalf("Server: %v", err)
 	}
 	return tc
 }
 
-// hasError reports whether errs has an entry at path whose message contains frag.
-func hasError(errs config.Errors, path, frag string) bool {
+// hasError reports whether err is a fielderr.List with an entry at path whose
+// message contains frag.
+func hasError(err error, path, frag string) bool {
+	var errs fielderr.List
+	if !errors.As(err, &errs) {
+		return false
+	}
 	for _, e := range errs {
 		if e.Path == path && strings.Contains(e.Msg, frag) {
 			return true

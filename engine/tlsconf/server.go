@@ -4,19 +4,39 @@ import (
 	"crypto/tls"
 	"log/slog"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
-// Client authentication modes of server.tls.client_auth.
+// ServerOptions are the client listener's TLS settings (server.tls).
+type ServerOptions struct {
+	// Certificates are the certificate/key pairs; the first is the default
+	// for clients whose SNI matches no other. At least one is required.
+	Certificates []CertFiles
+	// ClientAuth is one of the ClientAuth* modes; "" is ClientAuthNone.
+	ClientAuth string
+	// ClientCAFile is the PEM bundle client certificates must chain to;
+	// required unless ClientAuth is none.
+	ClientCAFile string
+	// LogPath is where these options sit in the config ("server.tls"); it
+	// only names them in log warnings (errors carry relative paths).
+	LogPath string
+}
+
+// CertFiles names a PEM certificate chain and its private key.
+type CertFiles struct {
+	CertFile, KeyFile string
+}
+
+// Client authentication modes of ServerOptions.ClientAuth.
 const (
 	ClientAuthNone    = "none"
 	ClientAuthRequest = "request"
 	ClientAuthRequire = "require"
 )
 
-// Server builds the listener's TLS config from server.tls; path is the JSON
-// path of that object (e.g. "server.tls"). A nil cfg means plain HTTP and
-// returns (nil, nil).
+// Server builds the listener's TLS config from o. A nil o means plain HTTP
+// and returns (nil, nil). Its problems are a fielderr.List with paths
+// relative to o ("certificates[1].key_file").
 //
 // The config chooses a certificate by SNI (exact SAN, then wildcard SAN, else
 // the first certificate), accepts TLS 1.2 and 1.3 with ECDHE+AEAD suites only,
@@ -25,19 +45,18 @@ const (
 // "request" a client certificate is optional but must chain to
 // client_ca_file when given; with "require" it is mandatory. The verified
 // chain is in tls.ConnectionState.VerifiedChains for the mtls auth policy.
-func Server(cfg *config.ServerTLS, path string) (*tls.Config, config.Errors) {
-	if cfg == nil {
+func Server(o *ServerOptions) (*tls.Config, error) {
+	if o == nil {
 		return nil, nil
 	}
-	var errs config.Errors
-	certsPath := config.Join(path, "certificates")
-	if len(cfg.Certificates) == 0 {
-		errs.Add(certsPath, "at least one certificate is required")
+	var errs fielderr.List
+	if len(o.Certificates) == 0 {
+		errs.Add("certificates", "at least one certificate is required")
 	}
-	certs := make([]tls.Certificate, 0, len(cfg.Certificates))
-	for i, c := range cfg.Certificates {
-		p := config.Index(certsPath, i)
-		pair, ok := loadPair(c.CertFile, c.KeyFile, config.Join(p, "cert_file"), config.Join(p, "key_file"), &errs)
+	certs := make([]tls.Certificate, 0, len(o.Certificates))
+	for i, c := range o.Certificates {
+		p := fielderr.Index("certificates", i)
+		pair, ok := loadPair(c.CertFile, c.KeyFile, fielderr.Join(p, "cert_file"), fielderr.Join(p, "key_file"), o.LogPath, &errs)
 		if ok {
 			certs = append(certs, pair)
 		}
@@ -49,9 +68,9 @@ func Server(cfg *config.ServerTLS, path string) (*tls.Config, config.Errors) {
 		// fasthttp speaks HTTP/1.1 only; saying so stops clients from trying h2.
 		NextProtos: []string{"http/1.1"},
 	}
-	clientAuth(cfg, path, tc, &errs)
+	clientAuth(o, tc, &errs)
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, errs.Err()
 	}
 	tc.Certificates = certs
 	tc.GetCertificate = newSNITable(certs).getCertificate
@@ -59,13 +78,13 @@ func Server(cfg *config.ServerTLS, path string) (*tls.Config, config.Errors) {
 }
 
 // clientAuth applies client_auth and client_ca_file to tc.
-func clientAuth(cfg *config.ServerTLS, path string, tc *tls.Config, errs *config.Errors) {
-	caPath := config.Join(path, "client_ca_file")
-	switch cfg.ClientAuth {
+func clientAuth(o *ServerOptions, tc *tls.Config, errs *fielderr.List) {
+	const caPath = "client_ca_file"
+	switch o.ClientAuth {
 	case "", ClientAuthNone:
 		tc.ClientAuth = tls.NoClientCert
-		if cfg.ClientCAFile != "" {
-			slog.Warn("tls: client_ca_file is ignored while client_auth is none", "path", caPath)
+		if o.ClientCAFile != "" {
+			slog.Warn("tls: client_ca_file is ignored while client_auth is none", "path", fielderr.Join(o.LogPath, caPath))
 		}
 		return
 	case ClientAuthRequest:
@@ -73,12 +92,12 @@ func clientAuth(cfg *config.ServerTLS, path string, tc *tls.Config, errs *config
 	case ClientAuthRequire:
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
-		errs.Add(config.Join(path, "client_auth"), "unknown value %q (want none, request or require)", cfg.ClientAuth)
+		errs.Add("client_auth", "unknown value %q (want none, request or require)", o.ClientAuth)
 		return
 	}
-	if cfg.ClientCAFile == "" {
-		errs.Add(caPath, "required when client_auth is %q", cfg.ClientAuth)
+	if o.ClientCAFile == "" {
+		errs.Add(caPath, "required when client_auth is %q", o.ClientAuth)
 		return
 	}
-	tc.ClientCAs = loadPool(cfg.ClientCAFile, caPath, errs)
+	tc.ClientCAs = loadPool(o.ClientCAFile, caPath, o.LogPath, errs)
 }

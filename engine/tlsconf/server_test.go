@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"testing"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 )
 
@@ -16,7 +15,7 @@ func TestSNISelectsCertificate(t *testing.T) {
 	// exact.wild.example is both an exact SAN here and covered by the wildcard:
 	// the exact one must win.
 	both := ca.Server(t, []string{"exact.wild.example"}, tlstest.Options{})
-	tc := mustServer(t, &config.ServerTLS{Certificates: []config.Certificate{
+	tc := mustServer(t, &ServerOptions{Certificates: []CertFiles{
 		{CertFile: def.CertFile, KeyFile: def.KeyFile},
 		{CertFile: wild.CertFile, KeyFile: wild.KeyFile},
 		{CertFile: exact.CertFile, KeyFile: exact.KeyFile},
@@ -60,7 +59,7 @@ func TestSNISelectsCertificate(t *testing.T) {
 func TestProtocolVersionsAndSuites(t *testing.T) {
 	ca := tlstest.NewCA(t, "ver-ca")
 	leaf := ca.Server(t, []string{"localhost", "127.0.0.1"}, tlstest.Options{})
-	tc := mustServer(t, &config.ServerTLS{Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
+	tc := mustServer(t, &ServerOptions{Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
 	srv := startTLSServer(t, tc)
 
 	t.Run("tls1.1 refused", func(t *testing.T) {
@@ -113,7 +112,7 @@ func TestProtocolVersionsAndSuites(t *testing.T) {
 func TestSessionResumption(t *testing.T) {
 	ca := tlstest.NewCA(t, "resume-ca")
 	leaf := ca.Server(t, []string{"localhost"}, tlstest.Options{})
-	tc := mustServer(t, &config.ServerTLS{Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
+	tc := mustServer(t, &ServerOptions{Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
 	srv := startTLSServer(t, tc)
 	for _, max := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		t.Run(tls.VersionName(max), func(t *testing.T) {
@@ -142,7 +141,7 @@ func TestClientAuth(t *testing.T) {
 	leaf := ca.Server(t, []string{"localhost"}, tlstest.Options{})
 	good := ca.Client(t, "machine-1", tlstest.Options{})
 	bad := other.Client(t, "intruder", tlstest.Options{})
-	certs := []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}
+	certs := []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}
 
 	client := func(p *tlstest.Pair, max uint16) *tls.Config {
 		cc := &tls.Config{RootCAs: ca.Pool, ServerName: "localhost", MaxVersion: max}
@@ -178,7 +177,7 @@ func TestClientAuth(t *testing.T) {
 				name += "right-cert"
 			}
 			t.Run(name+"/"+tls.VersionName(max), func(t *testing.T) {
-				cfg := &config.ServerTLS{Certificates: certs, ClientAuth: c.mode}
+				cfg := &ServerOptions{Certificates: certs, ClientAuth: c.mode}
 				if c.mode != "none" {
 					cfg.ClientCAFile = ca.CertFile
 				}
@@ -200,8 +199,8 @@ func TestClientCertificateVisibleToAuth(t *testing.T) {
 	ca := tlstest.NewCA(t, "vis-ca")
 	leaf := ca.Server(t, []string{"localhost"}, tlstest.Options{})
 	cl := ca.Client(t, "machine-7", tlstest.Options{})
-	tc := mustServer(t, &config.ServerTLS{
-		Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
+	tc := mustServer(t, &ServerOptions{
+		Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
 		ClientAuth:   "require", ClientCAFile: ca.CertFile,
 	})
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", tc)

@@ -1,9 +1,11 @@
 // Package tlsconf builds the TLS configurations of the client listener
 // (certificates chosen by SNI, optional client certificates) and of https
-// upstreams, from the decoded config. Everything is loaded and checked once at
-// start-up: a file that is missing, unreadable or inconsistent is a
-// config.Errors entry naming its JSON path; an expired certificate is only a
-// warning (log/slog), so an operator can still start and replace it.
+// upstreams, from typed options (ServerOptions, UpstreamOptions) the engine's
+// compile step builds from the config. Everything is loaded and checked once
+// at start-up: a file that is missing, unreadable or inconsistent is a
+// fielderr.List entry naming its path relative to the options; an expired
+// certificate is only a warning (log/slog), so an operator can still start
+// and replace it.
 package tlsconf
 
 import "crypto/tls"

@@ -4,50 +4,69 @@ import (
 	"crypto/tls"
 	"net"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // sessionCacheSize bounds the client session cache shared by all targets of
 // one service, so reconnects resume instead of doing a full handshake.
 const sessionCacheSize = 256
 
-// Upstream builds the client TLS config for an https service; cfg may be nil
-// (verify against the system pool, no client certificate) and path is the
-// JSON path of the service's "tls" object (e.g. "services.catalog.tls").
+// UpstreamOptions are a service's TLS settings (its "tls" object). The zero
+// value verifies against the system pool and presents no client certificate.
+type UpstreamOptions struct {
+	// CAFile is a PEM bundle that replaces the system pool when set.
+	CAFile string
+	// ServerName, when set, is the name every target's certificate is
+	// verified against (else each target's own host).
+	ServerName string
+	// CertFile and KeyFile are the client certificate: both or neither.
+	CertFile, KeyFile string
+	// LogPath is where these options sit in the config
+	// ("services.catalog.tls"); it only names them in log warnings (errors
+	// carry relative paths).
+	LogPath string
+}
+
+// IsZero reports whether o sets nothing (LogPath aside): an empty "tls"
+// object.
+func (o UpstreamOptions) IsZero() bool {
+	o.LogPath = ""
+	return o == UpstreamOptions{}
+}
+
+// Upstream builds the client TLS config for an https service from o. Its
+// problems are a fielderr.List with paths relative to o ("key_file").
 //
-// The server certificate is verified against tls.ca_file when set (replacing
+// The server certificate is verified against CAFile when set (replacing
 // the system pool), else the system pool. The returned config's ServerName is
-// empty unless tls.server_name is set: the caller clones it per target and
+// empty unless o.ServerName is set: the caller clones it per target and
 // fills in the target's host (ForTarget does that; fasthttp.HostClient with
 // IsTLS does the same by itself). A client certificate is presented when
-// cert_file and key_file are both set; one without the other is an error.
-func Upstream(cfg *config.ServiceTLS, path string) (*tls.Config, config.Errors) {
+// CertFile and KeyFile are both set; one without the other is an error.
+func Upstream(o UpstreamOptions) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:         minVersion,
 		CipherSuites:       cipherSuites,
 		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
 	}
-	if cfg == nil {
-		return tc, nil
+	var errs fielderr.List
+	if o.CAFile != "" {
+		tc.RootCAs = loadPool(o.CAFile, "ca_file", o.LogPath, &errs)
 	}
-	var errs config.Errors
-	if cfg.CAFile != "" {
-		tc.RootCAs = loadPool(cfg.CAFile, config.Join(path, "ca_file"), &errs)
-	}
-	tc.ServerName = cfg.ServerName
-	certPath, keyPath := config.Join(path, "cert_file"), config.Join(path, "key_file")
+	tc.ServerName = o.ServerName
+	const certPath, keyPath = "cert_file", "key_file"
 	switch {
-	case cfg.CertFile != "" && cfg.KeyFile != "":
-		if pair, ok := loadPair(cfg.CertFile, cfg.KeyFile, certPath, keyPath, &errs); ok {
+	case o.CertFile != "" && o.KeyFile != "":
+		if pair, ok := loadPair(o.CertFile, o.KeyFile, certPath, keyPath, o.LogPath, &errs); ok {
 			tc.Certificates = []tls.Certificate{pair}
 		}
-	case cfg.CertFile != "":
+	case o.CertFile != "":
 		errs.Add(keyPath, "required when cert_file is set")
-	case cfg.KeyFile != "":
+	case o.KeyFile != "":
 		errs.Add(certPath, "required when key_file is set")
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, errs.Err()
 	}
 	return tc, nil
 }

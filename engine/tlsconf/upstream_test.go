@@ -10,7 +10,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/tlsconf/tlstest"
 )
 
@@ -18,16 +17,16 @@ import (
 func upstreamServer(t *testing.T, ca *tlstest.CA, hosts ...string) *tlsServer {
 	t.Helper()
 	leaf := ca.Server(t, hosts, tlstest.Options{})
-	return startTLSServer(t, mustServer(t, &config.ServerTLS{
-		Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
+	return startTLSServer(t, mustServer(t, &ServerOptions{
+		Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
 	}))
 }
 
-func mustUpstream(t *testing.T, cfg *config.ServiceTLS) *tls.Config {
+func mustUpstream(t *testing.T, cfg UpstreamOptions) *tls.Config {
 	t.Helper()
-	tc, errs := Upstream(cfg, "services.catalog.tls")
-	if len(errs) > 0 {
-		t.Fatalf("Upstream: %v", errs)
+	tc, err := Upstream(cfg)
+	if err != nil {
+		t.Fatalf("Upstream: %v", err)
 	}
 	return tc
 }
@@ -38,7 +37,7 @@ func TestUpstreamVerification(t *testing.T) {
 	srv := upstreamServer(t, ca, "api.internal", "127.0.0.1")
 
 	t.Run("ca_file and target IP", func(t *testing.T) {
-		tc := mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile})
+		tc := mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile})
 		if tc.ServerName != "" {
 			t.Fatalf("ServerName = %q, want empty for the engine to fill per target", tc.ServerName)
 		}
@@ -48,7 +47,7 @@ func TestUpstreamVerification(t *testing.T) {
 		_ = srv.serverResult(t)
 	})
 	t.Run("server_name override", func(t *testing.T) {
-		tc := mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile, ServerName: "api.internal"})
+		tc := mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile, ServerName: "api.internal"})
 		if got := ForTarget(tc, srv.addr); got != tc || got.ServerName != "api.internal" {
 			t.Fatalf("ForTarget must keep an explicit server_name, got %q", got.ServerName)
 		}
@@ -58,7 +57,7 @@ func TestUpstreamVerification(t *testing.T) {
 		_ = srv.serverResult(t)
 	})
 	t.Run("system pool rejects private CA", func(t *testing.T) {
-		tc := mustUpstream(t, nil)
+		tc := mustUpstream(t, UpstreamOptions{})
 		_, err := dial(srv.addr, ForTarget(tc, srv.addr))
 		var unknown x509.UnknownAuthorityError
 		if !errors.As(err, &unknown) {
@@ -67,14 +66,14 @@ func TestUpstreamVerification(t *testing.T) {
 		_ = srv.serverResult(t)
 	})
 	t.Run("wrong ca_file", func(t *testing.T) {
-		tc := mustUpstream(t, &config.ServiceTLS{CAFile: other.CertFile})
+		tc := mustUpstream(t, UpstreamOptions{CAFile: other.CertFile})
 		if _, err := dial(srv.addr, ForTarget(tc, srv.addr)); err == nil {
 			t.Fatal("certificate from another CA accepted")
 		}
 		_ = srv.serverResult(t)
 	})
 	t.Run("wrong server_name", func(t *testing.T) {
-		tc := mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile, ServerName: "evil.internal"})
+		tc := mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile, ServerName: "evil.internal"})
 		_, err := dial(srv.addr, tc)
 		var host x509.HostnameError
 		if !errors.As(err, &host) {
@@ -88,16 +87,16 @@ func TestUpstreamClientCertificate(t *testing.T) {
 	ca := tlstest.NewCA(t, "upm-ca")
 	leaf := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
 	cl := ca.Client(t, "gateway", tlstest.Options{})
-	srv := startTLSServer(t, mustServer(t, &config.ServerTLS{
-		Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
+	srv := startTLSServer(t, mustServer(t, &ServerOptions{
+		Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}},
 		ClientAuth:   "require", ClientCAFile: ca.CertFile,
 	}))
-	without := mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile})
+	without := mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile})
 	if _, err := dial(srv.addr, ForTarget(without, srv.addr)); err == nil {
 		t.Fatal("upstream requiring a client certificate accepted none")
 	}
 	_ = srv.serverResult(t)
-	with := mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile, CertFile: cl.CertFile, KeyFile: cl.KeyFile})
+	with := mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile, CertFile: cl.CertFile, KeyFile: cl.KeyFile})
 	if _, err := dial(srv.addr, ForTarget(with, srv.addr)); err != nil {
 		t.Fatalf("client certificate not presented: %v", err)
 	}
@@ -112,7 +111,7 @@ func TestUpstreamClientCertificate(t *testing.T) {
 func TestUpstreamWithFasthttp(t *testing.T) {
 	ca := tlstest.NewCA(t, "fh-ca")
 	leaf := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
-	tc := mustServer(t, &config.ServerTLS{Certificates: []config.Certificate{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
+	tc := mustServer(t, &ServerOptions{Certificates: []CertFiles{{CertFile: leaf.CertFile, KeyFile: leaf.KeyFile}}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -132,10 +131,10 @@ func TestUpstreamWithFasthttp(t *testing.T) {
 		}
 		return string(resp.Body()), nil
 	}
-	if body, err := get(mustUpstream(t, &config.ServiceTLS{CAFile: ca.CertFile})); err != nil || body != "secure" {
+	if body, err := get(mustUpstream(t, UpstreamOptions{CAFile: ca.CertFile})); err != nil || body != "secure" {
 		t.Fatalf("verified request: %q %v", body, err)
 	}
-	if _, err := get(mustUpstream(t, nil)); err == nil {
+	if _, err := get(mustUpstream(t, UpstreamOptions{})); err == nil {
 		t.Fatal("request to an untrusted upstream succeeded")
 	}
 }

@@ -11,8 +11,8 @@ import (
 // breaker, so that Do walks every resilience hook.
 func benchService(tb testing.TB) *Service {
 	a, b := newTestServer(tb, "a"), newTestServer(tb, "b")
-	s := compileOne(tb, `{"targets": `+targetList(a, b)+`, "timeout": "2s", "balancer": "least_conn",
-		"health_check": {"path": "/health", "interval": "1s"}, "circuit_breaker": {}}`)
+	s := compileOne(tb, ServiceOptions{Targets: targetList(a, b), Timeout: 2 * time.Second, Balancer: "least_conn",
+		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: time.Second}, CircuitBreaker: &BreakerOptions{}})
 	startChecks(tb, s)
 	return s
 }
@@ -60,7 +60,7 @@ func TestDoAllocs(t *testing.T) {
 // retry-budget count, pick (health, ejection, circuit), admit and the
 // outcome's ejection and breaker bookkeeping, with no network.
 func BenchmarkResilienceOverhead(b *testing.B) {
-	s := compileOne(b, `{"targets": ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"], "circuit_breaker": {}}`)
+	s := compileOne(b, ServiceOptions{Targets: addrs("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"), CircuitBreaker: &BreakerOptions{}})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		var buf [maxExclude]*Target

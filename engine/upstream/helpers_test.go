@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/valyala/fasthttp"
 )
 
@@ -141,20 +140,27 @@ func (c *trackedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// compileOne compiles a config holding the single service "svc" given as a
-// JSON object.
-func compileOne(t testing.TB, svc string) *Service {
+// compileOne builds the service "svc" from o.
+func compileOne(t testing.TB, o ServiceOptions) *Service {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`{"services": {"svc": ` + svc + `}}`))
+	s, err := New("svc", o, metrics.NewSet())
 	if err != nil {
-		t.Fatalf("parse: %v", err)
+		t.Fatalf("compile: %v", err)
 	}
-	services, errs := Compile(cfg, metrics.NewSet())
-	if len(errs) > 0 {
-		t.Fatalf("compile: %v", errs)
-	}
-	return services["svc"]
+	return s
 }
+
+// addrs lists targets by address, each of weight 0 (1).
+func addrs(list ...string) []TargetOptions {
+	out := make([]TargetOptions, len(list))
+	for i, a := range list {
+		out[i] = TargetOptions{Addr: a}
+	}
+	return out
+}
+
+// ptr returns a pointer to v, for options where unset differs from zero.
+func ptr[T any](v T) *T { return &v }
 
 // startChecks runs the service's health checks until the test ends.
 func startChecks(t testing.TB, services ...*Service) {
@@ -167,15 +173,13 @@ func startChecks(t testing.TB, services ...*Service) {
 	t.Cleanup(func() { close(stop) })
 }
 
-func targetList(servers ...*testServer) string {
-	out := "["
+// targetList lists the servers as targets.
+func targetList(servers ...*testServer) []TargetOptions {
+	out := make([]TargetOptions, len(servers))
 	for i, s := range servers {
-		if i > 0 {
-			out += ","
-		}
-		out += strconv.Quote(s.addr)
+		out[i] = TargetOptions{Addr: s.addr}
 	}
-	return out + "]"
+	return out
 }
 
 // call sends one request through s and reports its outcome.

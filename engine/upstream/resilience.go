@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // serviceResilience is a service's retry budget and the settings its
@@ -26,47 +26,81 @@ type targetResilience struct {
 	breaker breaker
 }
 
-// compileResilience reads health_check and circuit_breaker and sets the
-// service's fallback.
-func compileResilience(s *Service, c *config.Service, path string) (*serviceResilience, config.Errors) {
-	var errs config.Errors
-	r := &serviceResilience{}
-	r.budget.init()
-	if c.HealthCheck != nil {
-		r.health = compileHealth(c.HealthCheck, config.Join(path, "health_check"), &errs)
-	}
-	if c.CircuitBreaker != nil {
-		r.breaker, s.Fallback = compileBreaker(c.CircuitBreaker, config.Join(path, "circuit_breaker"), &errs)
-	}
-	return r, errs
+// HealthCheckOptions configure active health checks. Zero values mean the
+// defaults (DefaultHealth*); negative ones are refused.
+type HealthCheckOptions struct {
+	// Path is the probed path; it must start with "/".
+	Path string
+	// Interval is the time between probes of one target.
+	Interval time.Duration
+	// Timeout bounds one probe; a longer one is capped at Interval.
+	Timeout time.Duration
+	// HealthyAfter and UnhealthyAfter are the consecutive passes (failures)
+	// that bring a target back (take it out).
+	HealthyAfter, UnhealthyAfter int
 }
 
-func compileHealth(c *config.HealthCheck, path string, errs *config.Errors) *healthSettings {
+// BreakerOptions configure the per-target circuit breaker. Zero durations
+// mean the defaults (DefaultBreaker*); negative ones are refused.
+type BreakerOptions struct {
+	// Window is the span the failure ratio is measured over.
+	Window time.Duration
+	// MinRequests is how many requests a window needs before the circuit
+	// may open; nil is DefaultBreakerMinRequests, an explicit 0 is kept.
+	MinRequests *int
+	// FailureRatio is the share of failures that opens the circuit, in
+	// (0,1]; nil is DefaultBreakerFailureRatio.
+	FailureRatio *float64
+	// OpenFor is how long an opened circuit stays open.
+	OpenFor time.Duration
+	// Fallback, when set, answers while every target's circuit is open: a
+	// Status of 0 is 503 and Body is a JSON value sent verbatim (empty or
+	// "null": the gateway's own error body).
+	Fallback *Fallback
+}
+
+// compileResilience reads the health check and circuit breaker options and
+// sets the service's fallback.
+func compileResilience(s *Service, o *ServiceOptions, errs *fielderr.List) *serviceResilience {
+	r := &serviceResilience{}
+	r.budget.init()
+	if o.HealthCheck != nil {
+		r.health = compileHealth(o.HealthCheck, "health_check", fielderr.Join(o.LogPath, "health_check"), errs)
+	}
+	if o.CircuitBreaker != nil {
+		r.breaker, s.Fallback = compileBreaker(o.CircuitBreaker, "circuit_breaker", errs)
+	}
+	return r
+}
+
+// compileHealth compiles c; path is its path relative to the service's
+// options and logPath its full path, for warnings.
+func compileHealth(c *HealthCheckOptions, path, logPath string, errs *fielderr.List) *healthSettings {
 	h := &healthSettings{
-		path: c.Path, interval: c.Interval.D(), timeout: c.Timeout.D(),
+		path: c.Path, interval: c.Interval, timeout: c.Timeout,
 		healthyAfter: c.HealthyAfter, unhealthyAfter: c.UnhealthyAfter,
 	}
 	if h.path == "" {
 		h.path = DefaultHealthPath
 	} else if h.path[0] != '/' {
-		errs.Add(config.Join(path, "path"), "must start with \"/\"")
+		errs.Add(fielderr.Join(path, "path"), "must start with \"/\"")
 	}
-	orDefault(&h.interval, DefaultHealthInterval, errs, config.Join(path, "interval"), "must be positive")
-	orDefault(&h.timeout, min(DefaultHealthTimeout, h.interval), errs, config.Join(path, "timeout"), "must be positive")
+	orDefault(&h.interval, DefaultHealthInterval, errs, fielderr.Join(path, "interval"), "must be positive")
+	orDefault(&h.timeout, min(DefaultHealthTimeout, h.interval), errs, fielderr.Join(path, "timeout"), "must be positive")
 	if h.timeout > h.interval {
 		// A probe may not outlive its interval; cap it rather than refuse a
 		// config that only sped up the interval.
-		slog.Warn("health check timeout capped at the interval", "path", config.Join(path, "timeout"), "interval", h.interval.String())
+		slog.Warn("health check timeout capped at the interval", "path", fielderr.Join(logPath, "timeout"), "interval", h.interval.String())
 		h.timeout = h.interval
 	}
-	orDefault(&h.healthyAfter, DefaultHealthHealthyAfter, errs, config.Join(path, "healthy_after"), "must be at least 1")
-	orDefault(&h.unhealthyAfter, DefaultHealthUnhealthyAfter, errs, config.Join(path, "unhealthy_after"), "must be at least 1")
+	orDefault(&h.healthyAfter, DefaultHealthHealthyAfter, errs, fielderr.Join(path, "healthy_after"), "must be at least 1")
+	orDefault(&h.unhealthyAfter, DefaultHealthUnhealthyAfter, errs, fielderr.Join(path, "unhealthy_after"), "must be at least 1")
 	return h
 }
 
 // orDefault reports a negative setting at path with msg, and replaces a
 // zero (unset) or negative one with def.
-func orDefault[T int | int64 | time.Duration](v *T, def T, errs *config.Errors, path, msg string) {
+func orDefault[T int | int64 | time.Duration](v *T, def T, errs *fielderr.List, path, msg string) {
 	if *v < 0 {
 		errs.Add(path, "%s", msg)
 	}
@@ -75,35 +109,35 @@ func orDefault[T int | int64 | time.Duration](v *T, def T, errs *config.Errors, 
 	}
 }
 
-func compileBreaker(c *config.CircuitBreaker, path string, errs *config.Errors) (*breakerSettings, *Fallback) {
+func compileBreaker(c *BreakerOptions, path string, errs *fielderr.List) (*breakerSettings, *Fallback) {
 	b := &breakerSettings{
-		window: c.Window.D(), minRequests: DefaultBreakerMinRequests,
-		ratio: DefaultBreakerFailureRatio, openFor: int64(c.OpenFor.D()),
+		window: c.Window, minRequests: DefaultBreakerMinRequests,
+		ratio: DefaultBreakerFailureRatio, openFor: int64(c.OpenFor),
 	}
-	orDefault(&b.window, DefaultBreakerWindow, errs, config.Join(path, "window"), "must be positive")
+	orDefault(&b.window, DefaultBreakerWindow, errs, fielderr.Join(path, "window"), "must be positive")
 	// An explicit 0 is honoured: the circuit may open from the first failure.
 	if c.MinRequests != nil {
 		if *c.MinRequests < 0 {
-			errs.Add(config.Join(path, "min_requests"), "must not be negative")
+			errs.Add(fielderr.Join(path, "min_requests"), "must not be negative")
 		}
 		b.minRequests = int64(max(*c.MinRequests, 0))
 	}
 	if r := c.FailureRatio; r != nil {
 		// 0 would open the circuit on a window without any failure.
 		if !(*r > 0 && *r <= 1) {
-			errs.Add(config.Join(path, "failure_ratio"), "must be within (0,1] (a share of failed requests), got %v", *r)
+			errs.Add(fielderr.Join(path, "failure_ratio"), "must be within (0,1] (a share of failed requests), got %v", *r)
 		} else {
 			b.ratio = *r
 		}
 	}
-	orDefault(&b.openFor, int64(DefaultBreakerOpenFor), errs, config.Join(path, "open_for"), "must be positive")
+	orDefault(&b.openFor, int64(DefaultBreakerOpenFor), errs, fielderr.Join(path, "open_for"), "must be positive")
 	var fb *Fallback
 	if f := c.Fallback; f != nil {
-		fb = &Fallback{Status: f.Status, Body: []byte(f.Body)}
+		fb = &Fallback{Status: f.Status, Body: f.Body}
 		if fb.Status == 0 {
 			fb.Status = 503
 		} else if fb.Status < 200 || fb.Status > 599 {
-			errs.Add(config.Join(config.Join(path, "fallback"), "status"), "must be between 200 and 599")
+			errs.Add(fielderr.Join(fielderr.Join(path, "fallback"), "status"), "must be between 200 and 599")
 		}
 		if len(fb.Body) == 0 || string(fb.Body) == "null" {
 			fb.Body = nil // the gateway's own JSON error body, with the fallback's status

@@ -68,21 +68,22 @@ func runLoad(s *Service, method string, workers int, dur, eventAt time.Duration,
 func TestTargetKilledUnderLoad(t *testing.T) {
 	const workers = 8
 	for _, tc := range []struct {
-		name, method, extra string
-		maxFailed           int64
+		name, method string
+		health       *HealthCheckOptions
+		maxFailed    int64
 	}{
 		// GET retries a refused connection on another target: callers see
 		// at most the requests the dead target had already accepted.
-		{"GET-passive", "GET", ``, workers},
-		{"GET-checked", "GET", `, "health_check": {"path": "/health", "interval": "50ms", "timeout": "40ms", "unhealthy_after": 1}`, workers},
+		{"GET-passive", "GET", nil, workers},
+		{"GET-checked", "GET", &HealthCheckOptions{Path: "/health", Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, UnhealthyAfter: 1}, workers},
 		// POST is never retried: in-flight requests plus those sent before
 		// ejectAfter consecutive failures eject the target.
-		{"POST-passive", "POST", ``, 2*workers + ejectAfter},
-		{"POST-checked", "POST", `, "health_check": {"path": "/health", "interval": "50ms", "timeout": "40ms", "unhealthy_after": 1}`, 2*workers + ejectAfter},
+		{"POST-passive", "POST", nil, 2*workers + ejectAfter},
+		{"POST-checked", "POST", &HealthCheckOptions{Path: "/health", Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, UnhealthyAfter: 1}, 2*workers + ejectAfter},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b, c := newTestServer(t, "a"), newTestServer(t, "b"), newTestServer(t, "c")
-			s := compileOne(t, `{"targets": `+targetList(a, b, c)+`, "timeout": "1s"`+tc.extra+`}`)
+			s := compileOne(t, ServiceOptions{Targets: targetList(a, b, c), Timeout: time.Second, HealthCheck: tc.health})
 			startChecks(t, s)
 			waitFor(t, time.Second, "ready", func() bool { return Ready(map[string]*Service{"s": s}) })
 			dead := s.targets[2]
@@ -114,8 +115,8 @@ func TestTargetKilledUnderLoad(t *testing.T) {
 // one probe in flight).
 func TestTargetRevived(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "timeout": "1s",
-		"health_check": {"path": "/health", "interval": "100ms", "timeout": "50ms", "healthy_after": 2, "unhealthy_after": 2}}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Timeout: time.Second,
+		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: 100 * time.Millisecond, Timeout: 50 * time.Millisecond, HealthyAfter: 2, UnhealthyAfter: 2}})
 	startChecks(t, s)
 	waitFor(t, time.Second, "ready", func() bool { return Ready(map[string]*Service{"s": s}) })
 	tb := s.targets[1]
@@ -153,8 +154,8 @@ func TestTargetRevived(t *testing.T) {
 // rotation: its ejections grow longer and the checks hold it out.
 func TestFlappingTarget(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "timeout": "1s",
-		"health_check": {"path": "/health", "interval": "50ms", "timeout": "40ms", "healthy_after": 3, "unhealthy_after": 2}}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Timeout: time.Second,
+		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: 50 * time.Millisecond, Timeout: 40 * time.Millisecond, HealthyAfter: 3, UnhealthyAfter: 2}})
 	startChecks(t, s)
 	waitFor(t, time.Second, "ready", func() bool { return Ready(map[string]*Service{"s": s}) })
 
@@ -195,7 +196,7 @@ func TestFlappingTarget(t *testing.T) {
 // than failing everything on stale ejections.
 func TestPanicModeWhenAllEjected(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "retries": 0}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(0)})
 	a.status.Store(500)
 	b.status.Store(500)
 	for i := 0; i < 2*ejectAfter; i++ {
@@ -218,8 +219,8 @@ func TestPanicModeWhenAllEjected(t *testing.T) {
 // trials; a failed trial reopens it.
 func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 	u := newTestServer(t, "u")
-	s := compileOne(t, `{"targets": `+targetList(u)+`, "timeout": "1s", "retries": 0,
-		"circuit_breaker": {"window": "1s", "min_requests": 10, "failure_ratio": 0.5, "open_for": "200ms"}}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(u), Timeout: time.Second, Retries: ptr(0),
+		CircuitBreaker: &BreakerOptions{Window: time.Second, MinRequests: ptr(10), FailureRatio: ptr(0.5), OpenFor: 200 * time.Millisecond}})
 	br := &s.targets[0].state.breaker
 	u.status.Store(500)
 	for i := 0; i < 10; i++ {
@@ -282,8 +283,8 @@ func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 // when every circuit is open does Do answer ErrCircuitOpen.
 func TestBreakerPerTarget(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "retries": 0,
-		"circuit_breaker": {"window": "5s", "min_requests": 4, "failure_ratio": 0.5, "open_for": "5s"}}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(0),
+		CircuitBreaker: &BreakerOptions{Window: 5 * time.Second, MinRequests: ptr(4), FailureRatio: ptr(0.5), OpenFor: 5 * time.Second}})
 	a.status.Store(500)
 	for i := 0; i < 8; i++ {
 		call(s, "GET", time.Second)
@@ -314,7 +315,7 @@ func TestRetryBudgetHolds(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
 	a.status.Store(503)
 	b.status.Store(503)
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "retries": 3}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(3)})
 	const n = 500
 	for i := 0; i < n; i++ {
 		if status, _, err := call(s, "GET", time.Second); err != nil || status != 503 {
@@ -334,7 +335,7 @@ func TestRetryBudgetHolds(t *testing.T) {
 // connect errors and 503.
 func TestRetryRules(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	s := compileOne(t, `{"targets": `+targetList(a, b)+`, "retries": 1}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(1)})
 	a.status.Store(503)
 	b.status.Store(503)
 	call(s, "GET", time.Second)
@@ -366,8 +367,8 @@ func TestRetryRules(t *testing.T) {
 func TestSlowServiceIsolation(t *testing.T) {
 	slowUp, fastUp := newTestServer(t, "slow"), newTestServer(t, "fast")
 	slowUp.delay.Store(int64(300 * time.Millisecond))
-	slow := compileOne(t, `{"targets": `+targetList(slowUp)+`, "timeout": "1s", "max_conns_per_target": 16}`)
-	fast := compileOne(t, `{"targets": `+targetList(fastUp)+`, "timeout": "1s"}`)
+	slow := compileOne(t, ServiceOptions{Targets: targetList(slowUp), Timeout: time.Second, MaxConnsPerTarget: 16})
+	fast := compileOne(t, ServiceOptions{Targets: targetList(fastUp), Timeout: time.Second})
 	stop := time.Now().Add(time.Second)
 	var wg sync.WaitGroup
 	var busy atomic.Int64
@@ -409,7 +410,7 @@ func TestMaxConnsBusy(t *testing.T) {
 	u := newTestServer(t, "u")
 	gate := make(chan struct{})
 	u.gate.Store(&gate)
-	s := compileOne(t, `{"targets": `+targetList(u)+`, "timeout": "2s", "max_conns_per_target": 2}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(u), Timeout: 2 * time.Second, MaxConnsPerTarget: 2})
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
@@ -438,11 +439,11 @@ func TestMaxConnsBusy(t *testing.T) {
 func TestReadyAfterFirstRound(t *testing.T) {
 	u, sick := newTestServer(t, "u"), newTestServer(t, "sick")
 	sick.sick.Store(true)
-	checked := compileOne(t, `{"targets": `+targetList(u, sick)+`,
-		"health_check": {"path": "/health", "interval": "1s", "timeout": "500ms"}}`)
-	down := compileOne(t, `{"targets": `+targetList(sick)+`,
-		"health_check": {"path": "/health", "interval": "1s", "timeout": "500ms"}}`)
-	plain := compileOne(t, `{"targets": `+targetList(u)+`}`)
+	checked := compileOne(t, ServiceOptions{Targets: targetList(u, sick),
+		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: time.Second, Timeout: 500 * time.Millisecond}})
+	down := compileOne(t, ServiceOptions{Targets: targetList(sick),
+		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: time.Second, Timeout: 500 * time.Millisecond}})
+	plain := compileOne(t, ServiceOptions{Targets: targetList(u)})
 	all := map[string]*Service{"checked": checked, "down": down, "plain": plain}
 	if Ready(all) {
 		t.Fatal("ready before any check ran")

@@ -10,6 +10,9 @@
 // target out, requests go to the ejected ones anyway (panic mode): stale
 // ejections must not fail a whole service. Retries draw on a per-service
 // budget (budget.go). All request-path state is atomics on compiled structs.
+//
+// New builds one service from typed ServiceOptions; the engine's compile
+// step translates each service of the config into them.
 package upstream
 
 import (
@@ -20,7 +23,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/valyala/fasthttp"
 )
@@ -76,101 +79,122 @@ func (s *Service) Metrics() *metrics.Set { return s.metrics }
 // Targets returns the service's targets.
 func (s *Service) Targets() []*Target { return s.targets }
 
-// Compile builds every service of cfg, with their series in set (the
-// engine's). Problems carry their JSON paths.
-func Compile(cfg *config.Config, set *metrics.Set) (map[string]*Service, config.Errors) {
-	var errs config.Errors
-	out := make(map[string]*Service, len(cfg.Services))
-	for _, name := range cfg.Order.Services {
-		path := config.Join("services", name)
-		svc, es := compileService(name, cfg.Services[name], path, set)
-		errs = append(errs, es...)
-		if svc != nil {
-			out[name] = svc
-		}
-	}
-	return out, errs
+// ServiceOptions are one service's settings. Zero durations and counts
+// mean the package defaults (Default*), as noted per field.
+type ServiceOptions struct {
+	// Protocol is "http" (also ""), "https" or "grpc".
+	Protocol string
+	// Targets are the service's addresses; at least one is required.
+	Targets []TargetOptions
+	// Balancer is "round_robin" (also ""), "least_conn", "weighted" or "p2c".
+	Balancer string
+	// Timeout bounds one upstream request, retries included (0: DefaultTimeout).
+	Timeout time.Duration
+	// TryTimeout bounds one try (0: the whole Timeout); it may not exceed Timeout.
+	TryTimeout time.Duration
+	// ConnectTimeout bounds connecting to a target (0: DefaultConnectTimeout).
+	ConnectTimeout time.Duration
+	// MaxConnsPerTarget bounds each target's pool (0: DefaultMaxConnsPerTarget).
+	MaxConnsPerTarget int
+	// Pipelining is how many of those connections pipeline requests (0: none).
+	Pipelining int
+	// Retries is how many other targets a failed idempotent request may try;
+	// nil is DefaultRetries, while an explicit 0 turns retries off.
+	Retries *int
+	// HealthCheck, when set, turns on active health checks.
+	HealthCheck *HealthCheckOptions
+	// CircuitBreaker, when set, turns on the per-target circuit breaker.
+	CircuitBreaker *BreakerOptions
+	// TLS is the service's tls object (nil: none), for https and grpc only.
+	TLS *tlsconf.UpstreamOptions
+	// LogPath is where these options sit in the config ("services.users");
+	// it only names them in log warnings (errors carry relative paths).
+	LogPath string
 }
 
-func compileService(name string, c *config.Service, path string, set *metrics.Set) (*Service, config.Errors) {
-	var errs config.Errors
-	if c == nil {
-		errs.Add(path, "expected an object")
-		return nil, errs
-	}
-	s := &Service{Name: name, Timeout: c.Timeout.D(), Retries: DefaultRetries, metrics: set}
+// TargetOptions are one target: "host:port" and its weight (0: 1).
+type TargetOptions struct {
+	Addr   string
+	Weight int
+}
+
+// New builds the service name (its key in the config, used in metric
+// labels) from o, with its series in set (the engine's). Its problems are a
+// fielderr.List with paths relative to o ("targets[1]",
+// "health_check.interval").
+func New(name string, o ServiceOptions, set *metrics.Set) (*Service, error) {
+	var errs fielderr.List
+	s := &Service{Name: name, Timeout: o.Timeout, Retries: DefaultRetries, metrics: set}
 	if s.Timeout == 0 {
 		s.Timeout = DefaultTimeout
 	}
-	if tt := c.TryTimeout.D(); tt > 0 {
+	if tt := o.TryTimeout; tt > 0 {
 		if tt > s.Timeout {
-			errs.Add(config.Join(path, "try_timeout"), "must not be longer than timeout (%v)", s.Timeout)
+			errs.Add("try_timeout", "must not be longer than timeout (%v)", s.Timeout)
 		} else if tt < s.Timeout {
 			s.TryTimeout = tt
 		}
 	}
-	if c.Retries != nil {
-		if *c.Retries < 0 {
-			errs.Add(config.Join(path, "retries"), "must not be negative")
+	if o.Retries != nil {
+		if *o.Retries < 0 {
+			errs.Add("retries", "must not be negative")
 		}
-		s.Retries = *c.Retries
+		s.Retries = *o.Retries
 	}
-	connect := c.ConnectTimeout.D()
+	connect := o.ConnectTimeout
 	if connect == 0 {
 		connect = DefaultConnectTimeout
 	}
 	s.ConnectTimeout = connect
-	maxConns := c.MaxConnsPerTarget
+	maxConns := o.MaxConnsPerTarget
 	if maxConns < 0 {
-		errs.Add(config.Join(path, "max_conns_per_target"), "must not be negative")
+		errs.Add("max_conns_per_target", "must not be negative")
 	}
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConnsPerTarget
 	}
 
-	pipeConns := c.Pipelining
+	pipeConns := o.Pipelining
 	switch {
 	case pipeConns < 0:
-		errs.Add(config.Join(path, "pipelining"), "must not be negative")
+		errs.Add("pipelining", "must not be negative")
 	case pipeConns > maxConns:
-		errs.Add(config.Join(path, "pipelining"), "must not exceed max_conns_per_target (%d)", maxConns)
-	case pipeConns > 0 && c.Protocol == "grpc":
-		errs.Add(config.Join(path, "pipelining"), "only for protocol \"http\" or \"https\"")
+		errs.Add("pipelining", "must not exceed max_conns_per_target (%d)", maxConns)
+	case pipeConns > 0 && o.Protocol == "grpc":
+		errs.Add("pipelining", "only for protocol \"http\" or \"https\"")
 	}
 
-	res, es := compileResilience(s, c, path)
-	errs = append(errs, es...)
-	s.res = res
+	s.res = compileResilience(s, &o, &errs)
 
 	var tlsCfg *tls.Config
-	switch c.Protocol {
+	switch o.Protocol {
 	case "", "http":
 		// An empty block (all fields "") is tolerated: it sets nothing.
-		if t := c.TLS; t != nil && *t != (config.ServiceTLS{}) {
-			errs.Add(config.Join(path, "tls"), "only for protocol \"https\" or \"grpc\"")
+		if t := o.TLS; t != nil && !t.IsZero() {
+			errs.Add("tls", "only for protocol \"https\" or \"grpc\"")
 		}
 	case "https":
-		var es config.Errors
-		tlsCfg, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
-		errs = append(errs, es...)
+		var err error
+		tlsCfg, err = tlsconf.Upstream(tlsOptions(o.TLS))
+		errs.Merge("tls", err)
 		s.TLS = tlsCfg
 	case "grpc":
 		// The grpc packages dial grpc targets themselves (HTTP/2) with these
 		// settings; the HTTP clients of the targets compiled here stay plain.
-		if c.TLS != nil {
-			var es config.Errors
-			s.TLS, es = tlsconf.Upstream(c.TLS, config.Join(path, "tls"))
-			errs = append(errs, es...)
+		if o.TLS != nil {
+			var err error
+			s.TLS, err = tlsconf.Upstream(*o.TLS)
+			errs.Merge("tls", err)
 		}
 	default:
-		errs.Add(config.Join(path, "protocol"), "unknown protocol %q (want http, https or grpc)", c.Protocol)
+		errs.Add("protocol", "unknown protocol %q (want http, https or grpc)", o.Protocol)
 	}
 
-	if len(c.Targets) == 0 {
-		errs.Add(config.Join(path, "targets"), "at least one target is required")
+	if len(o.Targets) == 0 {
+		errs.Add("targets", "at least one target is required")
 	}
-	for i, t := range c.Targets {
-		tp := config.Index(config.Join(path, "targets"), i)
+	for i, t := range o.Targets {
+		tp := fielderr.Index("targets", i)
 		host, port, err := net.SplitHostPort(t.Addr)
 		if err != nil || host == "" || port == "" {
 			errs.Add(tp, "invalid address %q (want host:port)", t.Addr)
@@ -178,7 +202,7 @@ func compileService(name string, c *config.Service, path string, set *metrics.Se
 		}
 		w := t.Weight
 		if w < 0 {
-			errs.Add(config.Join(tp, "weight"), "must not be negative")
+			errs.Add(fielderr.Join(tp, "weight"), "must not be negative")
 			continue
 		}
 		if w == 0 {
@@ -187,9 +211,9 @@ func compileService(name string, c *config.Service, path string, set *metrics.Se
 		s.targets = append(s.targets, newTarget(s, t.Addr, host, w, maxConns, max(pipeConns, 0), connect, tlsCfg))
 	}
 
-	bal, err := newBalancer(c.Balancer, s.targets)
+	bal, err := newBalancer(o.Balancer, s.targets)
 	if err != nil {
-		errs.Add(config.Join(path, "balancer"), "%v", err)
+		errs.Add("balancer", "%v", err)
 	}
 	s.balancer = bal
 	if len(errs) > 0 {
@@ -200,6 +224,15 @@ func compileService(name string, c *config.Service, path string, set *metrics.Se
 	}
 	s.truncated = truncatedCounter(set, name)
 	return s, nil
+}
+
+// tlsOptions returns *o, or the defaults (system pool, no client
+// certificate) for an https service without a tls object.
+func tlsOptions(o *tlsconf.UpstreamOptions) tlsconf.UpstreamOptions {
+	if o == nil {
+		return tlsconf.UpstreamOptions{}
+	}
+	return *o
 }
 
 // Failure classes of an upstream call, mapped to the contract's statuses.

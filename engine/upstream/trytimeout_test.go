@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 )
 
 // TestTryTimeout checks that with try_timeout a slow target's try is cut and
@@ -15,8 +14,8 @@ import (
 func TestTryTimeout(t *testing.T) {
 	slow, fast := newTestServer(t, "slow"), newTestServer(t, "fast")
 	slow.delay.Store(int64(3 * time.Second))
-	s := compileOne(t, `{"targets": `+targetList(slow, fast)+`, "balancer": "round_robin", "timeout": "5s", "try_timeout": "300ms", "retries": 1,
-		"circuit_breaker": {"min_requests": 1, "failure_ratio": 1, "window": "10s", "open_for": "10s"}}`)
+	s := compileOne(t, ServiceOptions{Targets: targetList(slow, fast), Balancer: "round_robin", Timeout: 5 * time.Second, TryTimeout: 300 * time.Millisecond, Retries: ptr(1),
+		CircuitBreaker: &BreakerOptions{MinRequests: ptr(1), FailureRatio: ptr(1.0), Window: 10 * time.Second, OpenFor: 10 * time.Second}})
 	okFast := 0
 	for i := 0; i < 4; i++ {
 		status, body, err := call(s, "GET", 5*time.Second)
@@ -35,19 +34,18 @@ func TestTryTimeout(t *testing.T) {
 	}
 
 	// A POST is never retried: it waits for one try only.
-	s2 := compileOne(t, `{"targets": `+targetList(slow)+`, "timeout": "5s", "try_timeout": "300ms", "retries": 1}`)
+	s2 := compileOne(t, ServiceOptions{Targets: targetList(slow), Timeout: 5 * time.Second, TryTimeout: 300 * time.Millisecond, Retries: ptr(1)})
 	if _, _, err := call(s2, "POST", 5*time.Second); err != ErrTimeout {
 		t.Errorf("POST to a slow target: %v, want a timeout", err)
 	}
 }
 
 func TestTryTimeoutConfig(t *testing.T) {
-	cfg, _ := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], "timeout": "1s", "try_timeout": "2s"}}}`))
-	_, errs := Compile(cfg, metrics.NewSet())
-	if !strings.Contains(errs.Error(), "services.svc.try_timeout: must not be longer than timeout") {
-		t.Errorf("errors %v", errs)
+	_, err := New("svc", ServiceOptions{Targets: addrs("127.0.0.1:1"), Timeout: time.Second, TryTimeout: 2 * time.Second}, metrics.NewSet())
+	if err == nil || !strings.Contains(err.Error(), "try_timeout: must not be longer than timeout") {
+		t.Errorf("errors %v", err)
 	}
-	s := compileOne(t, `{"targets": ["127.0.0.1:1"], "timeout": "2s"}`)
+	s := compileOne(t, ServiceOptions{Targets: addrs("127.0.0.1:1"), Timeout: 2 * time.Second})
 	if s.TryTimeout != 0 {
 		t.Errorf("default try_timeout %v, want the whole timeout (0)", s.TryTimeout)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 const sec = int64(time.Second)
@@ -177,30 +177,30 @@ func TestBreakerStates(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	cases := []struct{ svc, want string }{
-		{`"circuit_breaker": {"failure_ratio": 1.5}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
-		{`"circuit_breaker": {"failure_ratio": -0.1}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
-		{`"circuit_breaker": {"failure_ratio": 0}`, "services.svc.circuit_breaker.failure_ratio: must be within (0,1]"},
-		{`"circuit_breaker": {"window": "-1s"}`, "services.svc.circuit_breaker.window: "},
-		{`"circuit_breaker": {"open_for": "-1s"}`, "services.svc.circuit_breaker.open_for: "},
-		{`"circuit_breaker": {"min_requests": -1}`, "services.svc.circuit_breaker.min_requests: must not be negative"},
-		{`"circuit_breaker": {"fallback": {"status": 99}}`, "services.svc.circuit_breaker.fallback.status: must be between 200 and 599"},
-		{`"health_check": {"path": "healthz"}`, "services.svc.health_check.path: must start with \"/\""},
-		{`"health_check": {"interval": "-2s"}`, "services.svc.health_check.interval: "},
-		{`"health_check": {"healthy_after": -1}`, "services.svc.health_check.healthy_after: must be at least 1"},
-		{`"health_check": {"unhealthy_after": -3}`, "services.svc.health_check.unhealthy_after: must be at least 1"},
-		{`"max_conns_per_target": -1`, "services.svc.max_conns_per_target: must not be negative"},
-		{`"retries": -1`, "services.svc.retries: must not be negative"},
+	cases := []struct {
+		name string
+		o    ServiceOptions
+		want string
+	}{
+		{"failure_ratio 1.5", ServiceOptions{CircuitBreaker: &BreakerOptions{FailureRatio: ptr(1.5)}}, "circuit_breaker.failure_ratio: must be within (0,1]"},
+		{"failure_ratio -0.1", ServiceOptions{CircuitBreaker: &BreakerOptions{FailureRatio: ptr(-0.1)}}, "circuit_breaker.failure_ratio: must be within (0,1]"},
+		{"failure_ratio 0", ServiceOptions{CircuitBreaker: &BreakerOptions{FailureRatio: ptr(0.0)}}, "circuit_breaker.failure_ratio: must be within (0,1]"},
+		{"window -1s", ServiceOptions{CircuitBreaker: &BreakerOptions{Window: -time.Second}}, "circuit_breaker.window: "},
+		{"open_for -1s", ServiceOptions{CircuitBreaker: &BreakerOptions{OpenFor: -time.Second}}, "circuit_breaker.open_for: "},
+		{"min_requests -1", ServiceOptions{CircuitBreaker: &BreakerOptions{MinRequests: ptr(-1)}}, "circuit_breaker.min_requests: must not be negative"},
+		{"fallback status 99", ServiceOptions{CircuitBreaker: &BreakerOptions{Fallback: &Fallback{Status: 99}}}, "circuit_breaker.fallback.status: must be between 200 and 599"},
+		{"health path", ServiceOptions{HealthCheck: &HealthCheckOptions{Path: "healthz"}}, "health_check.path: must start with \"/\""},
+		{"interval -2s", ServiceOptions{HealthCheck: &HealthCheckOptions{Interval: -2 * time.Second}}, "health_check.interval: "},
+		{"healthy_after -1", ServiceOptions{HealthCheck: &HealthCheckOptions{HealthyAfter: -1}}, "health_check.healthy_after: must be at least 1"},
+		{"unhealthy_after -3", ServiceOptions{HealthCheck: &HealthCheckOptions{UnhealthyAfter: -3}}, "health_check.unhealthy_after: must be at least 1"},
+		{"max_conns_per_target -1", ServiceOptions{MaxConnsPerTarget: -1}, "max_conns_per_target: must not be negative"},
+		{"retries -1", ServiceOptions{Retries: ptr(-1)}, "retries: must not be negative"},
 	}
 	for _, c := range cases {
-		// Negative durations are already refused by the parser.
-		cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:1"], ` + c.svc + `}}}`))
-		if err == nil {
-			_, errs := Compile(cfg, metrics.NewSet())
-			err = errs
-		}
+		c.o.Targets = addrs("127.0.0.1:1")
+		_, err := New("svc", c.o, metrics.NewSet())
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want %q", c.svc, err, c.want)
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
 		}
 	}
 }
@@ -208,15 +208,15 @@ func TestConfigErrors(t *testing.T) {
 // TestExplicitZeroHonoured checks that min_requests: 0 is kept, not turned
 // into the default.
 func TestExplicitZeroHonoured(t *testing.T) {
-	s := compileOne(t, `{"targets": ["127.0.0.1:1"], "circuit_breaker": {"min_requests": 0, "failure_ratio": 1}}`)
+	s := compileOne(t, ServiceOptions{Targets: addrs("127.0.0.1:1"), CircuitBreaker: &BreakerOptions{MinRequests: ptr(0), FailureRatio: ptr(1.0)}})
 	if b := s.res.breaker; b.minRequests != 0 || b.ratio != 1 {
 		t.Errorf("breaker settings %+v: want min_requests 0 and failure_ratio 1 as written", *b)
 	}
 }
 
 func TestDefaultsAndFallback(t *testing.T) {
-	s := compileOne(t, `{"targets": ["127.0.0.1:1"], "health_check": {},
-		"circuit_breaker": {"fallback": {"body": {"message": "catalog unavailable"}}}}`)
+	s := compileOne(t, ServiceOptions{Targets: addrs("127.0.0.1:1"), HealthCheck: &HealthCheckOptions{},
+		CircuitBreaker: &BreakerOptions{Fallback: &Fallback{Body: []byte(`{"message": "catalog unavailable"}`)}}})
 	h, b := s.res.health, s.res.breaker
 	if h.path != "/" || h.interval != 2*time.Second || h.timeout != time.Second || h.healthyAfter != 2 || h.unhealthyAfter != 3 {
 		t.Errorf("health defaults: %+v", *h)
@@ -227,14 +227,14 @@ func TestDefaultsAndFallback(t *testing.T) {
 	if s.Fallback == nil || s.Fallback.Status != 503 || string(s.Fallback.Body) != `{"message": "catalog unavailable"}` {
 		t.Errorf("fallback: %+v", s.Fallback)
 	}
-	if s2 := compileOne(t, `{"targets": ["127.0.0.1:1"], "circuit_breaker": {}}`); s2.Fallback != nil {
+	if s2 := compileOne(t, ServiceOptions{Targets: addrs("127.0.0.1:1"), CircuitBreaker: &BreakerOptions{}}); s2.Fallback != nil {
 		t.Errorf("fallback without config: %+v", s2.Fallback)
 	}
 }
 
 func TestHealthTimeoutCappedAtInterval(t *testing.T) {
-	var errs config.Errors
-	h := compileHealth(&config.HealthCheck{Interval: config.Duration(time.Second), Timeout: config.Duration(2 * time.Second)}, "services.svc.health_check", &errs)
+	var errs fielderr.List
+	h := compileHealth(&HealthCheckOptions{Interval: time.Second, Timeout: 2 * time.Second}, "health_check", "services.svc.health_check", &errs)
 	if len(errs) > 0 || h.timeout != time.Second {
 		t.Fatalf("timeout %v, errors %v: want the timeout capped at the 1s interval", h.timeout, errs)
 	}
@@ -243,16 +243,12 @@ func TestHealthTimeoutCappedAtInterval(t *testing.T) {
 // TestStatusLabels: sluice_upstream_requests_total labels a call without an
 // answer (status 0, or a status out of range) "error", never "0".
 func TestStatusLabels(t *testing.T) {
-	cfg, err := config.Parse([]byte(`{"services": {"svc": {"targets": ["127.0.0.1:9"]}}}`))
+	set := metrics.NewSet()
+	svc, err := New("svc", ServiceOptions{Targets: addrs("127.0.0.1:9")}, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set := metrics.NewSet()
-	services, errs := Compile(cfg, set)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	tg := services["svc"].Targets()[0]
+	tg := svc.Targets()[0]
 	for _, s := range []int{0, -1, 600, 503, 200, 200} {
 		tg.CountStatus(s)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/websocket"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
@@ -75,16 +74,15 @@ func proxyClosing(t *testing.T, svc *upstream.Service, closeConn bool) string {
 
 func compileService(t *testing.T, target, timeout string) *upstream.Service {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`{"services": {"chat": {"targets": ["` + target + `"], "timeout": "` + timeout + `"}},
-		"routes": [{"name": "ws", "path": "/ws", "service": "chat"}]}`))
+	d, err := time.ParseDuration(timeout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svcs, errs := upstream.Compile(cfg, metrics.NewSet())
-	if len(errs) > 0 {
-		t.Fatal(errs)
+	svc, err := upstream.New("chat", upstream.ServiceOptions{Targets: []upstream.TargetOptions{{Addr: target}}, Timeout: d}, metrics.NewSet())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return svcs["chat"]
+	return svc
 }
 
 func TestCloseTunnels(t *testing.T) {
