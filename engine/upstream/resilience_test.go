@@ -90,7 +90,7 @@ func TestTargetKilledUnderLoad(t *testing.T) {
 			var killedAt time.Time
 			st := runLoad(s, tc.method, workers, 900*time.Millisecond, 300*time.Millisecond, func() {
 				killedAt = time.Now()
-				c.kill()
+				c.Kill()
 			})
 			out := "never"
 			if until := dead.state.eject.until.Load(); until > 0 {
@@ -121,7 +121,7 @@ func TestTargetRevived(t *testing.T) {
 	waitFor(t, time.Second, "ready", func() bool { return Ready(map[string]*Service{"s": s}) })
 	tb := s.targets[1]
 
-	b.kill()
+	b.Kill()
 	down := waitFor(t, time.Second, "down", func() bool { return tb.state.health.down.Load() })
 	t.Logf("marked unhealthy %v after the kill (interval 100ms × unhealthy_after 2)", down)
 	if down > 500*time.Millisecond {
@@ -134,7 +134,7 @@ func TestTargetRevived(t *testing.T) {
 		}
 	}
 
-	b.revive()
+	b.Revive()
 	up := waitFor(t, time.Second, "back", func() bool { return tb.available(nanotime(), false) })
 	t.Logf("back in rotation %v after the revival (interval 100ms × healthy_after 2)", up)
 	if up > 500*time.Millisecond {
@@ -165,11 +165,11 @@ func TestFlappingTarget(t *testing.T) {
 		defer close(done)
 		for bad := true; ; bad = !bad {
 			if bad {
-				b.status.Store(500)
+				b.Status.Store(500)
 			} else {
-				b.status.Store(0)
+				b.Status.Store(0)
 			}
-			b.sick.Store(bad)
+			b.Sick.Store(bad)
 			select {
 			case <-stop:
 				return
@@ -183,7 +183,7 @@ func TestFlappingTarget(t *testing.T) {
 	// Without protection half the requests hit b, failing half the time: 25%.
 	ratio := float64(st.failed) / float64(st.total)
 	t.Logf("flapping: %d requests, %d failed (%.2f%%), b served %d, ejected %d times (back-off level %d)",
-		st.total, st.failed, 100*ratio, b.hits.Load(), s.targets[1].state.eject.count.Get(), s.targets[1].state.eject.level)
+		st.total, st.failed, 100*ratio, b.Hits.Load(), s.targets[1].state.eject.count.Get(), s.targets[1].state.eject.level)
 	if ratio > 0.05 {
 		t.Errorf("%.1f%% of requests failed, want under 5%%", 100*ratio)
 	}
@@ -197,8 +197,8 @@ func TestFlappingTarget(t *testing.T) {
 func TestPanicModeWhenAllEjected(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
 	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(0)})
-	a.status.Store(500)
-	b.status.Store(500)
+	a.Status.Store(500)
+	b.Status.Store(500)
 	for i := 0; i < 2*ejectAfter; i++ {
 		call(s, "GET", time.Second)
 	}
@@ -206,8 +206,8 @@ func TestPanicModeWhenAllEjected(t *testing.T) {
 	if !s.targets[0].state.eject.ejected(now) || !s.targets[1].state.eject.ejected(now) {
 		t.Fatal("targets not ejected after consecutive 500s")
 	}
-	a.status.Store(0)
-	b.status.Store(0)
+	a.Status.Store(0)
+	b.Status.Store(0)
 	status, _, err := call(s, "GET", time.Second)
 	if err != nil || status != 200 {
 		t.Fatalf("all ejected: %d %v, want the request tried anyway", status, err)
@@ -222,7 +222,7 @@ func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 	s := compileOne(t, ServiceOptions{Targets: targetList(u), Timeout: time.Second, Retries: ptr(0),
 		CircuitBreaker: &BreakerOptions{Window: time.Second, MinRequests: ptr(10), FailureRatio: ptr(0.5), OpenFor: 200 * time.Millisecond}})
 	br := &s.targets[0].state.breaker
-	u.status.Store(500)
+	u.Status.Store(500)
 	for i := 0; i < 10; i++ {
 		if status, _, err := call(s, "GET", time.Second); err != nil || status != 500 {
 			t.Fatalf("request %d: %d %v", i, status, err)
@@ -231,12 +231,12 @@ func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 	if br.gauge(nanotime()) != 1 {
 		t.Fatalf("circuit state %v after 10 failures, want 1 (open)", br.gauge(nanotime()))
 	}
-	hits := u.hits.Load()
+	hits := u.Hits.Load()
 	start := time.Now()
 	if _, _, err := call(s, "GET", time.Second); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("open circuit: %v, want ErrCircuitOpen", err)
 	}
-	if time.Since(start) > 50*time.Millisecond || u.hits.Load() != hits {
+	if time.Since(start) > 50*time.Millisecond || u.Hits.Load() != hits {
 		t.Fatal("open circuit touched the upstream or was slow")
 	}
 
@@ -248,8 +248,8 @@ func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 	}
 
 	// Half-open again with a slow, healthy upstream: only three trials pass.
-	u.status.Store(0)
-	u.delay.Store(int64(100 * time.Millisecond))
+	u.Status.Store(0)
+	u.SetDelay(100 * time.Millisecond)
 	waitFor(t, time.Second, "half-open", func() bool { return br.gauge(nanotime()) == 2 })
 	var wg sync.WaitGroup
 	var ok, refused atomic.Int32
@@ -273,7 +273,7 @@ func TestBreakerOpensHalfOpensCloses(t *testing.T) {
 	if br.gauge(nanotime()) != 0 {
 		t.Fatalf("circuit state %v after successful trials, want 0 (closed)", br.gauge(nanotime()))
 	}
-	u.delay.Store(0)
+	u.SetDelay(0)
 	if status, _, err := call(s, "GET", time.Second); err != nil || status != 200 {
 		t.Fatalf("closed circuit: %d %v", status, err)
 	}
@@ -285,7 +285,7 @@ func TestBreakerPerTarget(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
 	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(0),
 		CircuitBreaker: &BreakerOptions{Window: 5 * time.Second, MinRequests: ptr(4), FailureRatio: ptr(0.5), OpenFor: 5 * time.Second}})
-	a.status.Store(500)
+	a.Status.Store(500)
 	for i := 0; i < 8; i++ {
 		call(s, "GET", time.Second)
 	}
@@ -299,7 +299,7 @@ func TestBreakerPerTarget(t *testing.T) {
 	}
 	// b fails too: once its failures reach half its window, every circuit is
 	// open and the service answers ErrCircuitOpen.
-	b.status.Store(503)
+	b.Status.Store(503)
 	var err error
 	for i := 0; i < 40 && !errors.Is(err, ErrCircuitOpen); i++ {
 		_, _, err = call(s, "GET", time.Second)
@@ -313,8 +313,8 @@ func TestBreakerPerTarget(t *testing.T) {
 // caps the extra upstream calls at 20% of requests plus 3 a second.
 func TestRetryBudgetHolds(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
-	a.status.Store(503)
-	b.status.Store(503)
+	a.Status.Store(503)
+	b.Status.Store(503)
 	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(3)})
 	const n = 500
 	for i := 0; i < n; i++ {
@@ -322,7 +322,7 @@ func TestRetryBudgetHolds(t *testing.T) {
 			t.Fatalf("request %d: %d %v", i, status, err)
 		}
 	}
-	hits := a.hits.Load() + b.hits.Load()
+	hits := a.Hits.Load() + b.Hits.Load()
 	retries := hits - n
 	allowed := int64(n/5 + budgetReserve)
 	t.Logf("retry budget: %d requests → %d upstream calls (%d retries, budget %d)", n, hits, retries, allowed)
@@ -336,26 +336,26 @@ func TestRetryBudgetHolds(t *testing.T) {
 func TestRetryRules(t *testing.T) {
 	a, b := newTestServer(t, "a"), newTestServer(t, "b")
 	s := compileOne(t, ServiceOptions{Targets: targetList(a, b), Retries: ptr(1)})
-	a.status.Store(503)
-	b.status.Store(503)
+	a.Status.Store(503)
+	b.Status.Store(503)
 	call(s, "GET", time.Second)
-	if a.hits.Load() != 1 || b.hits.Load() != 1 {
-		t.Fatalf("a 503 retry: a=%d b=%d, want one each", a.hits.Load(), b.hits.Load())
+	if a.Hits.Load() != 1 || b.Hits.Load() != 1 {
+		t.Fatalf("a 503 retry: a=%d b=%d, want one each", a.Hits.Load(), b.Hits.Load())
 	}
 	call(s, "POST", time.Second)
-	if a.hits.Load()+b.hits.Load() != 3 {
+	if a.Hits.Load()+b.Hits.Load() != 3 {
 		t.Fatal("POST was retried")
 	}
-	a.status.Store(500)
-	b.status.Store(500)
+	a.Status.Store(500)
+	b.Status.Store(500)
 	call(s, "GET", time.Second)
-	if a.hits.Load()+b.hits.Load() != 4 {
+	if a.Hits.Load()+b.Hits.Load() != 4 {
 		t.Fatal("a 500 was retried")
 	}
 	// A refused connection is retried on the other target.
-	a.status.Store(0)
-	b.status.Store(0)
-	b.kill()
+	a.Status.Store(0)
+	b.Status.Store(0)
+	b.Kill()
 	for i := 0; i < 4; i++ {
 		if status, body, err := call(s, "GET", time.Second); err != nil || status != 200 || body != "a" {
 			t.Fatalf("GET with b dead: %d %q %v", status, body, err)
@@ -366,7 +366,7 @@ func TestRetryRules(t *testing.T) {
 // A slow service does not slow requests to another one.
 func TestSlowServiceIsolation(t *testing.T) {
 	slowUp, fastUp := newTestServer(t, "slow"), newTestServer(t, "fast")
-	slowUp.delay.Store(int64(300 * time.Millisecond))
+	slowUp.SetDelay(300 * time.Millisecond)
 	slow := compileOne(t, ServiceOptions{Targets: targetList(slowUp), Timeout: time.Second, MaxConnsPerTarget: 16})
 	fast := compileOne(t, ServiceOptions{Targets: targetList(fastUp), Timeout: time.Second})
 	stop := time.Now().Add(time.Second)
@@ -408,15 +408,14 @@ func TestSlowServiceIsolation(t *testing.T) {
 // fails ErrBusy; it never queues unboundedly.
 func TestMaxConnsBusy(t *testing.T) {
 	u := newTestServer(t, "u")
-	gate := make(chan struct{})
-	u.gate.Store(&gate)
+	release := u.Hold()
 	s := compileOne(t, ServiceOptions{Targets: targetList(u), Timeout: 2 * time.Second, MaxConnsPerTarget: 2})
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); call(s, "GET", 2*time.Second) }()
 	}
-	waitFor(t, time.Second, "two in flight", func() bool { return u.hits.Load() == 2 })
+	waitFor(t, time.Second, "two in flight", func() bool { return u.Hits.Load() == 2 })
 	start := time.Now()
 	_, _, err := call(s, "GET", 2*time.Second)
 	d := time.Since(start)
@@ -426,7 +425,7 @@ func TestMaxConnsBusy(t *testing.T) {
 	if !errors.Is(err, ErrBusy) || d > time.Second {
 		t.Errorf("got %v after %v, want ErrBusy within about 50ms", err, d)
 	}
-	close(gate)
+	release()
 	wg.Wait()
 	// ErrBusy is not the target's fault: it is neither ejected nor failed.
 	if s.targets[0].state.eject.failures.Load() != 0 {
@@ -438,7 +437,7 @@ func TestMaxConnsBusy(t *testing.T) {
 // service whose targets all fail their checks answers ErrNoTarget at once.
 func TestReadyAfterFirstRound(t *testing.T) {
 	u, sick := newTestServer(t, "u"), newTestServer(t, "sick")
-	sick.sick.Store(true)
+	sick.Sick.Store(true)
 	checked := compileOne(t, ServiceOptions{Targets: targetList(u, sick),
 		HealthCheck: &HealthCheckOptions{Path: "/health", Interval: time.Second, Timeout: 500 * time.Millisecond}})
 	down := compileOne(t, ServiceOptions{Targets: targetList(sick),
@@ -456,12 +455,12 @@ func TestReadyAfterFirstRound(t *testing.T) {
 	Start(all, stop)
 	settle := waitFor(t, time.Second, "ready", func() bool { return Ready(all) })
 	t.Logf("first round settled in %v", settle)
-	hits := sick.hits.Load()
+	hits := sick.Hits.Load()
 	start := time.Now()
 	if _, _, err := call(down, "GET", time.Second); !errors.Is(err, ErrNoTarget) {
 		t.Fatalf("all targets unhealthy: %v, want ErrNoTarget", err)
 	}
-	if time.Since(start) > 50*time.Millisecond || sick.hits.Load() != hits {
+	if time.Since(start) > 50*time.Millisecond || sick.Hits.Load() != hits {
 		t.Fatal("ErrNoTarget was not immediate or dialed the target")
 	}
 	for i := 0; i < 6; i++ {

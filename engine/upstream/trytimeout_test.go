@@ -13,7 +13,7 @@ import (
 // timeout; a POST is not retried; the timed-out try counts as a failure.
 func TestTryTimeout(t *testing.T) {
 	slow, fast := newTestServer(t, "slow"), newTestServer(t, "fast")
-	slow.delay.Store(int64(3 * time.Second))
+	slow.SetDelay(3 * time.Second)
 	s := compileOne(t, ServiceOptions{Targets: targetList(slow, fast), Balancer: "round_robin", Timeout: 5 * time.Second, TryTimeout: 300 * time.Millisecond, Retries: ptr(1),
 		CircuitBreaker: &BreakerOptions{MinRequests: ptr(1), FailureRatio: ptr(1.0), Window: 10 * time.Second, OpenFor: 10 * time.Second}})
 	okFast := 0
@@ -24,7 +24,7 @@ func TestTryTimeout(t *testing.T) {
 		}
 		okFast++
 	}
-	if slow.hits.Load() == 0 {
+	if slow.Hits.Load() == 0 {
 		t.Fatal("the slow target was never tried")
 	}
 	// The timed-out try opened the slow target's circuit (min_requests 1,
