@@ -62,10 +62,10 @@ func (l *List) Merge(prefix string, err error) {
 	switch {
 	case errors.As(err, &list):
 		for _, e := range list {
-			*l = append(*l, &Error{Path: Join(prefix, e.Path), Msg: e.Msg})
+			*l = append(*l, &Error{Path: under(prefix, e.Path), Msg: e.Msg})
 		}
 	case errors.As(err, &one):
-		*l = append(*l, &Error{Path: Join(prefix, one.Path), Msg: one.Msg})
+		*l = append(*l, &Error{Path: under(prefix, one.Path), Msg: one.Msg})
 	default:
 		*l = append(*l, &Error{Path: prefix, Msg: err.Error()})
 	}
@@ -80,18 +80,28 @@ func (l List) Err() error {
 	return l
 }
 
-// Join returns path joined with a key ("a.b") or with a relative path that
-// starts with an index ("a[2]"); an empty side leaves the other unchanged.
+// Join returns path joined with an object key, using a dot. The key is
+// taken as written, even when empty or when it starts with "[" (a user may
+// name a map key so).
 func Join(path, key string) string {
-	switch {
-	case path == "":
+	if path == "" {
 		return key
-	case key == "":
-		return path
-	case key[0] == '[':
-		return path + key
 	}
 	return path + "." + key
+}
+
+// under places a relative path below prefix: "" is prefix itself and a
+// relative path that starts with an index follows it without a dot.
+func under(prefix, rel string) string {
+	switch {
+	case rel == "":
+		return prefix
+	case prefix == "":
+		return rel
+	case rel[0] == '[':
+		return prefix + rel
+	}
+	return prefix + "." + rel
 }
 
 // Index returns path joined with an array index.

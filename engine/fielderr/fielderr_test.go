@@ -49,13 +49,22 @@ func TestErrNil(t *testing.T) {
 func TestJoin(t *testing.T) {
 	for _, c := range []struct{ path, key, want string }{
 		{"", "a", "a"},
-		{"a", "", "a"},
 		{"a", "b", "a.b"},
-		{"a", "[3]", "a[3]"},
-		{"a", "b[1].c", "a.b[1].c"},
+		{"a", "", "a."},       // an empty map key, as written
+		{"a", "[3]", "a.[3]"}, // a map key that looks like an index
 	} {
 		if got := Join(c.path, c.key); got != c.want {
 			t.Errorf("Join(%q, %q) = %q, want %q", c.path, c.key, got, c.want)
+		}
+	}
+	for _, c := range []struct{ prefix, rel, want string }{
+		{"a", "", "a"},
+		{"", "b", "b"},
+		{"a", "[3]", "a[3]"},
+		{"a", "b[1].c", "a.b[1].c"},
+	} {
+		if got := under(c.prefix, c.rel); got != c.want {
+			t.Errorf("under(%q, %q) = %q, want %q", c.prefix, c.rel, got, c.want)
 		}
 	}
 	if got := Index("keys", 4); got != "keys[4]" {
