@@ -193,7 +193,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		errs.Add(config.Join(path, "scopes"), "scopes need the route to have auth")
 	}
 	if len(rc.RateLimits) > 0 {
-		l, es := e.limits.Route(rc.RateLimits, rc.Name, path)
+		l, es := e.routeRateLimits(rc, path)
 		errs = append(errs, es...)
 		r.limits = l
 	}
