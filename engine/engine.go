@@ -142,7 +142,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	errs = append(errs, es...)
 	e.auth = authSet
 
-	limits, es := ratelimit.Compile(cfg, e.metrics)
+	limits, es := compileRateLimits(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.limits = limits
 

@@ -131,7 +131,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		if rc.Service != "" {
 			errs.Add(config.Join(path, "service"), "an aggregate route names its services in aggregate.backends")
 		}
-		plan, es := aggregate.Compile(rc.Aggregate, e.services, pathParams(rc.Path), config.Join(path, "aggregate"))
+		plan, es := e.compileAggregate(rc.Aggregate, pathParams(rc.Path), config.Join(path, "aggregate"))
 		errs = append(errs, es...)
 		r.aggregate = plan
 	case rc.GRPCMethod != "":
@@ -193,7 +193,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		errs.Add(config.Join(path, "scopes"), "scopes need the route to have auth")
 	}
 	if len(rc.RateLimits) > 0 {
-		l, es := e.limits.Route(rc.RateLimits, rc.Name, path)
+		l, es := e.routeRateLimits(rc, path)
 		errs = append(errs, es...)
 		r.limits = l
 	}

@@ -1,6 +1,7 @@
 // Package aggregate is the upstream stage of aggregate routes: it calls
 // several backends in parallel and answers one JSON object holding each
-// backend's answer under its key, in config order.
+// backend's answer under its key, in config order. The engine's compile step
+// hands it a route's aggregate object as Options (New).
 //
 // Backends are called through the same upstream.Service as proxied routes
 // (pooled clients, balancer, health, breakers, retries, metrics), on a
@@ -44,7 +45,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
@@ -74,37 +75,63 @@ type backend struct {
 	messages [len(outcomeNames)]string
 }
 
-// Compile compiles a route's aggregate. services holds every compiled
-// service; a name present with a nil value is a declared service that failed
-// to compile (already reported, so not reported again here). path is the
-// aggregate's JSON path ("routes[4].aggregate"). routeParams are the route
-// path's parameter names, for {param} templates.
-func Compile(cfg *config.Aggregate, services map[string]*upstream.Service, routeParams []string, path string) (*Plan, config.Errors) {
-	var errs config.Errors
-	if cfg == nil {
-		errs.Add(path, "expected an object")
-		return nil, errs
-	}
-	p := &Plan{timeout: cfg.Timeout.D()}
+// Options are a route's aggregate object.
+type Options struct {
+	// Timeout bounds the whole aggregate, counted from the request's
+	// arrival; 0 means DefaultTimeout. It must not be negative.
+	Timeout time.Duration
+	// Backends are the calls, in answer order; at least one.
+	Backends []BackendOptions
+}
+
+// BackendOptions is one call of an aggregate.
+type BackendOptions struct {
+	// Service names the upstream service called (required).
+	Service string
+	// Path is the request path template (required): {param}, {claim.X},
+	// {query.X}.
+	Path string
+	// Key is the backend's member in the merged answer (required, unique).
+	Key string
+	// Optional backends that fail drop their key instead of failing the
+	// request.
+	Optional bool
+	// Timeout bounds the call; 0 means the service's timeout, capped by the
+	// aggregate's. It must not be negative nor exceed the aggregate's.
+	Timeout time.Duration
+	// Allow lists the fields of the answer kept ("name", "address.city");
+	// empty keeps the whole answer.
+	Allow []string
+}
+
+// New compiles a route's aggregate. services holds every compiled service
+// a backend may name; a name present with a nil value is a declared service
+// that failed to compile (already reported, so not reported again here, and
+// New returns no plan and no error). routeParams are the route path's
+// parameter names, for {param} templates. Its problems are a fielderr.List
+// with paths relative to o ("backends[1].path").
+func New(o Options, services map[string]*upstream.Service, routeParams []string) (*Plan, error) {
+	var errs fielderr.List
+	p := &Plan{timeout: o.Timeout}
 	timeoutOK := true
 	if p.timeout < 0 {
-		errs.Add(config.Join(path, "timeout"), "must not be negative")
+		errs.Add("timeout", "must not be negative")
 		timeoutOK = false
 	}
 	if p.timeout <= 0 {
 		p.timeout = DefaultTimeout
 	}
-	bpath := config.Join(path, "backends")
-	if len(cfg.Backends) == 0 {
-		errs.Add(bpath, "at least one backend is required")
+	if len(o.Backends) == 0 {
+		errs.Add("backends", "at least one backend is required")
 	}
-	keys := make(map[string]int, len(cfg.Backends))
-	for j := range cfg.Backends {
-		b, es := p.compileBackend(&cfg.Backends[j], services, routeParams, config.Index(bpath, j), timeoutOK)
-		errs = append(errs, es...)
-		if bc := &cfg.Backends[j]; bc.Key != "" {
+	keys := make(map[string]int, len(o.Backends))
+	for j := range o.Backends {
+		bc := &o.Backends[j]
+		at := fielderr.Index("backends", j)
+		b := p.compileBackend(bc, services, routeParams, at, timeoutOK, &errs)
+		if bc.Key != "" {
 			if k, dup := keys[bc.Key]; dup {
-				errs.Add(config.Join(config.Index(bpath, j), "key"), "duplicate key %q (also backends[%d])", bc.Key, k)
+				errs.Add(fielderr.Join(at, "key"), "duplicate key %q (also backends[%d])", bc.Key, k)
 			} else {
 				keys[bc.Key] = j
 			}
@@ -124,28 +151,29 @@ func Compile(cfg *config.Aggregate, services map[string]*upstream.Service, route
 	return p, nil
 }
 
-func (p *Plan) compileBackend(bc *config.Backend, services map[string]*upstream.Service, routeParams []string, path string, timeoutOK bool) (backend, config.Errors) {
-	var errs config.Errors
+// compileBackend compiles bc; its problems go to errs under path (relative
+// to the aggregate's options).
+func (p *Plan) compileBackend(bc *BackendOptions, services map[string]*upstream.Service, routeParams []string, path string, timeoutOK bool, errs *fielderr.List) backend {
 	b := backend{key: bc.Key, optional: bc.Optional}
 
 	if bc.Service == "" {
-		errs.Add(config.Join(path, "service"), "required")
+		errs.Add(fielderr.Join(path, "service"), "required")
 	} else if svc, ok := services[bc.Service]; !ok {
-		errs.Add(config.Join(path, "service"), "unknown service %q", bc.Service)
+		errs.Add(fielderr.Join(path, "service"), "unknown service %q", bc.Service)
 	} else {
 		b.svc = svc // nil: declared but broken, reported by the service itself
 	}
 
 	if bc.Path == "" {
-		errs.Add(config.Join(path, "path"), "required")
+		errs.Add(fielderr.Join(path, "path"), "required")
 	} else if t, err := parseTemplate(bc.Path, routeParams); err != nil {
-		errs.Add(config.Join(path, "path"), "%v", err)
+		errs.Add(fielderr.Join(path, "path"), "%v", err)
 	} else {
 		b.path = t
 	}
 
 	if bc.Key == "" {
-		errs.Add(config.Join(path, "key"), "required")
+		errs.Add(fielderr.Join(path, "key"), "required")
 	} else {
 		q, _ := json.Marshal(bc.Key)
 		b.keyJSON = append(q, ':')
@@ -155,12 +183,12 @@ func (p *Plan) compileBackend(bc *config.Backend, services map[string]*upstream.
 		}
 	}
 
-	b.timeout = bc.Timeout.D()
+	b.timeout = bc.Timeout
 	switch {
 	case b.timeout < 0:
-		errs.Add(config.Join(path, "timeout"), "must not be negative")
+		errs.Add(fielderr.Join(path, "timeout"), "must not be negative")
 	case timeoutOK && b.timeout > p.timeout:
-		errs.Add(config.Join(path, "timeout"), "%s exceeds the aggregate timeout (%s)", b.timeout, p.timeout)
+		errs.Add(fielderr.Join(path, "timeout"), "%s exceeds the aggregate timeout (%s)", b.timeout, p.timeout)
 	case b.timeout == 0:
 		// Unset: the service's own timeout, within the aggregate's.
 		b.timeout = p.timeout
@@ -169,10 +197,8 @@ func (p *Plan) compileBackend(bc *config.Backend, services map[string]*upstream.
 		}
 	}
 
-	allow, es := compileAllow(bc.Allow, config.Join(path, "allow"))
-	errs = append(errs, es...)
-	b.allow = allow
-	return b, errs
+	b.allow = compileAllow(bc.Allow, fielderr.Join(path, "allow"), errs)
+	return b
 }
 
 // Timeout returns the aggregate's overall timeout.

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	json "github.com/goccy/go-json"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 // allowNode is one field of a backend's allow list. The list compiles into
@@ -18,9 +18,8 @@ type allowNode struct {
 }
 
 // compileAllow builds the allow tree; nil when the list is empty (no
-// filtering).
-func compileAllow(list []string, path string) ([]*allowNode, config.Errors) {
-	var errs config.Errors
+// filtering). Its problems go to errs under path.
+func compileAllow(list []string, path string, errs *fielderr.List) []*allowNode {
 	var root []*allowNode
 	for j, entry := range list {
 		segs := strings.Split(entry, ".")
@@ -29,7 +28,7 @@ func compileAllow(list []string, path string) ([]*allowNode, config.Errors) {
 			bad = bad || s == ""
 		}
 		if bad {
-			errs.Add(config.Index(path, j), "invalid field path %q (want names joined by '.', e.g. \"address.city\")", entry)
+			errs.Add(fielderr.Index(path, j), "invalid field path %q (want names joined by '.', e.g. \"address.city\")", entry)
 			continue
 		}
 		level := &root
@@ -45,7 +44,7 @@ func compileAllow(list []string, path string) ([]*allowNode, config.Errors) {
 			level = &n.children
 		}
 	}
-	return root, errs
+	return root
 }
 
 func findNode(nodes []*allowNode, name string) *allowNode {

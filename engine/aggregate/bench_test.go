@@ -19,10 +19,10 @@ func benchPlan(b *testing.B) *Plan {
 		addrs = append(addrs, u.addr)
 		_ = i
 	}
-	return mustCompile(b, planConfig(servicesJSON(addrs...), `{"timeout": "2s", "backends": [
-		{"service": "s0", "path": "/users/{id}", "key": "profile"},
-		{"service": "s1", "path": "/feed?lang={query.lang}", "key": "feed"},
-		{"service": "s2", "path": "/count", "key": "notifications"}]}`), "id")
+	return mustCompile(b, servicesAt(b, addrs...), Options{Timeout: 2 * time.Second, Backends: []BackendOptions{
+		{Service: "s0", Path: "/users/{id}", Key: "profile"},
+		{Service: "s1", Path: "/feed?lang={query.lang}", Key: "feed"},
+		{Service: "s2", Path: "/count", Key: "notifications"}}}, "id")
 }
 
 func benchServe(b *testing.B, p *Plan, allow bool) {

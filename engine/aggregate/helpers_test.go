@@ -1,14 +1,14 @@
 package aggregate
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
@@ -93,41 +93,21 @@ func (u *testUpstream) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(a.body)
 }
 
-// compileTest parses a config holding services and one aggregate route and
-// compiles the route's plan.
-func compileTest(t testing.TB, cfgJSON string, params ...string) (*Plan, config.Errors) {
+// compileTest compiles o against services, for a route whose path has the
+// parameters params.
+func compileTest(t testing.TB, services map[string]*upstream.Service, o Options, params ...string) (*Plan, fielderr.List) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(cfgJSON))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
+	p, err := New(o, services, params)
+	var errs fielderr.List
+	if err != nil && !errors.As(err, &errs) {
+		t.Fatalf("error %v is not a fielderr.List", err)
 	}
-	services := map[string]*upstream.Service{}
-	for _, name := range cfg.Order.Services {
-		svc, err := upstream.New(name, serviceOptions(cfg.Services[name]), metrics.NewSet())
-		if err != nil {
-			t.Fatalf("services.%s: %v", name, err)
-		}
-		services[name] = svc
-	}
-	return Compile(cfg.Routes[0].Aggregate, services, params, "routes[0].aggregate")
+	return p, errs
 }
 
-// serviceOptions translates the service settings these tests use (the
-// engine's compile step translates them all).
-func serviceOptions(c *config.Service) upstream.ServiceOptions {
-	o := upstream.ServiceOptions{
-		Protocol: c.Protocol, Balancer: c.Balancer, Timeout: c.Timeout.D(), TryTimeout: c.TryTimeout.D(),
-		ConnectTimeout: c.ConnectTimeout.D(), MaxConnsPerTarget: c.MaxConnsPerTarget, Retries: c.Retries,
-	}
-	for _, t := range c.Targets {
-		o.Targets = append(o.Targets, upstream.TargetOptions{Addr: t.Addr, Weight: t.Weight})
-	}
-	return o
-}
-
-func mustCompile(t testing.TB, cfgJSON string, params ...string) *Plan {
+func mustCompile(t testing.TB, services map[string]*upstream.Service, o Options, params ...string) *Plan {
 	t.Helper()
-	p, errs := compileTest(t, cfgJSON, params...)
+	p, errs := compileTest(t, services, o, params...)
 	if len(errs) > 0 {
 		t.Fatalf("compile: %v", errs)
 	}
@@ -168,14 +148,4 @@ func partial(x *pipeline.Exchange) bool {
 	var h fasthttp.ResponseHeader
 	x.ApplyResponseHeaders(&h)
 	return string(h.Peek(HeaderPartial)) == "true"
-}
-
-// cfgAggregate returns the parsed first route of cfgJSON.
-func cfgAggregate(t testing.TB, cfgJSON string) *config.Route {
-	t.Helper()
-	cfg, err := config.Parse([]byte(cfgJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg.Routes[0]
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	json "github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 var jsonSamples = []string{
@@ -57,7 +58,8 @@ func FuzzValidJSON(f *testing.F) {
 
 func allowTree(t testing.TB, list ...string) []*allowNode {
 	t.Helper()
-	n, errs := compileAllow(list, "allow")
+	var errs fielderr.List
+	n := compileAllow(list, "allow", &errs)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -98,11 +100,12 @@ func TestFilter(t *testing.T) {
 }
 
 func TestCompileAllowErrors(t *testing.T) {
-	_, errs := compileAllow([]string{"ok", "", "a..b", ".a", "a."}, "routes[0].aggregate.backends[1].allow")
+	var errs fielderr.List
+	compileAllow([]string{"ok", "", "a..b", ".a", "a."}, "backends[1].allow", &errs)
 	if len(errs) != 4 {
 		t.Fatalf("errs = %v", errs)
 	}
-	if !strings.HasPrefix(errs[0].Error(), "routes[0].aggregate.backends[1].allow[1]: invalid field path") {
+	if !strings.HasPrefix(errs[0].Error(), "backends[1].allow[1]: invalid field path") {
 		t.Errorf("errs[0] = %v", errs[0])
 	}
 }

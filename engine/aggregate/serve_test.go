@@ -9,19 +9,18 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
-// twoServices returns a config with services a and b on the given upstreams.
-func servicesJSON(addrs ...string) string {
-	var parts []string
+// servicesAt returns services s0, s1, ... on the given upstreams, without
+// retries.
+func servicesAt(t testing.TB, addrs ...string) map[string]*upstream.Service {
+	t.Helper()
+	var specs []testService
 	for i, a := range addrs {
-		parts = append(parts, fmt.Sprintf(`"s%d": {"targets": [%q], "retries": 0}`, i, a))
+		specs = append(specs, testService{name: fmt.Sprintf("s%d", i), addr: a, noRetries: true})
 	}
-	return `"services": {` + strings.Join(parts, ",") + `}`
-}
-
-func planConfig(services, agg string) string {
-	return `{` + services + `, "routes": [{"name": "home", "path": "/home/{id}", "aggregate": ` + agg + `}]}`
+	return testServices(t, specs...)
 }
 
 // closedAddr returns a loopback address nobody listens on.
@@ -40,10 +39,10 @@ func TestServeMergeTemplatesAndHeaders(t *testing.T) {
 	u.set("/users/42", answer{body: `{"name":"alice","secret":"s","address":{"city":"Paris","zip":"1"}}` + "\n"})
 	u.set("/feed/auth0|ü", answer{body: ` [1,2,3] `})
 	u.set("/count", answer{body: `7`})
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"timeout": "2s", "backends": [
-		{"service": "s0", "path": "/users/{id}", "key": "profile", "allow": ["name", "address.city"]},
-		{"service": "s0", "path": "/feed/{claim.sub}?q={query.q}", "key": "feed"},
-		{"service": "s0", "path": "/count", "key": "notifications"}]}`), "id")
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Timeout: 2 * time.Second, Backends: []BackendOptions{
+		{Service: "s0", Path: "/users/{id}", Key: "profile", Allow: []string{"name", "address.city"}},
+		{Service: "s0", Path: "/feed/{claim.sub}?q={query.q}", Key: "feed"},
+		{Service: "s0", Path: "/count", Key: "notifications"}}}, "id")
 
 	x := exchange("/home/42?q=a+b/c?d&x=1", "X-Request-Id: rid-1", "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 		"X-Forwarded-For: 10.0.0.1", "X-User-Id: alice", "Accept-Encoding: gzip", "If-None-Match: \"e\"", "Content-Type: text/plain", "Cookie: a=b", "Connection: close")
@@ -110,9 +109,9 @@ func TestServeMissingInput(t *testing.T) {
 	u := startUpstream(t)
 	u.set("*", answer{body: `{"ok":true}`})
 	// Required backend with an absent claim: 400, nothing called.
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"backends": [
-		{"service": "s0", "path": "/a", "key": "a"},
-		{"service": "s0", "path": "/u/{claim.sub}", "key": "u"}]}`))
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Backends: []BackendOptions{
+		{Service: "s0", Path: "/a", Key: "a"},
+		{Service: "s0", Path: "/u/{claim.sub}", Key: "u"}}})
 	x := exchange("/home")
 	p.Serve(x)
 	if st, code := rejected(x); st != 400 || code != "bad_request" {
@@ -125,9 +124,9 @@ func TestServeMissingInput(t *testing.T) {
 		t.Errorf("log %s", x.LogExtra)
 	}
 	// Optional backend with an absent query parameter: dropped, partial.
-	p = mustCompile(t, planConfig(servicesJSON(u.addr), `{"backends": [
-		{"service": "s0", "path": "/a", "key": "a"},
-		{"service": "s0", "path": "/s?q={query.q}", "key": "s", "optional": true}]}`))
+	p = mustCompile(t, servicesAt(t, u.addr), Options{Backends: []BackendOptions{
+		{Service: "s0", Path: "/a", Key: "a"},
+		{Service: "s0", Path: "/s?q={query.q}", Key: "s", Optional: true}}})
 	x = exchange("/home?other=1")
 	p.Serve(x)
 	if st, _ := rejected(x); st != 0 || string(x.Ctx.Response.Body()) != `{"a":{"ok":true}}` || !partial(x) {
@@ -162,9 +161,9 @@ func TestServeBackendFailures(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, optional := range []bool{false, true} {
-			p := mustCompile(t, planConfig(servicesJSON(u.addr, down), fmt.Sprintf(`{"timeout": "150ms", "backends": [
-				{"service": "s0", "path": "/ok", "key": "ok"},
-				{"service": %q, "path": %q, "key": "bad", "optional": %v}]}`, c.svc, c.path, optional)))
+			p := mustCompile(t, servicesAt(t, u.addr, down), Options{Timeout: 150 * time.Millisecond, Backends: []BackendOptions{
+				{Service: "s0", Path: "/ok", Key: "ok"},
+				{Service: c.svc, Path: c.path, Key: "bad", Optional: optional}}})
 			x := exchange("/home")
 			p.Serve(x)
 			st, code := rejected(x)
@@ -181,7 +180,7 @@ func TestServeBackendFailures(t *testing.T) {
 		}
 	}
 	// 204 counts as null.
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"backends": [{"service": "s0", "path": "/204", "key": "n"}]}`))
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Backends: []BackendOptions{{Service: "s0", Path: "/204", Key: "n"}}})
 	x := exchange("/home")
 	p.Serve(x)
 	if string(x.Ctx.Response.Body()) != `{"n":null}` {
@@ -193,9 +192,9 @@ func TestServePerBackendTimeout(t *testing.T) {
 	u := startUpstream(t)
 	u.set("/ok", answer{body: `1`})
 	u.set("/slow", answer{body: `2`, delay: 150 * time.Millisecond})
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"timeout": "1s", "backends": [
-		{"service": "s0", "path": "/ok", "key": "ok"},
-		{"service": "s0", "path": "/slow", "key": "slow", "optional": true, "timeout": "50ms"}]}`))
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Timeout: time.Second, Backends: []BackendOptions{
+		{Service: "s0", Path: "/ok", Key: "ok"},
+		{Service: "s0", Path: "/slow", Key: "slow", Optional: true, Timeout: 50 * time.Millisecond}}})
 	x := exchange("/home")
 	start := time.Now()
 	p.Serve(x)
@@ -211,9 +210,9 @@ func TestServeAnswersAtOnceWhenRequiredFails(t *testing.T) {
 	u := startUpstream(t)
 	u.set("/slow", answer{body: `{}`, delay: 500 * time.Millisecond})
 	u.set("/bad", answer{status: 500})
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"timeout": "2s", "backends": [
-		{"service": "s0", "path": "/slow", "key": "slow"},
-		{"service": "s0", "path": "/bad", "key": "bad"}]}`))
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Timeout: 2 * time.Second, Backends: []BackendOptions{
+		{Service: "s0", Path: "/slow", Key: "slow"},
+		{Service: "s0", Path: "/bad", Key: "bad"}}})
 	x := exchange("/home")
 	start := time.Now()
 	p.Serve(x)
@@ -236,10 +235,10 @@ func TestServeConcurrentReuse(t *testing.T) {
 	u.set("/a", answer{body: `{"a":1}`})
 	u.set("/slow", answer{body: `{"s":1}`, delay: 20 * time.Millisecond})
 	u.set("/bad", answer{status: 503})
-	p := mustCompile(t, planConfig(servicesJSON(u.addr), `{"timeout": "1s", "backends": [
-		{"service": "s0", "path": "/a", "key": "a"},
-		{"service": "s0", "path": "/slow", "key": "slow", "optional": true},
-		{"service": "s0", "path": "/{id}", "key": "c"}]}`), "id")
+	p := mustCompile(t, servicesAt(t, u.addr), Options{Timeout: time.Second, Backends: []BackendOptions{
+		{Service: "s0", Path: "/a", Key: "a"},
+		{Service: "s0", Path: "/slow", Key: "slow", Optional: true},
+		{Service: "s0", Path: "/{id}", Key: "c"}}}, "id")
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(2 * time.Second)
 	for g := 0; g < 8; g++ {

@@ -3,11 +3,12 @@ package ratelimit
 import (
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkAllowIP is the stage's cost for one ip-keyed policy, headers included.
 func BenchmarkAllowIP(b *testing.B) {
-	s := compileJSON(b, `{"rate_limits": {"p": {"key": "ip", "requests": 1000000000, "per": "1s"}}}`)
+	s := compile(b, policies(PolicyOptions{Name: "p", Key: "ip", Requests: 1000000000, Per: time.Second}))
 	rt := route(b, s, "r", "p")
 	x := exchange(req{})
 	ctx := x.Ctx
@@ -29,9 +30,9 @@ func BenchmarkAllowIP(b *testing.B) {
 
 // BenchmarkAllowTwoPolicies is a route with an ip and a header policy.
 func BenchmarkAllowTwoPolicies(b *testing.B) {
-	s := compileJSON(b, `{"rate_limits": {
-		"p": {"key": "ip", "requests": 1000000000, "per": "1s"},
-		"k": {"key": "header:X-Api-Key", "requests": 1000000000, "per": "1s"}}}`)
+	s := compile(b, policies(
+		PolicyOptions{Name: "p", Key: "ip", Requests: 1000000000, Per: time.Second},
+		PolicyOptions{Name: "k", Key: "header:X-Api-Key", Requests: 1000000000, Per: time.Second}))
 	rt := route(b, s, "r", "p", "k")
 	x := exchange(req{headers: map[string]string{"X-Api-Key": "key-123"}})
 	ctx := x.Ctx

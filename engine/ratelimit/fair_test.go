@@ -113,7 +113,7 @@ func checkFair(t *testing.T, res []fairResult, rate float64, d time.Duration) {
 func TestFairSkewedLoad(t *testing.T) {
 	r := startRedis(t)
 	undisturbed(t, func() func() {
-		routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
+		routes := fleetOf(t, RedisOptions{Addr: r.addr}, 3, fairRate, fairBurst)
 		const d = 4 * time.Second
 		res := measure(routes, []float64{0.80, 0.15, 0.05}, fairDemand, 2*time.Second, d)
 		return func() { checkFair(t, res, fairRate, d) }
@@ -124,7 +124,7 @@ func TestFairSkewedLoad(t *testing.T) {
 func TestFairAllOnOne(t *testing.T) {
 	r := startRedis(t)
 	undisturbed(t, func() func() {
-		routes := fleetOf(t, fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
+		routes := fleetOf(t, RedisOptions{Addr: r.addr}, 3, fairRate, fairBurst)
 		const d = 3 * time.Second
 		res := measure(routes, []float64{1, 0, 0}, fairDemand, time.Second, d)
 		return func() { checkFair(t, res, fairRate, d) }
@@ -137,8 +137,8 @@ func TestFairAllOnOne(t *testing.T) {
 func TestFairFreshInstance(t *testing.T) {
 	r := startRedis(t)
 	undisturbed(t, func() func() {
-		js := fleetConfig(fmt.Sprintf(`{"addr": %q}`, r.addr), 3, fairRate, fairBurst)
-		routes := []*Route{startInstance(t, js), startInstance(t, js)}
+		c := fleetConfig(RedisOptions{Addr: r.addr}, 3, fairRate, fairBurst)
+		routes := []*Route{startInstance(t, c), startInstance(t, c)}
 		shares := []float64{0.6, 0.3, 0.1}
 		loads := []*load{{}, {}, {}}
 		stop := make(chan struct{})
@@ -149,7 +149,7 @@ func TestFairFreshInstance(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second) // A and B settle the fleet's state
 
-		routes = append(routes, startInstance(t, js))
+		routes = append(routes, startInstance(t, c))
 		before := snapshot(loads)
 		wg.Add(1)
 		go loads[2].run(routes[2], fairDemand*shares[2], stop, &wg)

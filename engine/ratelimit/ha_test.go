@@ -101,10 +101,10 @@ func TestSentinelFailover(t *testing.T) {
 		t.Fatal("replica not in sync or not known to Sentinel")
 	}
 
-	js := fleetConfig(fmt.Sprintf(`{"addrs": [%q], "master_name": "m"}`, sentinel), fleetN, int(fleetRate), int(fleetBurst))
+	c := fleetConfig(RedisOptions{Addrs: []string{sentinel}, MasterName: "m"}, fleetN, int(fleetRate), int(fleetBurst))
 	sets := make([]*Set, fleetN)
 	for i := range sets {
-		sets[i] = compileJSON(t, js)
+		sets[i] = c.compile(t)
 		if sets[i].sync.mode != modeSentinel {
 			t.Fatalf("mode %v, want sentinel", sets[i].sync.mode)
 		}
@@ -227,10 +227,9 @@ func startCluster(t *testing.T) []string {
 func TestRedisCluster(t *testing.T) {
 	addrs := startCluster(t)
 	ctx := context.Background()
-	list := `["` + strings.Join(addrs, `", "`) + `"]`
 
 	// One sync of 300 keys: every script call stays in one slot.
-	s := compileJSON(t, fleetConfig(`{"addrs": `+list+`}`, 3, fairRate, fairBurst))
+	s := fleetConfig(RedisOptions{Addrs: addrs}, 3, fairRate, fairBurst).compile(t)
 	if s.sync.mode != modeCluster {
 		t.Fatalf("mode %v, want cluster", s.sync.mode)
 	}
@@ -261,7 +260,7 @@ func TestRedisCluster(t *testing.T) {
 	}
 
 	undisturbed(t, func() func() {
-		routes := fleetOf(t, `{"addrs": `+list+`}`, 3, fairRate, fairBurst)
+		routes := fleetOf(t, RedisOptions{Addrs: addrs}, 3, fairRate, fairBurst)
 		const d = 3 * time.Second
 		res := measure(routes, []float64{0.80, 0.15, 0.05}, fairDemand, 1500*time.Millisecond, d)
 		return func() { checkFair(t, res, fairRate, d) }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -14,26 +13,35 @@ import (
 // test can sum what several instances counted.
 var testMetrics = metrics.NewSet()
 
-// compileJSON parses a config and compiles its rate limits, failing on errors.
-func compileJSON(t testing.TB, js string) *Set {
+// compile compiles o, failing on errors.
+func compile(t testing.TB, o Options) *Set {
 	t.Helper()
-	cfg, err := config.Parse([]byte(js))
+	s, err := New(o, testMetrics)
 	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	s, errs := Compile(cfg, testMetrics)
-	if len(errs) > 0 {
-		t.Fatalf("compile: %v", errs)
+		t.Fatalf("compile: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
 }
 
+// policies is the Options of one instance without a store.
+func policies(ps ...PolicyOptions) Options { return Options{Policies: ps} }
+
+// store validates r, failing on errors.
+func store(t testing.TB, r RedisOptions) *Store {
+	t.Helper()
+	st, err := NewStore(r)
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	return st
+}
+
 func route(t testing.TB, s *Set, name string, policies ...string) *Route {
 	t.Helper()
-	r, errs := s.Route(policies, name, "routes[0]")
-	if len(errs) > 0 {
-		t.Fatalf("route: %v", errs)
+	r, err := s.Route(policies, name)
+	if err != nil {
+		t.Fatalf("route: %v", err)
 	}
 	return r
 }

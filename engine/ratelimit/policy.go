@@ -5,7 +5,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/limiter"
@@ -53,47 +53,50 @@ func parseKey(key string) (keyKind, string, bool) {
 	return 0, "", false
 }
 
-// compilePolicy validates rl (at JSON path path) and builds its limiter. The
-// instance split divides rate and burst by instances; with a shared store
-// (shared: cluster.redis is set) the split is the starting point that the
-// sync then adjusts, and the limiter counts usage for it.
-func compilePolicy(name, path string, rl *config.RateLimit, instances int, shared bool, set *metrics.Set, errs *config.Errors) *policy {
+// compilePolicy validates po and builds its limiter; its problems go to errs
+// under the policy's name. The instance split divides rate and burst by
+// instances; with a shared store (shared: cluster.redis is set) the split is
+// the starting point that the sync then adjusts, and the limiter counts
+// usage for it.
+func compilePolicy(po *PolicyOptions, instances int, shared bool, set *metrics.Set, errs *fielderr.List) *policy {
 	n := len(*errs)
-	kind, arg, ok := parseKey(rl.Key)
+	name := po.Name
+	at := func(field string) string { return fielderr.Join(name, field) }
+	kind, arg, ok := parseKey(po.Key)
 	if !ok {
-		errs.Add(config.Join(path, "key"), "invalid key %q (want ip, header:NAME, claim:NAME, consumer or route)", rl.Key)
+		errs.Add(at("key"), "invalid key %q (want ip, header:NAME, claim:NAME, consumer or route)", po.Key)
 	}
-	if rl.Requests <= 0 {
-		errs.Add(config.Join(path, "requests"), "must be greater than 0")
+	if po.Requests <= 0 {
+		errs.Add(at("requests"), "must be greater than 0")
 	}
-	if rl.Per <= 0 {
-		errs.Add(config.Join(path, "per"), "must be a positive duration")
+	if po.Per <= 0 {
+		errs.Add(at("per"), "must be a positive duration")
 	}
-	burst := rl.Burst
+	burst := po.Burst
 	if burst < 0 {
-		errs.Add(config.Join(path, "burst"), "must not be negative")
+		errs.Add(at("burst"), "must not be negative")
 	} else if burst == 0 {
-		burst = rl.Requests
+		burst = po.Requests
 	}
 	cluster := false
-	switch rl.Scope {
+	switch po.Scope {
 	case "", "instance":
 	case "cluster":
 		cluster = true
 	default:
-		errs.Add(config.Join(path, "scope"), "invalid scope %q (want instance or cluster)", rl.Scope)
+		errs.Add(at("scope"), "invalid scope %q (want instance or cluster)", po.Scope)
 	}
 	split := 1
 	if cluster {
 		split = max(instances, 1)
 		if burst > 0 && burst < split {
-			errs.Add(config.Join(path, "burst"), "burst %d split across %d instances is less than one request each", burst, split)
+			errs.Add(at("burst"), "burst %d split across %d instances is less than one request each", burst, split)
 		}
 	}
 	if len(*errs) > n {
 		return nil
 	}
-	rate := float64(rl.Requests) / rl.Per.D().Seconds() / float64(split)
+	rate := float64(po.Requests) / po.Per.Seconds() / float64(split)
 	lim := limiter.New(limiter.Config{
 		Rate:       rate,
 		Burst:      float64(burst) / float64(split),

@@ -1,5 +1,7 @@
-// Package ratelimit is the rate-limit stage: it compiles the config's
-// rate_limits policies and admits or rejects requests on the routes that list them.
+// Package ratelimit is the rate-limit stage: it compiles the rate-limit
+// policies the engine's compile step hands it (Options, built from the
+// config's rate_limits and cluster blocks) and admits or rejects requests on
+// the routes that list them.
 //
 // Each policy owns one limiter.Limiter (token buckets keyed by the xxhash of
 // the request's key), shared by every route that lists the policy, except key
@@ -29,8 +31,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/cespare/xxhash/v2"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -50,34 +52,57 @@ type Set struct {
 	wg      sync.WaitGroup
 }
 
-// Compile compiles cfg.RateLimits and cfg.Cluster, with their series in
-// set (the engine's).
-func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
-	var errs config.Errors
-	instances := cfg.Cluster.Instances
-	if instances < 0 {
-		errs.Add("cluster.instances", "must be at least 1")
-	}
-	instances = max(instances, 1)
-	// Validate cluster.redis first: only a shared quota counts usage.
-	var opts *syncOptions
-	if r := cfg.Cluster.Redis; r != nil {
-		var rerrs config.Errors
-		opts, rerrs = redisOptions(r, "cluster.redis")
-		errs = append(errs, rerrs...)
-	}
-	s := &Set{policies: make(map[string]*policy, len(cfg.Order.RateLimits))}
+// Options are the rate-limit policies of a config and what they need from
+// the rest of it.
+type Options struct {
+	// Instances is how many gateway instances share a cluster-scoped
+	// policy (cluster.instances); less than 1 means 1.
+	Instances int
+	// Store is the shared quota store (cluster.redis). Nil: cluster-scoped
+	// policies are split evenly over Instances and nothing is synced.
+	Store *Store
+	// Policies are the rate_limits entries, in file order.
+	Policies []PolicyOptions
+}
+
+// PolicyOptions is one rate_limits entry.
+type PolicyOptions struct {
+	// Name is the policy's key; routes list policies by it.
+	Name string
+	// Invalid marks a policy the compile step refused already (say, not an
+	// object): routes may list it without a second error, and nothing else
+	// of it is read.
+	Invalid bool
+	// Key is what requests are counted by: ip, header:NAME, claim:NAME,
+	// consumer or route.
+	Key string
+	// Requests per Per is the refill rate; both must be positive.
+	Requests int
+	Per      time.Duration
+	// Burst is the bucket size; 0 means Requests.
+	Burst int
+	// Scope is "instance" (or empty) for a bucket per instance, "cluster"
+	// for a quota shared by the fleet.
+	Scope string
+}
+
+// New compiles o's policies, with their series in set (the engine's). It
+// always returns a usable Set; its problems are a fielderr.List with paths
+// relative to the rate_limits object ("NAME.key"). The Redis sync is set up
+// only when every policy compiled.
+func New(o Options, set *metrics.Set) (*Set, error) {
+	var errs fielderr.List
+	instances := max(o.Instances, 1)
+	s := &Set{policies: make(map[string]*policy, len(o.Policies))}
 	var shared []*policy
-	for _, name := range cfg.Order.RateLimits {
-		rl := cfg.RateLimits[name]
-		path := config.Join("rate_limits", name)
-		if rl == nil {
-			errs.Add(path, "must be an object")
-			s.policies[name] = nil
+	for i := range o.Policies {
+		po := &o.Policies[i]
+		if po.Invalid {
+			s.policies[po.Name] = nil
 			continue
 		}
-		p := compilePolicy(name, path, rl, instances, opts != nil, set, &errs)
-		s.policies[name] = p
+		p := compilePolicy(po, instances, o.Store != nil, set, &errs)
+		s.policies[po.Name] = p
 		if p != nil {
 			s.order = append(s.order, p)
 			if p.cluster {
@@ -85,10 +110,10 @@ func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
 			}
 		}
 	}
-	if opts != nil && len(shared) > 0 && len(errs) == 0 {
-		s.sync = newSyncer(opts, shared, instances, set)
+	if o.Store != nil && len(shared) > 0 && len(errs) == 0 {
+		s.sync = newSyncer(o.Store.opts, shared, instances, set)
 	}
-	return s, errs
+	return s, errs.Err()
 }
 
 // Start starts the background work (idle sweeps, Redis sync) and returns at
@@ -141,25 +166,24 @@ func (s *Set) sweep(ctx context.Context) {
 	})
 }
 
-// Route compiles the limits of one route. path is the route's JSON path.
-// It returns nil (which admits everything) when names is empty.
-func (s *Set) Route(names []string, routeName, path string) (*Route, config.Errors) {
-	var errs config.Errors
+// Route compiles the limits of one route: names are its rate_limits list,
+// id names the route's own bucket of key "route" policies (the route's name,
+// else its JSON path). It returns nil (which admits everything) when names
+// is empty. Its problems are a fielderr.List with paths relative to the
+// list ("[2]").
+func (s *Set) Route(names []string, id string) (*Route, error) {
+	var errs fielderr.List
 	if len(names) == 0 {
 		return nil, nil
 	}
 	if len(names) > maxPolicies {
-		errs.Add(config.Join(path, "rate_limits"), "at most %d policies a route", maxPolicies)
+		errs.Add("", "at most %d policies a route", maxPolicies)
 		return nil, errs
-	}
-	id := routeName
-	if id == "" {
-		id = path
 	}
 	r := &Route{routeHash: xxhash.Sum64String(id)}
 	seen := make(map[string]bool, len(names))
 	for i, name := range names {
-		at := config.Index(config.Join(path, "rate_limits"), i)
+		at := fielderr.Index("", i)
 		p, ok := s.policies[name]
 		switch {
 		case !ok:

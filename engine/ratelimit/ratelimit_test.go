@@ -2,16 +2,18 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 )
 
 func TestInstanceScopeCountsAndHeaders(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {"p": {"key": "ip", "requests": 3, "per": "1m"}}}`)
+	s := compile(t, policies(PolicyOptions{Name: "p", Key: "ip", Requests: 3, Per: time.Minute}))
 	rt := route(t, s, "r", "p")
 	a := req{ip: "10.0.0.1"}
 	// 3 a minute: one token every 20 s.
@@ -29,7 +31,7 @@ func TestInstanceScopeCountsAndHeaders(t *testing.T) {
 }
 
 func TestBurstDefaultsAndOverrides(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {"p": {"key": "ip", "requests": 2, "per": "1h", "burst": 5}}}`)
+	s := compile(t, policies(PolicyOptions{Name: "p", Key: "ip", Requests: 2, Per: time.Hour, Burst: 5}))
 	rt := route(t, s, "r", "p")
 	if n := admitted(rt, req{ip: "1.1.1.1"}, 10); n != 5 {
 		t.Fatalf("admitted %d, want the burst of 5", n)
@@ -40,11 +42,11 @@ func TestBurstDefaultsAndOverrides(t *testing.T) {
 }
 
 func TestKeysIndependent(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {
-		"ip": {"key": "ip", "requests": 2, "per": "1h"},
-		"hdr": {"key": "header:X-Api-Key", "requests": 2, "per": "1h"},
-		"sub": {"key": "claim:sub", "requests": 2, "per": "1h"},
-		"who": {"key": "consumer", "requests": 2, "per": "1h"}}}`)
+	s := compile(t, policies(
+		PolicyOptions{Name: "ip", Key: "ip", Requests: 2, Per: time.Hour},
+		PolicyOptions{Name: "hdr", Key: "header:X-Api-Key", Requests: 2, Per: time.Hour},
+		PolicyOptions{Name: "sub", Key: "claim:sub", Requests: 2, Per: time.Hour},
+		PolicyOptions{Name: "who", Key: "consumer", Requests: 2, Per: time.Hour}))
 	cases := []struct {
 		policy string
 		a, b   req
@@ -66,9 +68,9 @@ func TestKeysIndependent(t *testing.T) {
 }
 
 func TestAnonymousBucket(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {
-		"hdr": {"key": "header:X-Api-Key", "requests": 3, "per": "1h"},
-		"sub": {"key": "claim:sub", "requests": 3, "per": "1h"}}}`)
+	s := compile(t, policies(
+		PolicyOptions{Name: "hdr", Key: "header:X-Api-Key", Requests: 3, Per: time.Hour},
+		PolicyOptions{Name: "sub", Key: "claim:sub", Requests: 3, Per: time.Hour}))
 	hdr := route(t, s, "a", "hdr")
 	// Requests without the header share one bucket, whatever else differs.
 	if n := admitted(hdr, req{ip: "1.1.1.1"}, 2) + admitted(hdr, req{ip: "2.2.2.2"}, 5); n != 3 {
@@ -84,9 +86,9 @@ func TestAnonymousBucket(t *testing.T) {
 }
 
 func TestPolicySharedAcrossRoutesExceptRouteKey(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {
-		"ip": {"key": "ip", "requests": 4, "per": "1h"},
-		"per-route": {"key": "route", "requests": 3, "per": "1h"}}}`)
+	s := compile(t, policies(
+		PolicyOptions{Name: "ip", Key: "ip", Requests: 4, Per: time.Hour},
+		PolicyOptions{Name: "per-route", Key: "route", Requests: 3, Per: time.Hour}))
 	a, b := route(t, s, "a", "ip"), route(t, s, "b", "ip")
 	if n := admitted(a, req{ip: "9.9.9.9"}, 2) + admitted(b, req{ip: "9.9.9.9"}, 5); n != 4 {
 		t.Fatalf("ip policy over two routes admitted %d, want one quota of 4", n)
@@ -101,9 +103,9 @@ func TestPolicySharedAcrossRoutesExceptRouteKey(t *testing.T) {
 }
 
 func TestSeveralPolicies(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {
-		"user": {"key": "consumer", "requests": 5, "per": "1h"},
-		"ip":   {"key": "ip", "requests": 2, "per": "1h"}}}`)
+	s := compile(t, policies(
+		PolicyOptions{Name: "user", Key: "consumer", Requests: 5, Per: time.Hour},
+		PolicyOptions{Name: "ip", Key: "ip", Requests: 2, Per: time.Hour}))
 	rt := route(t, s, "r", "user", "ip")
 	alice := req{ip: "10.0.0.1", consumer: "alice"}
 	// Headers follow the policy with the fewest tokens left: ip.
@@ -122,9 +124,9 @@ func TestSeveralPolicies(t *testing.T) {
 
 	// On a tie (no whole token left in either) the rejecting policy's headers
 	// are shown: b rejects, a would admit with 0 left.
-	s2 := compileJSON(t, `{"rate_limits": {
-		"a": {"key": "ip", "requests": 2, "per": "1h"},
-		"b": {"key": "ip", "requests": 1, "per": "1m"}}}`)
+	s2 := compile(t, policies(
+		PolicyOptions{Name: "a", Key: "ip", Requests: 2, Per: time.Hour},
+		PolicyOptions{Name: "b", Key: "ip", Requests: 1, Per: time.Minute}))
 	rt2 := route(t, s2, "r", "a", "b")
 	do(rt2, req{ip: "1.2.3.4"})
 	got := do(rt2, req{ip: "1.2.3.4"})
@@ -138,9 +140,9 @@ func TestSeveralPolicies(t *testing.T) {
 }
 
 func TestInstanceSplitWithoutRedis(t *testing.T) {
-	s := compileJSON(t, `{"cluster": {"instances": 2}, "rate_limits": {
-		"c": {"key": "ip", "requests": 10, "per": "1m", "burst": 10, "scope": "cluster"},
-		"i": {"key": "ip", "requests": 10, "per": "1m"}}}`)
+	s := compile(t, Options{Instances: 2, Policies: []PolicyOptions{
+		{Name: "c", Key: "ip", Requests: 10, Per: time.Minute, Burst: 10, Scope: "cluster"},
+		{Name: "i", Key: "ip", Requests: 10, Per: time.Minute}}})
 	if n := admitted(route(t, s, "a", "c"), req{ip: "1.1.1.1"}, 20); n != 5 {
 		t.Fatalf("cluster scope over 2 instances admitted %d, want 5", n)
 	}
@@ -161,7 +163,7 @@ func TestInstanceSplitWithoutRedis(t *testing.T) {
 }
 
 func TestStartSweepsAndClose(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {"p": {"key": "ip", "requests": 100, "per": "10ms"}}}`)
+	s := compile(t, policies(PolicyOptions{Name: "p", Key: "ip", Requests: 100, Per: 10 * time.Millisecond}))
 	rt := route(t, s, "r", "p")
 	for i := range 50 {
 		do(rt, req{ip: "10.0.1." + string(rune('a'+i%26)) + string(rune('a'+i/26))})
@@ -186,65 +188,101 @@ func TestStartSweepsAndClose(t *testing.T) {
 }
 
 func TestNilRouteAdmits(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {}}`)
-	r, errs := s.Route(nil, "r", "routes[0]")
-	if r != nil || errs != nil {
-		t.Fatalf("Route(nil) = %v, %v", r, errs)
+	s := compile(t, policies())
+	r, err := s.Route(nil, "r")
+	if r != nil || err != nil {
+		t.Fatalf("Route(nil) = %v, %v", r, err)
 	}
 	if !r.Allow(exchange(req{})) {
 		t.Fatal("nil route rejected")
 	}
 }
 
-func TestCompileErrors(t *testing.T) {
-	t.Setenv("RL_SET", "x")
+// errList is err as a fielderr.List (nil for a nil error).
+func errList(t *testing.T, err error) fielderr.List {
+	t.Helper()
+	var l fielderr.List
+	if err != nil && !errors.As(err, &l) {
+		t.Fatalf("error %v is not a fielderr.List", err)
+	}
+	return l
+}
+
+// checkErrors asserts that errs are, in order, errors with the prefixes want.
+func checkErrors(t *testing.T, what string, errs fielderr.List, want []string) {
+	t.Helper()
+	if len(errs) != len(want) {
+		t.Errorf("%s: got %d errors %v, want %d", what, len(errs), errs, len(want))
+		return
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(errs[i].Error(), w) {
+			t.Errorf("%s: error %d = %q, want prefix %q", what, i, errs[i].Error(), w)
+		}
+	}
+}
+
+// TestNewErrors: policy problems, with paths relative to the rate_limits
+// object (the engine's tests pin the full paths).
+func TestNewErrors(t *testing.T) {
+	ip := func(p PolicyOptions) PolicyOptions {
+		p.Name, p.Key = "p", "ip"
+		return p
+	}
 	cases := []struct {
-		js   string
+		o    Options
 		want []string
 	}{
-		{`{"rate_limits": {"p": {"key": "cookie", "requests": 1, "per": "1s"}}}`, []string{`rate_limits.p.key: invalid key "cookie"`}},
-		{`{"rate_limits": {"p": {"key": "header:", "requests": 1, "per": "1s"}}}`, []string{`rate_limits.p.key: invalid key "header:"`}},
-		{`{"rate_limits": {"p": {"key": "header:a b", "requests": 1, "per": "1s"}}}`, []string{`rate_limits.p.key`}},
-		{`{"rate_limits": {"p": {"key": "claim:", "requests": 1, "per": "1s"}}}`, []string{`rate_limits.p.key`}},
-		{`{"rate_limits": {"p": {"key": "ip", "requests": 0, "per": "1s"}}}`, []string{`rate_limits.p.requests: must be greater than 0`}},
-		{`{"rate_limits": {"p": {"key": "ip", "requests": 1}}}`, []string{`rate_limits.p.per: must be a positive duration`}},
-		{`{"rate_limits": {"p": {"key": "ip", "requests": 1, "per": "1s", "burst": -1}}}`, []string{`rate_limits.p.burst: must not be negative`}},
-		{`{"rate_limits": {"p": {"key": "ip", "requests": 1, "per": "1s", "scope": "global"}}}`, []string{`rate_limits.p.scope: invalid scope "global"`}},
-		{`{"cluster": {"instances": 3}, "rate_limits": {"p": {"key": "ip", "requests": 2, "per": "1s", "scope": "cluster"}}}`, []string{`rate_limits.p.burst: burst 2 split across 3 instances`}},
-		{`{"cluster": {"instances": -1}}`, []string{`cluster.instances: must be at least 1`}},
-		{`{"cluster": {"redis": {}}}`, []string{`cluster.redis.addr: required`}},
-		{`{"cluster": {"redis": {"addr": "localhost"}}}`, []string{`cluster.redis.addr: invalid address "localhost"`}},
-		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "password_env": "RL_UNSET_VAR"}}}`, []string{`cluster.redis.password_env: environment variable "RL_UNSET_VAR" is not set`}},
-		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "password": "a", "password_env": "RL_SET"}}}`, []string{`cluster.redis.password_env: set password or password_env, not both`}},
-		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "addrs": ["127.0.0.1:2"]}}}`, []string{`cluster.redis.addrs: set addr (one Redis) or addrs (Sentinel or Cluster), not both`}},
-		{`{"cluster": {"redis": {"addr": "127.0.0.1:1", "master_name": "m"}}}`, []string{`cluster.redis.master_name: needs addrs`}},
-		{`{"cluster": {"redis": {"master_name": "m"}}}`, []string{`cluster.redis.addrs: required with master_name`}},
-		{`{"cluster": {"redis": {"addrs": []}}}`, []string{`cluster.redis.addr: required`}},
-		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1", "nohost", "127.0.0.1:1"], "master_name": "m"}}}`,
-			[]string{`cluster.redis.addrs[1]: invalid address "nohost"`, `cluster.redis.addrs[2]: address "127.0.0.1:1" listed twice`}},
-		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1"], "master_name": " m"}}}`, []string{`cluster.redis.master_name: must not start or end with spaces`}},
-		{`{"cluster": {"redis": {"addrs": ["127.0.0.1:1"], "key_prefix": "a{b}:"}}}`, []string{`cluster.redis.key_prefix: must not contain { or } with Redis Cluster`}},
-		{`{"rate_limits": {"a": {"key": "x", "requests": -1, "per": "1s"}, "b": {"key": "ip", "requests": 1, "per": "1s", "scope": "?"}}}`,
-			[]string{`rate_limits.a.key`, `rate_limits.a.requests`, `rate_limits.b.scope`}},
+		{policies(PolicyOptions{Name: "p", Key: "cookie", Requests: 1, Per: time.Second}), []string{`p.key: invalid key "cookie"`}},
+		{policies(PolicyOptions{Name: "p", Key: "header:", Requests: 1, Per: time.Second}), []string{`p.key: invalid key "header:"`}},
+		{policies(PolicyOptions{Name: "p", Key: "header:a b", Requests: 1, Per: time.Second}), []string{`p.key`}},
+		{policies(PolicyOptions{Name: "p", Key: "claim:", Requests: 1, Per: time.Second}), []string{`p.key`}},
+		{policies(ip(PolicyOptions{Requests: 0, Per: time.Second})), []string{`p.requests: must be greater than 0`}},
+		{policies(ip(PolicyOptions{Requests: 1})), []string{`p.per: must be a positive duration`}},
+		{policies(ip(PolicyOptions{Requests: 1, Per: time.Second, Burst: -1})), []string{`p.burst: must not be negative`}},
+		{policies(ip(PolicyOptions{Requests: 1, Per: time.Second, Scope: "global"})), []string{`p.scope: invalid scope "global"`}},
+		{Options{Instances: 3, Policies: []PolicyOptions{ip(PolicyOptions{Requests: 2, Per: time.Second, Scope: "cluster"})}},
+			[]string{`p.burst: burst 2 split across 3 instances`}},
+		{policies(
+			PolicyOptions{Name: "a", Key: "x", Requests: -1, Per: time.Second},
+			PolicyOptions{Name: "b", Key: "ip", Requests: 1, Per: time.Second, Scope: "?"}),
+			[]string{`a.key`, `a.requests`, `b.scope`}},
 	}
 	for _, c := range cases {
-		cfg, err := config.Parse([]byte(c.js))
-		if err != nil {
-			t.Fatalf("%s: parse: %v", c.js, err)
-		}
-		s, errs := Compile(cfg, testMetrics)
+		s, err := New(c.o, testMetrics)
 		if s == nil {
-			t.Fatalf("%s: nil Set", c.js)
+			t.Fatalf("%+v: nil Set", c.o)
 		}
-		if len(errs) != len(c.want) {
-			t.Errorf("%s: got %d errors %v, want %d", c.js, len(errs), errs, len(c.want))
-			continue
+		checkErrors(t, fmt.Sprintf("%+v", c.o), errList(t, err), c.want)
+	}
+}
+
+// TestNewStoreErrors: cluster.redis problems, with paths relative to it.
+func TestNewStoreErrors(t *testing.T) {
+	t.Setenv("RL_SET", "x")
+	cases := []struct {
+		r    RedisOptions
+		want []string
+	}{
+		{RedisOptions{}, []string{`addr: required`}},
+		{RedisOptions{Addr: "localhost"}, []string{`addr: invalid address "localhost"`}},
+		{RedisOptions{Addr: "127.0.0.1:1", PasswordEnv: "RL_UNSET_VAR"}, []string{`password_env: environment variable "RL_UNSET_VAR" is not set`}},
+		{RedisOptions{Addr: "127.0.0.1:1", Password: "a", PasswordEnv: "RL_SET"}, []string{`password_env: set password or password_env, not both`}},
+		{RedisOptions{Addr: "127.0.0.1:1", Addrs: []string{"127.0.0.1:2"}}, []string{`addrs: set addr (one Redis) or addrs (Sentinel or Cluster), not both`}},
+		{RedisOptions{Addr: "127.0.0.1:1", MasterName: "m"}, []string{`master_name: needs addrs`}},
+		{RedisOptions{MasterName: "m"}, []string{`addrs: required with master_name`}},
+		{RedisOptions{Addrs: []string{}}, []string{`addr: required`}},
+		{RedisOptions{Addrs: []string{"127.0.0.1:1", "nohost", "127.0.0.1:1"}, MasterName: "m"},
+			[]string{`addrs[1]: invalid address "nohost"`, `addrs[2]: address "127.0.0.1:1" listed twice`}},
+		{RedisOptions{Addrs: []string{"127.0.0.1:1"}, MasterName: " m"}, []string{`master_name: must not start or end with spaces`}},
+		{RedisOptions{Addrs: []string{"127.0.0.1:1"}, KeyPrefix: "a{b}:"}, []string{`key_prefix: must not contain { or } with Redis Cluster`}},
+	}
+	for _, c := range cases {
+		st, err := NewStore(c.r)
+		if st != nil {
+			t.Errorf("%+v: a store despite errors", c.r)
 		}
-		for i, w := range c.want {
-			if !strings.HasPrefix(errs[i].Error(), w) {
-				t.Errorf("%s: error %d = %q, want prefix %q", c.js, i, errs[i].Error(), w)
-			}
-		}
+		checkErrors(t, fmt.Sprintf("%+v", c.r), errList(t, err), c.want)
 	}
 }
 
@@ -253,29 +291,30 @@ func TestCompileErrors(t *testing.T) {
 // prefix are fine outside Cluster.
 func TestRedisModes(t *testing.T) {
 	cases := []struct {
-		redis string
+		redis RedisOptions
 		want  redisMode
 	}{
-		{`{"addr": "127.0.0.1:6379"}`, modeSingle},
-		{`{"addrs": ["127.0.0.1:26379", "127.0.0.1:26380"], "master_name": "m", "key_prefix": "{x}"}`, modeSentinel},
-		{`{"addrs": ["127.0.0.1:7000"]}`, modeCluster},
-		{`{"addrs": ["127.0.0.1:7000", "127.0.0.1:7001"]}`, modeCluster},
+		{RedisOptions{Addr: "127.0.0.1:6379"}, modeSingle},
+		{RedisOptions{Addrs: []string{"127.0.0.1:26379", "127.0.0.1:26380"}, MasterName: "m", KeyPrefix: "{x}"}, modeSentinel},
+		{RedisOptions{Addrs: []string{"127.0.0.1:7000"}}, modeCluster},
+		{RedisOptions{Addrs: []string{"127.0.0.1:7000", "127.0.0.1:7001"}}, modeCluster},
 	}
 	for _, c := range cases {
-		s := compileJSON(t, `{"cluster": {"instances": 2, "redis": `+c.redis+`},
-			"rate_limits": {"q": {"key": "ip", "requests": 10, "per": "1s", "scope": "cluster"}}}`)
+		s := compile(t, Options{Instances: 2, Store: store(t, c.redis),
+			Policies: []PolicyOptions{{Name: "q", Key: "ip", Requests: 10, Per: time.Second, Scope: "cluster"}}})
 		if s.sync == nil || s.sync.mode != c.want {
-			t.Errorf("%s: mode %v, want %v", c.redis, s.sync.mode, c.want)
+			t.Errorf("%+v: mode %v, want %v", c.redis, s.sync.mode, c.want)
 		}
 	}
 }
 
 func TestRouteErrors(t *testing.T) {
-	s := compileJSON(t, `{"rate_limits": {"a": {"key": "ip", "requests": 1, "per": "1s"}}}`)
-	_, errs := s.Route([]string{"a", "x", "a"}, "r", "routes[3]")
+	s := compile(t, policies(PolicyOptions{Name: "a", Key: "ip", Requests: 1, Per: time.Second}))
+	_, err := s.Route([]string{"a", "x", "a"}, "r")
+	errs := errList(t, err)
 	want := []string{
-		`routes[3].rate_limits[1]: unknown rate limit policy "x"`,
-		`routes[3].rate_limits[2]: rate limit policy "a" listed twice`,
+		`[1]: unknown rate limit policy "x"`,
+		`[2]: rate limit policy "a" listed twice`,
 	}
 	if len(errs) != len(want) {
 		t.Fatalf("errors %v, want %v", errs, want)
@@ -286,9 +325,13 @@ func TestRouteErrors(t *testing.T) {
 		}
 	}
 	// A policy that failed to compile is not reported again as unknown.
-	cfg, _ := config.Parse([]byte(`{"rate_limits": {"bad": {"key": "?", "requests": 1, "per": "1s"}}}`))
-	s2, _ := Compile(cfg, testMetrics)
-	if _, errs := s2.Route([]string{"bad"}, "r", "routes[0]"); len(errs) != 0 {
-		t.Fatalf("invalid policy reported on the route too: %v", errs)
+	s2, _ := New(policies(PolicyOptions{Name: "bad", Key: "?", Requests: 1, Per: time.Second}), testMetrics)
+	if _, err := s2.Route([]string{"bad"}, "r"); err != nil {
+		t.Fatalf("invalid policy reported on the route too: %v", err)
+	}
+	// Nor one the compile step refused.
+	s3, _ := New(policies(PolicyOptions{Name: "null", Invalid: true}), testMetrics)
+	if _, err := s3.Route([]string{"null"}, "r"); err != nil {
+		t.Fatalf("refused policy reported on the route too: %v", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/tick"
 	"github.com/sluice-gw/sluice/limiter"
 )
@@ -138,20 +138,42 @@ type syncOptions struct {
 	prefix   string
 }
 
-// redisOptions validates cluster.redis (at JSON path path) and applies defaults.
-func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
-	var errs config.Errors
+// RedisOptions configure the shared quota store (cluster.redis): one Redis
+// (Addr), Sentinel (Addrs with MasterName) or Redis Cluster (Addrs alone).
+type RedisOptions struct {
+	Addr       string
+	Addrs      []string
+	MasterName string
+	// SyncInterval is how often usage is synced; 0 (or less) means 50ms.
+	SyncInterval time.Duration
+	// KeyPrefix starts every Redis key; empty means "sluice:".
+	KeyPrefix string
+	// Password, or the environment variable that holds it (not both).
+	Password    string
+	PasswordEnv string
+}
+
+// Store is a validated shared quota store, for Options.Store. It holds
+// settings only: the connection is made by a started Set.
+type Store struct {
+	opts *syncOptions
+}
+
+// NewStore validates r and applies its defaults. Its problems are a
+// fielderr.List with paths relative to r ("addrs[1]").
+func NewStore(r RedisOptions) (*Store, error) {
+	var errs fielderr.List
 	mode := modeSingle
 	var addrs []string
 	switch {
 	case r.Addr != "" && len(r.Addrs) > 0:
-		errs.Add(config.Join(path, "addrs"), "set addr (one Redis) or addrs (Sentinel or Cluster), not both")
+		errs.Add("addrs", "set addr (one Redis) or addrs (Sentinel or Cluster), not both")
 	case r.Addr != "":
 		if r.MasterName != "" {
-			errs.Add(config.Join(path, "master_name"), "needs addrs (the Sentinel addresses), not addr")
+			errs.Add("master_name", "needs addrs (the Sentinel addresses), not addr")
 		}
 		if !validAddr(r.Addr) {
-			errs.Add(config.Join(path, "addr"), "invalid address %q (want host:port)", r.Addr)
+			errs.Add("addr", "invalid address %q (want host:port)", r.Addr)
 		}
 		addrs = []string{r.Addr}
 	case len(r.Addrs) > 0:
@@ -161,7 +183,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		}
 		seen := make(map[string]bool, len(r.Addrs))
 		for i, a := range r.Addrs {
-			at := config.Index(config.Join(path, "addrs"), i)
+			at := fielderr.Index("addrs", i)
 			switch {
 			case !validAddr(a):
 				errs.Add(at, "invalid address %q (want host:port)", a)
@@ -172,26 +194,26 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		}
 		addrs = r.Addrs
 	case r.MasterName != "":
-		errs.Add(config.Join(path, "addrs"), "required with master_name (the Sentinel addresses)")
+		errs.Add("addrs", "required with master_name (the Sentinel addresses)")
 	default:
-		errs.Add(config.Join(path, "addr"), "required: set addr (one Redis) or addrs (Sentinel with master_name, else Redis Cluster)")
+		errs.Add("addr", "required: set addr (one Redis) or addrs (Sentinel with master_name, else Redis Cluster)")
 	}
 	if strings.TrimSpace(r.MasterName) != r.MasterName {
-		errs.Add(config.Join(path, "master_name"), "must not start or end with spaces")
+		errs.Add("master_name", "must not start or end with spaces")
 	}
 	password := r.Password
 	switch {
 	case r.Password != "" && r.PasswordEnv != "":
-		errs.Add(config.Join(path, "password_env"), "set password or password_env, not both")
+		errs.Add("password_env", "set password or password_env, not both")
 	case r.PasswordEnv != "":
 		v, ok := os.LookupEnv(r.PasswordEnv)
 		if !ok {
-			errs.Add(config.Join(path, "password_env"), "environment variable %q is not set", r.PasswordEnv)
+			errs.Add("password_env", "environment variable %q is not set", r.PasswordEnv)
 		}
 		password = v
 	}
-	interval := r.SyncInterval.D()
-	if interval == 0 { // negative durations are refused by the parser
+	interval := r.SyncInterval
+	if interval <= 0 { // the config parser refuses negative durations
 		interval = defaultSyncInterval
 	}
 	prefix := r.KeyPrefix
@@ -199,7 +221,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		prefix = defaultKeyPrefix
 	}
 	if mode == modeCluster && strings.ContainsAny(prefix, "{}") {
-		errs.Add(config.Join(path, "key_prefix"), "must not contain { or } with Redis Cluster (the gateway hash-tags its keys)")
+		errs.Add("key_prefix", "must not contain { or } with Redis Cluster (the gateway hash-tags its keys)")
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -209,7 +231,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 	if mode == modeSentinel {
 		where = r.MasterName + "@" + where
 	}
-	return &syncOptions{
+	return &Store{opts: &syncOptions{
 		redis: &redis.UniversalOptions{
 			Addrs:                 addrs,
 			MasterName:            r.MasterName,
@@ -232,7 +254,7 @@ func redisOptions(r *config.Redis, path string) (*syncOptions, config.Errors) {
 		where:    where,
 		interval: interval,
 		prefix:   prefix,
-	}, nil
+	}}, nil
 }
 
 // syncTimeout bounds one sync's round trip: two intervals, at least 100 ms,

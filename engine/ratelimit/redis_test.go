@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -95,35 +94,50 @@ const (
 // fleet compiles one Set per instance from the same config and starts them.
 func fleet(t *testing.T, addr string) []*Route {
 	t.Helper()
-	return fleetOf(t, fmt.Sprintf(`{"addr": %q}`, addr), fleetN, int(fleetRate), int(fleetBurst))
+	return fleetOf(t, RedisOptions{Addr: addr}, fleetN, int(fleetRate), int(fleetBurst))
 }
 
-// fleetOf starts n instances whose cluster.redis block is redisJSON plus a
-// sync interval of fleetSync and a fresh key prefix, sharing one policy "q"
+// fleetOf starts n instances whose cluster.redis block is r plus a sync
+// interval of fleetSync and a fresh key prefix, sharing one policy "q"
 // (key header:X-Tenant) of rate a second and burst.
-func fleetOf(t *testing.T, redisJSON string, n, rate, burst int) []*Route {
+func fleetOf(t *testing.T, r RedisOptions, n, rate, burst int) []*Route {
 	t.Helper()
-	js := fleetConfig(redisJSON, n, rate, burst)
+	c := fleetConfig(r, n, rate, burst)
 	routes := make([]*Route, n)
 	for i := range routes {
-		routes[i] = startInstance(t, js)
+		routes[i] = startInstance(t, c)
 	}
 	return routes
 }
 
-// fleetConfig is the config of fleetOf's instances.
-func fleetConfig(redisJSON string, n, rate, burst int) string {
-	r := strings.TrimSuffix(strings.TrimSpace(redisJSON), "}") +
-		fmt.Sprintf(`, "sync_interval": %q, "key_prefix": "t%d:"}`, fleetSync, rand.Uint32())
-	return fmt.Sprintf(`{"cluster": {"instances": %d, "redis": %s},
-		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
-		n, r, rate, burst)
+// instanceConfig is the config of one instance: its cluster.redis block and
+// its other options.
+type instanceConfig struct {
+	redis RedisOptions
+	o     Options
 }
 
-// startInstance compiles and starts one instance of config js.
-func startInstance(t *testing.T, js string) *Route {
+// compile compiles one instance of c, with a store of its own.
+func (c instanceConfig) compile(t *testing.T) *Set {
 	t.Helper()
-	s := compileJSON(t, js)
+	o := c.o
+	o.Store = store(t, c.redis)
+	return compile(t, o)
+}
+
+// fleetConfig is the config of fleetOf's instances.
+func fleetConfig(r RedisOptions, n, rate, burst int) instanceConfig {
+	r.SyncInterval = fleetSync
+	r.KeyPrefix = fmt.Sprintf("t%d:", rand.Uint32())
+	return instanceConfig{redis: r, o: Options{Instances: n, Policies: []PolicyOptions{
+		{Name: "q", Key: "header:X-Tenant", Requests: rate, Per: time.Second, Burst: burst, Scope: "cluster"},
+	}}}
+}
+
+// startInstance compiles and starts one instance of config c.
+func startInstance(t *testing.T, c instanceConfig) *Route {
+	t.Helper()
+	s := c.compile(t)
 	if s.sync == nil {
 		t.Fatal("no syncer compiled")
 	}
@@ -258,12 +272,12 @@ func TestClusterAllLoadOnOneInstance(t *testing.T) {
 // a failure or a slow call; once Redis is back it gets the fleet rate again.
 func TestRedisOutage(t *testing.T) {
 	r := startRedis(t)
-	js := fmt.Sprintf(`{"cluster": {"instances": %d, "redis": {"addr": %q, "sync_interval": %q}},
-		"rate_limits": {"q": {"key": "header:X-Tenant", "requests": %d, "per": "1s", "burst": %d, "scope": "cluster"}}}`,
-		fleetN, r.addr, fleetSync, int(fleetRate), int(fleetBurst))
+	c := instanceConfig{redis: RedisOptions{Addr: r.addr, SyncInterval: fleetSync}, o: Options{Instances: fleetN, Policies: []PolicyOptions{
+		{Name: "q", Key: "header:X-Tenant", Requests: int(fleetRate), Per: time.Second, Burst: int(fleetBurst), Scope: "cluster"},
+	}}}
 	sets := make([]*Set, fleetN)
 	for i := range sets {
-		sets[i] = compileJSON(t, js)
+		sets[i] = c.compile(t)
 		sets[i].Start(context.Background())
 	}
 	rt := route(t, sets[0], "r", "q")

@@ -98,8 +98,8 @@ func TestRedisLogsDuringOutage(t *testing.T) {
 	redis.SetLogger(l)
 	t.Cleanup(func() { redis.SetLogger(newRedisLogger(redisLogEvery)) })
 
-	s := compileJSON(t, `{"cluster": {"instances": 3, "redis": {"addr": "`+freeAddr(t)+`", "sync_interval": "20ms"}},
-		"rate_limits": {"q": {"key": "ip", "requests": 30, "per": "1s", "scope": "cluster"}}}`)
+	s := compile(t, Options{Instances: 3, Store: store(t, RedisOptions{Addr: freeAddr(t), SyncInterval: 20 * time.Millisecond}),
+		Policies: []PolicyOptions{{Name: "q", Key: "ip", Requests: 30, Per: time.Second, Scope: "cluster"}}})
 	s.Start(context.Background())
 	rt := route(t, s, "r", "q")
 	before := l.suppressed.Get()
