@@ -138,7 +138,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	errs = append(errs, es...)
 	e.services = services
 
-	authSet, es := auth.Compile(cfg, e.metrics)
+	authSet, es := compileAuth(cfg, e.metrics)
 	errs = append(errs, es...)
 	e.auth = authSet
 

@@ -186,8 +186,8 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 		r.validate = v
 	}
 	if rc.Auth != "" {
-		a, es := e.auth.Route(rc.Auth, rc.Scopes, path)
-		errs = append(errs, es...)
+		a, err := e.auth.Route(rc.Auth, rc.Scopes)
+		errs.Merge(path, err)
 		r.auth = a
 	} else if len(rc.Scopes) > 0 {
 		errs.Add(config.Join(path, "scopes"), "scopes need the route to have auth")

@@ -7,8 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	json "github.com/goccy/go-json"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -30,47 +29,46 @@ type apiKey struct {
 
 func (p *apiKeyPolicy) hasScopes() bool { return false }
 
-func compileAPIKey(a *config.Auth, path string, errs *config.Errors) *apiKeyPolicy {
+// APIKeyOptions are the options of an api_key policy.
+type APIKeyOptions struct {
+	// Header carries the key; "" means X-API-Key.
+	Header string
+	// Keys maps a key's name (the consumer it identifies) to the SHA-256 of
+	// the key as "sha256:<64 hex digits>", never the key itself. nil means
+	// none were given, which is refused; so is an empty map.
+	Keys map[string]string
+}
+
+func compileAPIKey(o APIKeyOptions, errs *fielderr.List) *apiKeyPolicy {
 	n := len(*errs)
-	p := &apiKeyPolicy{header: a.Header}
+	p := &apiKeyPolicy{header: o.Header}
 	if p.header == "" {
 		p.header = defaultAPIKeyHeader
 	}
 	if !httpbytes.ValidToken(p.header) {
-		errs.Add(config.Join(path, "header"), "invalid header name %q", p.header)
+		errs.Add("header", "invalid header name %q", p.header)
 	}
 	p.challenge = challengeAPIKeyPrefix + p.header + `"`
 
-	keysPath := config.Join(path, "keys")
-	var m map[string]json.RawMessage
-	if len(a.Keys) == 0 || string(a.Keys) == "null" {
-		errs.Add(keysPath, "required: an object of key name to \"sha256:<hex>\"")
+	switch {
+	case o.Keys == nil:
+		errs.Add("keys", "required: an object of key name to \"sha256:<hex>\"")
 		return nil
+	case len(o.Keys) == 0:
+		errs.Add("keys", "at least one key is required")
 	}
-	if err := json.Unmarshal(a.Keys, &m); err != nil {
-		errs.Add(keysPath, "expected an object of key name to \"sha256:<hex>\"")
-		return nil
-	}
-	if len(m) == 0 {
-		errs.Add(keysPath, "at least one key is required")
-	}
-	names := make([]string, 0, len(m))
-	for name := range m {
+	names := make([]string, 0, len(o.Keys))
+	for name := range o.Keys {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		kp := config.Join(keysPath, name)
-		var s string
+		kp := keyPath("keys", name)
 		if name == "" {
 			errs.Add(kp, "key name must not be empty")
 			continue
 		}
-		if json.Unmarshal(m[name], &s) != nil {
-			errs.Add(kp, "expected a string \"sha256:<64 hex digits>\"")
-			continue
-		}
-		d, ok := parseDigest(s)
+		d, ok := parseDigest(o.Keys[name])
 		if !ok {
 			errs.Add(kp, "must be \"sha256:<64 hex digits>\" (the SHA-256 of the key, never the key itself)")
 			continue

@@ -12,12 +12,8 @@ func digest(key string) string {
 }
 
 func apiKeySet(t *testing.T, header string) *Set {
-	h := ""
-	if header != "" {
-		h = `"header": "` + header + `", `
-	}
-	return compile(t, `{"auth": {"partners": {"type": "api_key", `+h+`"keys": {
-		"acme": "`+digest("acme-key-1")+`", "globex": "`+digest("globex-key-2")+`"}}}}`)
+	return compile(t, "partners", Policy{Type: "api_key", APIKey: APIKeyOptions{Header: header, Keys: map[string]string{
+		"acme": digest("acme-key-1"), "globex": digest("globex-key-2")}}})
 }
 
 func TestAPIKeyValid(t *testing.T) {

@@ -1,5 +1,11 @@
-// Package auth compiles the config's auth policies (jwt, api_key, hmac, mtls)
-// and checks callers against them on routes that name a policy.
+// Package auth is the auth stage: it compiles named policies (jwt, api_key,
+// hmac, mtls) from typed options and checks callers against them on routes
+// that name a policy.
+//
+// The engine's compile step builds a Set with New, adds each policy of the
+// config with Add (in file order), then compiles each route's policy and
+// scopes with Set.Route. Problems come back as fielderr.List values whose
+// paths are relative to the options given.
 //
 // Everything is compiled once; on the request path a policy reads the
 // request's bytes, consults immutable tables (and, for jwt, a cache of
@@ -13,7 +19,7 @@ import (
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
 )
@@ -41,75 +47,65 @@ type policy interface {
 	hasScopes() bool
 }
 
-// Compile compiles cfg.Auth, with its series in set (the engine's).
-// Problems are reported with their JSON paths.
-func Compile(cfg *config.Config, set *metrics.Set) (*Set, config.Errors) {
-	var errs config.Errors
-	s := &Set{policies: make(map[string]policy, len(cfg.Auth)), metrics: set}
-	seen := map[string]bool{}
-	for _, name := range authOrder(cfg) {
-		a := cfg.Auth[name]
-		path := config.Join("auth", name)
-		if a == nil {
-			errs.Add(path, "expected an object")
-			continue
-		}
-		checkFields(a, path, &errs)
-		var p policy
-		switch a.Type {
-		case "":
-			errs.Add(config.Join(path, "type"), "required (jwt, api_key, hmac or mtls)")
-		case "jwt":
-			if s.cache == nil {
-				s.cache = newTokenCache(defaultCacheBytes)
-			}
-			jp := compileJWT(a, path, len(s.jwts), s.cache, set, &errs)
-			if jp != nil {
-				s.jwts = append(s.jwts, jp)
-				for _, fc := range jp.forward {
-					if !seen[fc.header] {
-						seen[fc.header] = true
-						s.forwarded = append(s.forwarded, fc.header)
-					}
-				}
-				p = jp
-			}
-		case "api_key":
-			if kp := compileAPIKey(a, path, &errs); kp != nil {
-				p = kp
-			}
-		case "hmac":
-			if hp := compileHMAC(a, path, &errs); hp != nil {
-				s.hmacs = append(s.hmacs, hp)
-				p = hp
-			}
-		case "mtls":
-			p = compileMTLS(cfg, path, &errs)
-		default:
-			errs.Add(config.Join(path, "type"), "unknown auth type %q (want jwt, api_key, hmac or mtls)", a.Type)
-		}
-		if p != nil {
-			s.policies[name] = p
-		}
-	}
-	if len(errs) > 0 {
-		s.Close()
-	}
-	return s, errs
+// Policy holds the options of one named policy. Type selects which of the
+// option groups applies; the others are ignored.
+type Policy struct {
+	// Type is "jwt", "api_key", "hmac" or "mtls".
+	Type   string
+	JWT    JWTOptions
+	APIKey APIKeyOptions
+	HMAC   HMACOptions
+	MTLS   MTLSOptions
 }
 
-// authOrder is the policies' names in file order (falling back to the map
-// when Order was not filled, as in hand-built configs).
-func authOrder(cfg *config.Config) []string {
-	if len(cfg.Order.Auth) == len(cfg.Auth) {
-		return cfg.Order.Auth
+// New returns a Set without policies whose series go to set (the engine's).
+// Add fills it; Close releases it, also when Add reported problems.
+func New(set *metrics.Set) *Set {
+	return &Set{policies: map[string]policy{}, metrics: set}
+}
+
+// Add compiles the policy name from p. Policies are added before Start,
+// and the order of Add numbers the jwt policies' token-cache seeds. A policy
+// with problems is not added: its problems are a fielderr.List with paths
+// relative to p ("type", "keys.acme", "" for the policy as a whole).
+func (s *Set) Add(name string, p Policy) error {
+	var errs fielderr.List
+	var pol policy
+	switch p.Type {
+	case "":
+		errs.Add("type", "required (jwt, api_key, hmac or mtls)")
+	case "jwt":
+		if s.cache == nil {
+			s.cache = newTokenCache(defaultCacheBytes)
+		}
+		jp := compileJWT(p.JWT, name, len(s.jwts), s.cache, s.metrics, &errs)
+		if jp != nil {
+			s.jwts = append(s.jwts, jp)
+			for _, fc := range jp.forward {
+				if !contains(s.forwarded, fc.header) {
+					s.forwarded = append(s.forwarded, fc.header)
+				}
+			}
+			pol = jp
+		}
+	case "api_key":
+		if kp := compileAPIKey(p.APIKey, &errs); kp != nil {
+			pol = kp
+		}
+	case "hmac":
+		if hp := compileHMAC(p.HMAC, &errs); hp != nil {
+			s.hmacs = append(s.hmacs, hp)
+			pol = hp
+		}
+	case "mtls":
+		pol = compileMTLS(p.MTLS, &errs)
+	default:
+		errs.Add("type", "unknown auth type %q (want jwt, api_key, hmac or mtls)", p.Type)
 	}
-	names := make([]string, 0, len(cfg.Auth))
-	for n := range cfg.Auth {
-		names = append(names, n)
+	if pol != nil {
+		s.policies[name] = pol
 	}
-	sortStrings(names)
-	return names
+	return errs.Err()
 }
 
 // Start runs background work (JWKS refresh) until ctx ends or Close is called.
@@ -154,29 +150,30 @@ func (s *Set) StripForwarded(h *fasthttp.RequestHeader) {
 	}
 }
 
-// Route compiles the auth of one route: the policy name and required scopes.
-// path is the route's JSON path ("routes[3]"). A route without a policy gets
-// a nil *Route, whose Check lets every request through.
-func (s *Set) Route(policy string, scopes []string, path string) (*Route, config.Errors) {
-	var errs config.Errors
+// Route compiles the auth of one route: the name of its policy and the
+// scopes it requires. Problems are a fielderr.List with paths relative to
+// the route ("auth", "scopes[1]"). A route without a policy gets a nil
+// *Route, whose Check lets every request through.
+func (s *Set) Route(policy string, scopes []string) (*Route, error) {
+	var errs fielderr.List
 	if policy == "" {
 		if len(scopes) > 0 {
-			errs.Add(config.Join(path, "scopes"), "scopes need an auth policy on the route")
+			errs.Add("scopes", "scopes need an auth policy on the route")
 		}
-		return nil, errs
+		return nil, errs.Err()
 	}
 	p, ok := s.policies[policy]
 	if !ok {
-		errs.Add(config.Join(path, "auth"), "unknown auth policy %q", policy)
-		return nil, errs
+		errs.Add("auth", "unknown auth policy %q", policy)
+		return nil, errs.Err()
 	}
 	for i, sc := range scopes {
 		if sc == "" || containsSpace(sc) {
-			errs.Add(config.Index(config.Join(path, "scopes"), i), "invalid scope %q", sc)
+			errs.Add(fielderr.Index("scopes", i), "invalid scope %q", sc)
 		}
 	}
 	if len(scopes) > 0 && !p.hasScopes() {
-		errs.Add(config.Join(path, "scopes"), "auth policy %q carries no scopes (only jwt policies do)", policy)
+		errs.Add("scopes", "auth policy %q carries no scopes (only jwt policies do)", policy)
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -220,6 +217,20 @@ func (r *Route) Check(x *pipeline.Exchange) bool {
 func containsSpace(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// keyPath is path joined with a map key of the options. The key is the
+// user's and may be empty or start with '[', which fielderr.Join would read
+// as a relative path rather than a key.
+func keyPath(path, key string) string { return path + "." + key }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
 			return true
 		}
 	}

@@ -41,9 +41,9 @@ func fileSetB(b *testing.B, ks map[string]crypto.Signer) *Set {
 	if err := writeFile(name, jwksDoc(b, ks)); err != nil {
 		b.Fatal(err)
 	}
-	return compile(b, `{"auth": {"users": {"type": "jwt", "jwks_file": "`+name+`",
-		"algorithms": ["RS256","ES256"], "issuer": "https://issuer.example", "audience": ["shop"],
-		"forward_claims": {"sub": "X-User-Id"}}}}`)
+	return compile(b, "users", Policy{Type: "jwt", JWT: JWTOptions{JWKSFile: name,
+		Algorithms: []string{"RS256", "ES256"}, Issuer: "https://issuer.example", Audience: []string{"shop"},
+		ForwardClaims: map[string]string{"sub": "X-User-Id"}}})
 }
 
 func BenchmarkJWTRS256Cold(b *testing.B)   { benchJWT(b, "RS256", keys(b).rsa, false) }
@@ -52,7 +52,7 @@ func BenchmarkJWTES256Cold(b *testing.B)   { benchJWT(b, "ES256", keys(b).ec256,
 func BenchmarkJWTES256Cached(b *testing.B) { benchJWT(b, "ES256", keys(b).ec256, true) }
 
 func BenchmarkJWTCachedParallel(b *testing.B) {
-	s := compile(b, hsConfig)
+	s := compile(b, "users", hsPolicy())
 	r := route(b, s, "users")
 	tok := sign(b, "HS256", []byte(testSecret), "", nil, claims(nil))
 	if !r.Check(bearer(tok)) {
@@ -72,7 +72,7 @@ func BenchmarkJWTCachedParallel(b *testing.B) {
 }
 
 func BenchmarkAPIKey(b *testing.B) {
-	s := compile(b, `{"auth": {"partners": {"type": "api_key", "keys": {"acme": "`+digest("acme-key-1")+`", "globex": "`+digest("globex-key-2")+`"}}}}`)
+	s := compile(b, "partners", Policy{Type: "api_key", APIKey: APIKeyOptions{Keys: map[string]string{"acme": digest("acme-key-1"), "globex": digest("globex-key-2")}}})
 	r := route(b, s, "partners")
 	x := exchange("X-API-Key", "globex-key-2")
 	b.ReportAllocs()
@@ -84,7 +84,7 @@ func BenchmarkAPIKey(b *testing.B) {
 }
 
 func BenchmarkHMAC(b *testing.B) {
-	s := compile(b, `{"auth": {"signed": {"type": "hmac", "keys": {"svc-a": {"secret": "s3cr3t"}}}}}`)
+	s := compile(b, "signed", Policy{Type: "hmac", HMAC: HMACOptions{Keys: map[string]HMACKey{"svc-a": {Secret: "s3cr3t"}}}})
 	r := route(b, s, "signed")
 	body := []byte(`{"item":"x","qty":2}`)
 	req, _ := http.NewRequest("POST", "http://api.example/api/orders?b=2&a=1", bytes.NewReader(body))

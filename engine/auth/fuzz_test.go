@@ -23,15 +23,15 @@ func FuzzJWT(f *testing.F) {
 	f.Add("SLUICE-HMAC-SHA256 KeyId=svc-a, SignedHeaders=host, Signature=00")
 	f.Add("")
 
-	s, errs := compileErrs(f, hsConfig)
-	if len(errs) > 0 {
-		f.Fatal(errs)
+	s, err := compileErrs(f, "users", hsPolicy())
+	if err != nil {
+		f.Fatal(err)
 	}
 	defer s.Close()
 	r := route(f, s, "users")
-	hs, errs := compileErrs(f, `{"auth": {"signed": {"type": "hmac", "keys": {"svc-a": {"secret": "s"}}}}}`)
-	if len(errs) > 0 {
-		f.Fatal(errs)
+	hs, err := compileErrs(f, "signed", Policy{Type: "hmac", HMAC: HMACOptions{Keys: map[string]HMACKey{"svc-a": {Secret: "s"}}}})
+	if err != nil {
+		f.Fatal(err)
 	}
 	defer hs.Close()
 	hr := route(f, hs, "signed")

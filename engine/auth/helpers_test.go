@@ -19,7 +19,6 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/valyala/fasthttp"
@@ -140,31 +139,28 @@ func jwksDoc(t testing.TB, ks map[string]crypto.Signer) []byte {
 	return data
 }
 
-// compile builds a Set from a JSON config text, failing on errors.
-func compile(t testing.TB, cfgJSON string) *Set {
+// compile builds a Set holding the policy name, failing on problems.
+func compile(t testing.TB, name string, p Policy) *Set {
 	t.Helper()
-	s, errs := compileErrs(t, cfgJSON)
-	if len(errs) > 0 {
-		t.Fatalf("compile: %v", errs)
+	s, err := compileErrs(t, name, p)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
 	}
 	t.Cleanup(s.Close)
 	return s
 }
 
-func compileErrs(t testing.TB, cfgJSON string) (*Set, config.Errors) {
+func compileErrs(t testing.TB, name string, p Policy) (*Set, error) {
 	t.Helper()
-	cfg, err := config.Parse([]byte(cfgJSON))
-	if err != nil {
-		t.Fatalf("parse: %v", err)
-	}
-	return Compile(cfg, metrics.NewSet())
+	s := New(metrics.NewSet())
+	return s, s.Add(name, p)
 }
 
 func route(t testing.TB, s *Set, policy string, scopes ...string) *Route {
 	t.Helper()
-	r, errs := s.Route(policy, scopes, "routes[0]")
-	if len(errs) > 0 {
-		t.Fatalf("route: %v", errs)
+	r, err := s.Route(policy, scopes)
+	if err != nil {
+		t.Fatalf("route: %v", err)
 	}
 	return r
 }
@@ -221,9 +217,11 @@ func expect401(t *testing.T, res result, msgPart string) {
 	}
 }
 
-// hsConfig is a jwt policy with a shared secret.
-const hsConfig = `{"auth": {"users": {"type": "jwt", "secret": "` + testSecret + `",
-	"algorithms": ["HS256", "HS384", "HS512"], "issuer": "https://issuer.example",
-	"audience": ["shop", "admin"], "forward_claims": {"sub": "X-User-Id", "tier": "X-User-Tier"}}}}`
+// hsPolicy is a jwt policy with a shared secret.
+func hsPolicy() Policy {
+	return Policy{Type: "jwt", JWT: JWTOptions{Secret: testSecret,
+		Algorithms: []string{"HS256", "HS384", "HS512"}, Issuer: "https://issuer.example",
+		Audience: []string{"shop", "admin"}, ForwardClaims: map[string]string{"sub": "X-User-Id", "tier": "X-User-Tier"}}}
+}
 
 func writeFile(name string, data []byte) error { return os.WriteFile(name, data, 0o600) }

@@ -10,10 +10,9 @@ import (
 	"sync"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/auth/hmacsign"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -43,46 +42,51 @@ type hmacScratch struct {
 
 func (p *hmacPolicy) hasScopes() bool { return false }
 
-func compileHMAC(a *config.Auth, path string, errs *config.Errors) *hmacPolicy {
+// HMACOptions are the options of an hmac policy.
+type HMACOptions struct {
+	// Keys maps a key id (the KeyId of the Authorization header, and the
+	// consumer it identifies) to its secret. nil means none were given,
+	// which is refused; so is an empty map.
+	Keys map[string]HMACKey
+	// MaxSkew bounds the difference between a request's date and the
+	// gateway's clock; 0 means 5m.
+	MaxSkew time.Duration
+}
+
+// HMACKey is one shared secret of an hmac policy: exactly one of Secret and
+// SecretEnv (the name of an environment variable holding it) is set.
+type HMACKey struct {
+	Secret, SecretEnv string
+}
+
+func compileHMAC(o HMACOptions, errs *fielderr.List) *hmacPolicy {
 	n := len(*errs)
-	p := &hmacPolicy{keys: map[string]*hmacKey{}, maxSkew: a.MaxSkew.D()}
+	p := &hmacPolicy{keys: map[string]*hmacKey{}, maxSkew: o.MaxSkew}
 	if p.maxSkew == 0 {
 		p.maxSkew = defaultMaxSkew
 	}
 	p.replay = newReplayCache(p.maxSkew, defaultReplayEntries)
 	p.scratch.New = func() any { return &hmacScratch{} }
 
-	keysPath := config.Join(path, "keys")
-	var m map[string]json.RawMessage
-	if len(a.Keys) == 0 || string(a.Keys) == "null" {
-		errs.Add(keysPath, "required: an object of key id to {\"secret\": ...} or {\"secret_env\": \"VAR\"}")
+	switch {
+	case o.Keys == nil:
+		errs.Add("keys", "required: an object of key id to {\"secret\": ...} or {\"secret_env\": \"VAR\"}")
 		return nil
+	case len(o.Keys) == 0:
+		errs.Add("keys", "at least one key is required")
 	}
-	if err := json.Unmarshal(a.Keys, &m); err != nil {
-		errs.Add(keysPath, "expected an object of key id to {\"secret\": ...} or {\"secret_env\": \"VAR\"}")
-		return nil
-	}
-	if len(m) == 0 {
-		errs.Add(keysPath, "at least one key is required")
-	}
-	ids := make([]string, 0, len(m))
-	for id := range m {
+	ids := make([]string, 0, len(o.Keys))
+	for id := range o.Keys {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		kp := config.Join(keysPath, id)
+		kp := keyPath("keys", id)
 		if id == "" || !validKeyID(id) {
 			errs.Add(kp, "key id must be non-empty visible ASCII without ',' or spaces")
 			continue
 		}
-		var k config.HMACKey
-		dec := json.NewDecoder(bytes.NewReader(m[id]))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&k); err != nil {
-			errs.Add(kp, "expected {\"secret\": ...} or {\"secret_env\": \"VAR\"}: %v", err)
-			continue
-		}
+		k := o.Keys[id]
 		secret := k.Secret
 		switch {
 		case (k.Secret == "") == (k.SecretEnv == ""):
@@ -91,7 +95,7 @@ func compileHMAC(a *config.Auth, path string, errs *config.Errors) *hmacPolicy {
 		case k.SecretEnv != "":
 			v, ok := os.LookupEnv(k.SecretEnv)
 			if !ok || v == "" {
-				errs.Add(config.Join(kp, "secret_env"), "environment variable %q is not set", k.SecretEnv)
+				errs.Add(fielderr.Join(kp, "secret_env"), "environment variable %q is not set", k.SecretEnv)
 				continue
 			}
 			secret = v

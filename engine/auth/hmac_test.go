@@ -15,8 +15,8 @@ const hmacSecret = "svc-a-shared-secret"
 
 func hmacServer(t *testing.T) string {
 	t.Setenv("SLUICE_TEST_SVC_A", hmacSecret)
-	s := compile(t, `{"auth": {"signed": {"type": "hmac", "max_skew": "5m",
-		"keys": {"svc-a": {"secret_env": "SLUICE_TEST_SVC_A"}, "svc-b": {"secret": "other"}}}}}`)
+	s := compile(t, "signed", Policy{Type: "hmac", HMAC: HMACOptions{MaxSkew: 5 * time.Minute,
+		Keys: map[string]HMACKey{"svc-a": {SecretEnv: "SLUICE_TEST_SVC_A"}, "svc-b": {Secret: "other"}}}})
 	return "http://" + serve(t, s, route(t, s, "signed"), nil)
 }
 

@@ -47,10 +47,10 @@ func startJWKS(t *testing.T, doc []byte) *jwksServer {
 func (js *jwksServer) set(doc []byte) { js.doc.Store(&doc) }
 
 // remoteSet compiles a jwt policy on js and starts its refresh loop.
-func remoteSet(t *testing.T, js *jwksServer, refresh string) *Set {
+func remoteSet(t *testing.T, js *jwksServer, refresh time.Duration) *Set {
 	t.Helper()
-	s := compile(t, `{"auth": {"users": {"type": "jwt", "jwks_url": "`+js.url+`", "jwks_refresh": "`+refresh+`",
-		"algorithms": ["RS256", "ES256"], "issuer": "https://issuer.example", "audience": ["shop"]}}}`)
+	s := compile(t, "users", Policy{Type: "jwt", JWT: JWTOptions{JWKSURL: js.url, JWKSRefresh: refresh,
+		Algorithms: []string{"RS256", "ES256"}, Issuer: "https://issuer.example", Audience: []string{"shop"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	s.Start(ctx)
@@ -73,7 +73,7 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestJWKSNewKidAcceptedAfterRotation(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1h")
+	s := remoteSet(t, js, time.Hour)
 	r := route(t, s, "users")
 	expectOK(t, run(r, bearer(sign(t, "RS256", k.rsa, "k1", nil, claims(nil)))), "alice")
 
@@ -85,7 +85,7 @@ func TestJWKSNewKidAcceptedAfterRotation(t *testing.T) {
 func TestJWKSOldKidValidUntilNewSetArrives(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1h")
+	s := remoteSet(t, js, time.Hour)
 	r := route(t, s, "users")
 	old := sign(t, "RS256", k.rsa, "k1", nil, claims(nil))
 	expectOK(t, run(r, bearer(old)), "alice")
@@ -106,7 +106,7 @@ func TestJWKSOldKidValidUntilNewSetArrives(t *testing.T) {
 func TestJWKSEndpointDownKeepsLastGoodSet(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1s")
+	s := remoteSet(t, js, time.Second)
 	r := route(t, s, "users")
 	js.down.Store(true)
 	before := js.hits.Load()
@@ -131,7 +131,7 @@ func TestJWKSEndpointDownKeepsLastGoodSet(t *testing.T) {
 func TestJWKSKidFloodLimited(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1h")
+	s := remoteSet(t, js, time.Hour)
 	r := route(t, s, "users")
 	before := js.hits.Load()
 	for i := 0; i < 200; i++ {
@@ -154,7 +154,7 @@ func TestJWKSKidFloodLimited(t *testing.T) {
 func TestJWKSPeriodicRefresh(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1s")
+	s := remoteSet(t, js, time.Second)
 	js.set(jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa, "k2": k.ec256}))
 	waitFor(t, func() bool { return len(s.jwts[0].keys.Load().keys) == 2 })
 }
@@ -162,7 +162,7 @@ func TestJWKSPeriodicRefresh(t *testing.T) {
 func TestJWKSKidFloodConcurrent(t *testing.T) {
 	k := keys(t)
 	js := startJWKS(t, jwksDoc(t, map[string]crypto.Signer{"k1": k.rsa}))
-	s := remoteSet(t, js, "1h")
+	s := remoteSet(t, js, time.Hour)
 	r := route(t, s, "users")
 	toks := make([]string, 64)
 	for i := range toks {

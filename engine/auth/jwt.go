@@ -7,14 +7,13 @@ import (
 	"net/url"
 	"os"
 	"sort"
-	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jws"
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
@@ -43,37 +42,63 @@ type forwardClaim struct{ claim, header string }
 
 func (p *jwtPolicy) hasScopes() bool { return true }
 
-// compileJWT compiles a jwt policy; idx numbers the set's jwt policies.
-func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *metrics.Set, errs *config.Errors) *jwtPolicy {
+// JWTOptions are the options of a jwt policy. It needs one key source: a
+// shared secret (Secret or SecretEnv), a JWKS (JWKSFile or JWKSURL), or
+// one of each, the secret then verifying HS* tokens and the JWKS the others.
+type JWTOptions struct {
+	// Algorithms the policy accepts; empty means those its key source can
+	// verify. "none" is always refused.
+	Algorithms []string
+	// JWKSFile is a JWKS document read once; JWKSURL one fetched every
+	// JWKSRefresh (0 means 5m; at least 1s) and when a token names an
+	// unknown kid.
+	JWKSFile, JWKSURL string
+	JWKSRefresh       time.Duration
+	// Secret is a shared secret; SecretEnv names an environment variable
+	// holding it.
+	Secret, SecretEnv string
+	// Issuer, when set, must equal the iss claim; when Audience is set, the
+	// aud claim must name one of its values.
+	Issuer   string
+	Audience []string
+	// Leeway is the clock skew tolerated on exp, nbf and iat.
+	Leeway time.Duration
+	// ForwardClaims maps a claim name to the request header that carries
+	// its value upstream.
+	ForwardClaims map[string]string
+}
+
+// compileJWT compiles the jwt policy name; idx numbers the set's jwt policies.
+func compileJWT(o JWTOptions, name string, idx int, cache *tokenCache, set *metrics.Set, errs *fielderr.List) *jwtPolicy {
 	n := len(*errs)
 	p := &jwtPolicy{
-		name:     path,
+		name:     name,
 		seed:     uint64(idx+1) * 0x9E3779B97F4A7C15,
-		issuer:   a.Issuer,
-		audience: a.Audience,
-		leeway:   int64(a.Leeway.D() / time.Second),
+		issuer:   o.Issuer,
+		audience: o.Audience,
+		leeway:   int64(o.Leeway / time.Second),
 		cache:    cache,
-		verified: set.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwt_verifications_total{policy=%q}`, strings.TrimPrefix(path, "auth."))),
+		verified: set.GetOrCreateCounter(fmt.Sprintf(`sluice_auth_jwt_verifications_total{policy=%q}`, name)),
 	}
 
 	secrets, jwks := 0, 0
-	for _, set := range []bool{a.Secret != "", a.SecretEnv != ""} {
+	for _, set := range []bool{o.Secret != "", o.SecretEnv != ""} {
 		if set {
 			secrets++
 		}
 	}
-	for _, set := range []bool{a.JWKSFile != "", a.JWKSURL != ""} {
+	for _, set := range []bool{o.JWKSFile != "", o.JWKSURL != ""} {
 		if set {
 			jwks++
 		}
 	}
 	switch {
 	case secrets+jwks == 0:
-		errs.Add(path, "jwt needs a key source: secret, secret_env, jwks_file or jwks_url")
+		errs.Add("", "jwt needs a key source: secret, secret_env, jwks_file or jwks_url")
 	case secrets > 1:
-		errs.Add(path, "use either secret or secret_env, not both")
+		errs.Add("", "use either secret or secret_env, not both")
 	case jwks > 1:
-		errs.Add(path, "use either jwks_file or jwks_url, not both")
+		errs.Add("", "use either jwks_file or jwks_url, not both")
 	}
 	// A policy with a JWKS and a secret (as in the contract's example)
 	// checks HS* tokens with the secret and the others with the JWKS: the
@@ -82,7 +107,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 	shared := secrets > 0 && jwks == 0
 	both := secrets > 0 && jwks > 0
 
-	names := a.Algorithms
+	names := o.Algorithms
 	if len(names) == 0 {
 		switch {
 		case shared:
@@ -95,7 +120,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 	}
 	ignored := 0
 	for i, name := range names {
-		ap := config.Index(config.Join(path, "algorithms"), i)
+		ap := fielderr.Index("algorithms", i)
 		switch {
 		case name == "none" || name == "None" || name == "NONE":
 			errs.Add(ap, "algorithm \"none\" is never allowed")
@@ -106,7 +131,7 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 		case shared && name[0] != 'H':
 			// A list shared with public-key policies (as in the contract's
 			// example) is fine: this one can never verify with a secret.
-			slog.Warn("jwt algorithm ignored: it needs a public key, the policy has a shared secret", "path", ap, "algorithm", name)
+			slog.Warn("jwt algorithm ignored: it needs a public key, the policy has a shared secret", "path", fielderr.Join(legacyPath(p.name), ap), "algorithm", name)
 			ignored++
 			continue
 		case contains(p.algNames, name):
@@ -117,30 +142,30 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 		p.algNames = append(p.algNames, name)
 	}
 	if ignored > 0 && len(p.algs) == 0 {
-		errs.Add(config.Join(path, "algorithms"), "no listed algorithm works with a shared secret (want HS256, HS384 or HS512)")
+		errs.Add("algorithms", "no listed algorithm works with a shared secret (want HS256, HS384 or HS512)")
 	}
 
-	for i, aud := range a.Audience {
+	for i, aud := range o.Audience {
 		if aud == "" {
-			errs.Add(config.Index(config.Join(path, "audience"), i), "must not be empty")
+			errs.Add(fielderr.Index("audience", i), "must not be empty")
 		}
 	}
-	p.forward = compileForward(a.ForwardClaims, config.Join(path, "forward_claims"), errs)
-	if a.JWKSRefresh != 0 && a.JWKSRefresh.D() < time.Second {
-		errs.Add(config.Join(path, "jwks_refresh"), "must be at least 1s")
+	p.forward = compileForward(o.ForwardClaims, "forward_claims", errs)
+	if o.JWKSRefresh != 0 && o.JWKSRefresh < time.Second {
+		errs.Add("jwks_refresh", "must be at least 1s")
 	}
 	// jwks_refresh without jwks_url is accepted and has no effect, so that a
 	// config written like the contract's example (every key present) loads.
 
 	if secrets == 1 {
-		secret := []byte(a.Secret)
-		if a.SecretEnv != "" {
-			v, ok := os.LookupEnv(a.SecretEnv)
+		secret := []byte(o.Secret)
+		if o.SecretEnv != "" {
+			v, ok := os.LookupEnv(o.SecretEnv)
 			switch {
 			case !ok:
-				errs.Add(config.Join(path, "secret_env"), "environment variable %q is not set", a.SecretEnv)
+				errs.Add("secret_env", "environment variable %q is not set", o.SecretEnv)
 			case v == "":
-				errs.Add(config.Join(path, "secret_env"), "environment variable %q is empty", a.SecretEnv)
+				errs.Add("secret_env", "environment variable %q is empty", o.SecretEnv)
 			}
 			secret = []byte(v)
 		}
@@ -158,26 +183,26 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 	}
 	if jwks == 1 {
 		switch {
-		case a.JWKSFile != "":
-			data, err := os.ReadFile(a.JWKSFile)
+		case o.JWKSFile != "":
+			data, err := os.ReadFile(o.JWKSFile)
 			if err != nil {
-				errs.Add(config.Join(path, "jwks_file"), "%v", err)
+				errs.Add("jwks_file", "%v", err)
 				break
 			}
 			ks, err := parseKeySet(data, publicOnly(p.algNames, both))
 			if err != nil {
-				errs.Add(config.Join(path, "jwks_file"), "%s: %v", a.JWKSFile, err)
+				errs.Add("jwks_file", "%s: %v", o.JWKSFile, err)
 				break
 			}
 			p.keys.Store(ks)
-		case a.JWKSURL != "":
-			u, err := url.Parse(a.JWKSURL)
+		case o.JWKSURL != "":
+			u, err := url.Parse(o.JWKSURL)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				errs.Add(config.Join(path, "jwks_url"), "must be an absolute http or https URL")
+				errs.Add("jwks_url", "must be an absolute http or https URL")
 				break
 			}
 			p.keys.Store(&keySet{})
-			p.remote = newJWKSRemote(p, path, a.JWKSURL, a.JWKSRefresh.D(), set)
+			p.remote = newJWKSRemote(p, legacyPath(p.name), o.JWKSURL, o.JWKSRefresh, set)
 		}
 	}
 	if len(*errs) > n {
@@ -186,8 +211,14 @@ func compileJWT(a *config.Auth, path string, idx int, cache *tokenCache, set *me
 	return p
 }
 
+// legacyPath is the policy's JSON path ("auth.users"), by which the jwks
+// fetch series and the ignored-algorithm warning have always named a policy
+// (unlike the other series, which use the bare name); kept so dashboards and
+// log queries do not change.
+func legacyPath(name string) string { return "auth." + name }
+
 // compileForward validates forward_claims (claim name → header name).
-func compileForward(m map[string]string, path string, errs *config.Errors) []forwardClaim {
+func compileForward(m map[string]string, path string, errs *fielderr.List) []forwardClaim {
 	claims := make([]string, 0, len(m))
 	for c := range m {
 		claims = append(claims, c)
@@ -200,9 +231,9 @@ func compileForward(m map[string]string, path string, errs *config.Errors) []for
 		case c == "":
 			errs.Add(path, "claim name must not be empty")
 		case !httpbytes.ValidToken(h):
-			errs.Add(config.Join(path, c), "invalid header name %q", h)
+			errs.Add(keyPath(path, c), "invalid header name %q", h)
 		case isReservedHeader(h):
-			errs.Add(config.Join(path, c), "header %q cannot be set from a claim", h)
+			errs.Add(keyPath(path, c), "header %q cannot be set from a claim", h)
 		default:
 			out = append(out, forwardClaim{claim: c, header: h})
 		}

@@ -13,14 +13,14 @@ import (
 )
 
 // fileSet compiles a jwt policy "users" reading keys from a JWKS file.
-func fileSet(t *testing.T, algs string, ks map[string]crypto.Signer) *Set {
+func fileSet(t *testing.T, algs []string, ks map[string]crypto.Signer) *Set {
 	t.Helper()
 	name := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(name, jwksDoc(t, ks), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return compile(t, `{"auth": {"users": {"type": "jwt", "jwks_file": "`+name+`",
-		"algorithms": `+algs+`, "issuer": "https://issuer.example", "audience": ["shop"]}}}`)
+	return compile(t, "users", Policy{Type: "jwt", JWT: JWTOptions{JWKSFile: name,
+		Algorithms: algs, Issuer: "https://issuer.example", Audience: []string{"shop"}}})
 }
 
 func allKeys(t *testing.T) map[string]crypto.Signer {
@@ -28,10 +28,10 @@ func allKeys(t *testing.T) map[string]crypto.Signer {
 	return map[string]crypto.Signer{"rsa": k.rsa, "ec256": k.ec256, "ec384": k.ec384, "ed": k.ed}
 }
 
-const asymAlgs = `["RS256","RS384","RS512","PS256","PS384","PS512","ES256","ES384","EdDSA"]`
+var asymAlgs = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 
 func TestJWTValidHMAC(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	for _, alg := range []string{"HS256", "HS384", "HS512"} {
 		t.Run(alg, func(t *testing.T) {
 			expectOK(t, run(r, bearer(sign(t, alg, []byte(testSecret), "", nil, claims(nil)))), "alice")
@@ -74,12 +74,12 @@ func TestJWTNoKidTriesMatchingKeys(t *testing.T) {
 }
 
 func TestJWTAlgorithmNotInPolicy(t *testing.T) {
-	r := route(t, fileSet(t, `["ES256"]`, allKeys(t)), "users")
+	r := route(t, fileSet(t, []string{"ES256"}, allKeys(t)), "users")
 	expect401(t, run(r, bearer(sign(t, "RS256", keys(t).rsa, "rsa", nil, claims(nil)))), "algorithm not allowed")
 }
 
 func TestJWTExpired(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"exp": time.Now().Unix() - 60}))
 	res := run(r, bearer(tok))
 	expect401(t, res, "expired")
@@ -92,32 +92,33 @@ func TestJWTExpired(t *testing.T) {
 }
 
 func TestJWTLeeway(t *testing.T) {
-	cfg := strings.Replace(hsConfig, `"issuer"`, `"leeway": "2m", "issuer"`, 1)
-	r := route(t, compile(t, cfg), "users")
+	p := hsPolicy()
+	p.JWT.Leeway = 2 * time.Minute
+	r := route(t, compile(t, "users", p), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"exp": time.Now().Unix() - 60}))
 	expectOK(t, run(r, bearer(tok)), "alice")
 }
 
 func TestJWTNotYetValid(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"nbf": time.Now().Unix() + 600}))
 	expect401(t, run(r, bearer(tok)), "not valid yet")
 }
 
 func TestJWTIssuedInFuture(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"iat": time.Now().Unix() + 600}))
 	expect401(t, run(r, bearer(tok)), "issued in the future")
 }
 
 func TestJWTWrongIssuer(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"iss": "https://evil.example"}))
 	expect401(t, run(r, bearer(tok)), "issuer")
 }
 
 func TestJWTWrongAudience(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"aud": []string{"other", "more"}}))
 	expect401(t, run(r, bearer(tok)), "audience")
 	tok = sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"aud": nil}))
@@ -125,13 +126,13 @@ func TestJWTWrongAudience(t *testing.T) {
 }
 
 func TestJWTAudienceAnyOfListed(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"aud": []string{"other", "admin"}}))
 	expectOK(t, run(r, bearer(tok)), "alice")
 }
 
 func TestJWTBadSignature(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte("another-secret-another-secret-00"), "", nil, claims(nil))
 	expect401(t, run(r, bearer(tok)), "bad signature")
 
@@ -143,7 +144,7 @@ func TestJWTBadSignature(t *testing.T) {
 }
 
 func TestJWTAlgNone(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	for _, alg := range []string{"none", "None", "NONE"} {
 		tok := rawToken(t, `{"alg":"`+alg+`","typ":"JWT"}`, claims(nil), "")
 		expect401(t, run(r, bearer(tok)), "")
@@ -156,7 +157,7 @@ func TestJWTAlgConfusion(t *testing.T) {
 	// The policy allows RS256 and HS256 and publishes an RSA key: an HS256
 	// token MACed with the RSA public key (PEM or DER) must not verify.
 	k := keys(t)
-	r := route(t, fileSet(t, `["RS256","HS256"]`, map[string]crypto.Signer{"rsa": k.rsa}), "users")
+	r := route(t, fileSet(t, []string{"RS256", "HS256"}, map[string]crypto.Signer{"rsa": k.rsa}), "users")
 	der, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestJWTAlgConfusion(t *testing.T) {
 }
 
 func TestJWTMalformed(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	good := sign(t, "HS256", []byte(testSecret), "", nil, claims(nil))
 	for _, tok := range []string{
 		"abc", "a.b", "a.b.c.d", "..", "a..c", good + ".", "!!!.???.***",
@@ -190,7 +191,7 @@ func TestJWTMalformed(t *testing.T) {
 }
 
 func TestJWTMissingToken(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	for _, h := range []string{"", "Basic dXNlcjpwYXNz", "Bearer", "Bearer    "} {
 		res := run(r, exchange("Authorization", h))
 		expect401(t, res, "missing")
@@ -210,7 +211,7 @@ func TestJWTUnknownKid(t *testing.T) {
 }
 
 func TestJWTNoExp(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"exp": nil}))
 	expect401(t, run(r, bearer(tok)), "no exp")
 	tok = sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"exp": "tomorrow"}))
@@ -218,26 +219,26 @@ func TestJWTNoExp(t *testing.T) {
 }
 
 func TestJWTUnknownCrit(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", map[string]any{"crit": []string{"x-magic"}, "x-magic": true}, claims(nil))
 	expect401(t, run(r, bearer(tok)), "critical")
 }
 
 func TestJWTScopeString(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"scope": "products:read orders:write"}))
 	expectOK(t, run(route(t, s, "users", "products:read"), bearer(tok)), "alice")
 	expectOK(t, run(route(t, s, "users", "products:read", "orders:write"), bearer(tok)), "alice")
 }
 
 func TestJWTScopeArray(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"scp": []string{"products:read", "orders:write"}}))
 	expectOK(t, run(route(t, s, "users", "orders:write", "products:read"), bearer(tok)), "alice")
 }
 
 func TestJWTMissingScope(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"scope": "products:read"}))
 	r := route(t, s, "users", "products:write")
 	for i := 0; i < 2; i++ { // cold, then cached
@@ -253,7 +254,7 @@ func TestJWTMissingScope(t *testing.T) {
 }
 
 func TestJWTForwardClaims(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"tier": "gold\r\nX-Evil: 1"}))
 	x := bearer(tok)
 	x.Ctx.Request.Header.Set("X-User-Id", "forged")
@@ -268,7 +269,7 @@ func TestJWTForwardClaims(t *testing.T) {
 }
 
 func TestForgedForwardHeadersRemovedWithoutAuth(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	x := exchange("X-User-Id", "forged", "x-user-tier", "forged", "X-Other", "kept")
 	s.StripForwarded(&x.Ctx.Request.Header) // the engine does this on every route
 	if r := route(t, s, ""); r != nil || !r.Check(x) {
@@ -285,7 +286,7 @@ func TestForgedForwardHeadersRemovedWithoutAuth(t *testing.T) {
 }
 
 func TestJWTClaimsForRateLimitsAndTemplates(t *testing.T) {
-	r := route(t, compile(t, hsConfig), "users")
+	r := route(t, compile(t, "users", hsPolicy()), "users")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"org": "acme", "n": 42, "roles": []string{"a", "b"}}))
 	x := bearer(tok)
 	expectOK(t, run(r, x), "alice")
@@ -301,7 +302,7 @@ func TestJWTClaimsForRateLimitsAndTemplates(t *testing.T) {
 }
 
 func TestJWTCachedTokenStillExpires(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	r := route(t, s, "users")
 	exp := time.Now().Unix() + 100
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"exp": exp}))
@@ -316,7 +317,7 @@ func TestJWTCachedTokenStillExpires(t *testing.T) {
 }
 
 func TestJWTCacheCollisionNeverAccepts(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	p := s.jwts[0]
 	good := sign(t, "HS256", []byte(testSecret), "", nil, claims(nil))
 	e, err := p.verify([]byte(good), time.Now().Unix())
@@ -335,7 +336,7 @@ func TestJWTCacheCollisionNeverAccepts(t *testing.T) {
 }
 
 func TestJWTCachedZeroAllocs(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	r := route(t, s, "users", "products:read")
 	tok := sign(t, "HS256", []byte(testSecret), "", nil, claims(map[string]any{"scope": "products:read"}))
 	x := bearer(tok)
@@ -360,7 +361,7 @@ func TestJWTCachedZeroAllocs(t *testing.T) {
 // TestVerificationsCounted: sluice_auth_jwt_verifications_total counts
 // signature checks, not cache hits (the bench harness reports its rate).
 func TestVerificationsCounted(t *testing.T) {
-	s := compile(t, hsConfig)
+	s := compile(t, "users", hsPolicy())
 	r := route(t, s, "users")
 	c := s.metrics.GetOrCreateCounter(`sluice_auth_jwt_verifications_total{policy="users"}`)
 	before := c.Get()
@@ -387,9 +388,9 @@ func TestJWTSecretAndJWKS(t *testing.T) {
 	if err := os.WriteFile(name, jwksDoc(t, map[string]crypto.Signer{"rsa": k.rsa, "ec256": k.ec256}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, algs := range []string{`["RS256","ES256","EdDSA","HS256"]`, `[]`} {
-		r := route(t, compile(t, `{"auth": {"users": {"type": "jwt", "jwks_file": "`+name+`", "secret": "`+testSecret+`",
-			"algorithms": `+algs+`, "issuer": "https://issuer.example", "audience": ["shop"]}}}`), "users")
+	for _, algs := range [][]string{{"RS256", "ES256", "EdDSA", "HS256"}, {}} {
+		r := route(t, compile(t, "users", Policy{Type: "jwt", JWT: JWTOptions{JWKSFile: name, Secret: testSecret,
+			Algorithms: algs, Issuer: "https://issuer.example", Audience: []string{"shop"}}}), "users")
 		expectOK(t, run(r, bearer(sign(t, "HS256", []byte(testSecret), "", nil, claims(nil)))), "alice")
 		expectOK(t, run(r, bearer(sign(t, "HS256", []byte(testSecret), "rsa", nil, claims(nil)))), "alice")
 		expectOK(t, run(r, bearer(sign(t, "RS256", k.rsa, "rsa", nil, claims(nil)))), "alice")

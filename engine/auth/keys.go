@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
-	"github.com/sluice-gw/sluice/engine/config"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
@@ -19,9 +18,17 @@ type algorithm struct {
 	alg  jwa.SignatureAlgorithm
 }
 
-// knownAlgorithms are the algorithms a policy may list (shared with the
-// config's JSON Schema).
-var knownAlgorithms = config.Algorithms
+// knownAlgorithms are the algorithms a policy may list. The config's JSON
+// Schema lists the same (config.Algorithms); an engine test keeps them equal.
+var knownAlgorithms = []string{
+	"HS256", "HS384", "HS512",
+	"RS256", "RS384", "RS512",
+	"PS256", "PS384", "PS512",
+	"ES256", "ES384", "EdDSA",
+}
+
+// Algorithms returns the JWS algorithms a jwt policy may list.
+func Algorithms() []string { return append([]string(nil), knownAlgorithms...) }
 
 // keySet is an immutable set of verification keys. gen changes whenever a
 // fetched JWKS differs from the previous one, which invalidates cached tokens.

@@ -1,7 +1,7 @@
 package auth
 
 import (
-	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/fielderr"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 )
 
@@ -11,10 +11,17 @@ type mtlsPolicy struct{}
 
 func (mtlsPolicy) hasScopes() bool { return false }
 
-func compileMTLS(cfg *config.Config, path string, errs *config.Errors) policy {
-	t := cfg.Server.TLS
-	if t == nil || (t.ClientAuth != "request" && t.ClientAuth != "require") {
-		errs.Add(path, "mtls needs server.tls.client_auth \"request\" or \"require\"")
+// MTLSOptions are the options of an mtls policy.
+type MTLSOptions struct {
+	// ClientCerts reports that the TLS listener asks clients for a
+	// certificate and verifies it (server.tls.client_auth "request" or
+	// "require"); without it no caller could pass, so the policy is refused.
+	ClientCerts bool
+}
+
+func compileMTLS(o MTLSOptions, errs *fielderr.List) policy {
+	if !o.ClientCerts {
+		errs.Add("", "mtls needs server.tls.client_auth \"request\" or \"require\"")
 		return nil
 	}
 	return mtlsPolicy{}

@@ -17,7 +17,7 @@ import (
 // mtlsServer serves the "machines" policy over TLS with the given client
 // auth mode, trusting ca for client certificates.
 func mtlsServer(t *testing.T, ca *tlstest.CA, mode tls.ClientAuthType) string {
-	s := compile(t, `{"server": {"tls": {"client_auth": "request"}}, "auth": {"machines": {"type": "mtls"}}}`)
+	s := compile(t, "machines", Policy{Type: "mtls", MTLS: MTLSOptions{ClientCerts: true}})
 	srvPair := ca.Server(t, []string{"127.0.0.1"}, tlstest.Options{})
 	tc := &tls.Config{Certificates: []tls.Certificate{srvPair.TLS}, ClientCAs: ca.Pool, ClientAuth: mode}
 	return "https://" + serve(t, s, route(t, s, "machines"), tc)
@@ -92,6 +92,6 @@ func TestMTLSUnverifiedCertificate(t *testing.T) {
 }
 
 func TestMTLSPlainConnection(t *testing.T) {
-	s := compile(t, `{"server": {"tls": {"client_auth": "require"}}, "auth": {"machines": {"type": "mtls"}}}`)
+	s := compile(t, "machines", Policy{Type: "mtls", MTLS: MTLSOptions{ClientCerts: true}})
 	expect401(t, run(route(t, s, "machines"), exchange()), "client certificate")
 }
