@@ -21,7 +21,7 @@ func compileAuth(cfg *config.Config, set *metrics.Set) (*auth.Set, config.Errors
 	clientCerts := cfg.Server.TLS != nil && (cfg.Server.TLS.ClientAuth == "request" || cfg.Server.TLS.ClientAuth == "require")
 	for _, name := range authOrder(cfg) {
 		a := cfg.Auth[name]
-		path := authKeyPath("auth", name)
+		path := config.Join("auth", name)
 		if a == nil {
 			errs.Add(path, "expected an object")
 			continue
@@ -105,10 +105,6 @@ func checkAuthFields(a *config.Auth, path string, errs *config.Errors) {
 	}
 }
 
-// authKeyPath is path joined with a map key of the config, which may be
-// empty or start with '[' (config.Join would read those as a relative path).
-func authKeyPath(path, key string) string { return path + "." + key }
-
 func authContains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -150,7 +146,7 @@ func apiKeys(raw config.RawJSON, path string, errs *config.Errors) map[string]st
 			continue
 		}
 		if json.Unmarshal(m[name], &s) != nil {
-			errs.Add(authKeyPath(path, name), "expected a string \"sha256:<64 hex digits>\"")
+			errs.Add(config.Join(path, name), "expected a string \"sha256:<64 hex digits>\"")
 			continue
 		}
 		keys[name] = s
@@ -170,7 +166,7 @@ func hmacKeys(raw config.RawJSON, path string, errs *config.Errors) map[string]a
 		dec := json.NewDecoder(bytes.NewReader(m[id]))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&k); err != nil {
-			errs.Add(authKeyPath(path, id), "expected {\"secret\": ...} or {\"secret_env\": \"VAR\"}: %v", err)
+			errs.Add(config.Join(path, id), "expected {\"secret\": ...} or {\"secret_env\": \"VAR\"}: %v", err)
 			continue
 		}
 		keys[id] = auth.HMACKey{Secret: k.Secret, SecretEnv: k.SecretEnv}
