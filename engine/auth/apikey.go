@@ -63,7 +63,7 @@ func compileAPIKey(o APIKeyOptions, errs *fielderr.List) *apiKeyPolicy {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		kp := keyPath("keys", name)
+		kp := fielderr.Join("keys", name)
 		if name == "" {
 			errs.Add(kp, "key name must not be empty")
 			continue

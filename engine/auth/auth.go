@@ -223,11 +223,6 @@ func containsSpace(s string) bool {
 	return false
 }
 
-// keyPath is path joined with a map key of the options. The key is the
-// user's and may be empty or start with '[', which fielderr.Join would read
-// as a relative path rather than a key.
-func keyPath(path, key string) string { return path + "." + key }
-
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {

@@ -81,7 +81,7 @@ func compileHMAC(o HMACOptions, errs *fielderr.List) *hmacPolicy {
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		kp := keyPath("keys", id)
+		kp := fielderr.Join("keys", id)
 		if id == "" || !validKeyID(id) {
 			errs.Add(kp, "key id must be non-empty visible ASCII without ',' or spaces")
 			continue

@@ -231,9 +231,9 @@ func compileForward(m map[string]string, path string, errs *fielderr.List) []for
 		case c == "":
 			errs.Add(path, "claim name must not be empty")
 		case !httpbytes.ValidToken(h):
-			errs.Add(keyPath(path, c), "invalid header name %q", h)
+			errs.Add(fielderr.Join(path, c), "invalid header name %q", h)
 		case isReservedHeader(h):
-			errs.Add(keyPath(path, c), "header %q cannot be set from a claim", h)
+			errs.Add(fielderr.Join(path, c), "header %q cannot be set from a claim", h)
 		default:
 			out = append(out, forwardClaim{claim: c, header: h})
 		}
