@@ -15,7 +15,7 @@ import (
 
 // edgePolicies are a route's edge stages (ip_filter, cors, compress, split),
 // each compiled by its own package; a nil one is not configured and has no
-// place in the route's pipeline (stages.go).
+// place in the route's pipeline (compilePipeline).
 type edgePolicies struct {
 	ipFilter *ipfilter.Filter
 	cors     *cors.Policy
