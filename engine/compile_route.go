@@ -170,7 +170,7 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	errs = append(errs, es...)
 	r.edge, es = e.compileEdge(rc, path)
 	errs = append(errs, es...)
-	errs = append(errs, e.grpcPassSplit(r, path)...) // grpcpass.go
+	errs = append(errs, e.grpcPassSplit(r, path)...) // compile_grpcpass.go
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
 		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
