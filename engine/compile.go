@@ -205,3 +205,25 @@ func validHostPort(s string) bool {
 	p, err := strconv.Atoi(s[i+1:])
 	return err == nil && p >= 0 && p <= 65535
 }
+
+// compileListener validates server.proxy_protocol and server.reuse_port.
+func compileListener(s *config.Server) (listenerSettings, config.Errors) {
+	var errs config.Errors
+	ls := listenerSettings{reusePort: s.ReusePort}
+	switch s.ProxyProtocol {
+	case "", "off":
+	case "optional":
+		ls.proxy = proxyOptional
+	case "required":
+		ls.proxy = proxyRequired
+	default:
+		errs.Add("server.proxy_protocol", "must be off, optional or required, got %q", s.ProxyProtocol)
+	}
+	if ls.proxy != proxyOff && len(s.TrustedProxies) == 0 {
+		errs.Add("server.proxy_protocol", "needs server.trusted_proxies: a PROXY header is believed only from a trusted balancer")
+	}
+	if ls.reusePort && !reusePortSupported {
+		errs.Add("server.reuse_port", "SO_REUSEPORT is not supported on this platform")
+	}
+	return ls, errs
+}

@@ -264,3 +264,26 @@ func upstreamName(rc *config.Route) string {
 	}
 	return "proxy"
 }
+
+func compileHeaderOps(c *config.HeaderOps, path string) (headerOps, config.Errors) {
+	var errs config.Errors
+	var ops headerOps
+	if c == nil {
+		return ops, nil
+	}
+	for _, k := range sortedKeys(c.Set) {
+		if !httpbytes.ValidToken(k) {
+			errs.Add(config.Join(config.Join(path, "set"), k), "invalid header name")
+			continue
+		}
+		ops.set = append(ops.set, [2]string{k, c.Set[k]})
+	}
+	for i, k := range c.Remove {
+		if !httpbytes.ValidToken(k) {
+			errs.Add(config.Index(config.Join(path, "remove"), i), "invalid header name %q", k)
+			continue
+		}
+		ops.remove = append(ops.remove, k)
+	}
+	return ops, errs
+}
