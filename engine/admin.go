@@ -56,7 +56,7 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 	default:
 		// Profiles only when asked for (server.admin_pprof): they expose
 		// internals and cost CPU.
-		if e.cfg.Server.AdminPprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		if e.server.adminPprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
 			switch string(ctx.Path()) {
 			case "/debug/pprof/profile":
 				pprofCPU(ctx)

@@ -69,7 +69,7 @@ func LoadFile(name string) (*Engine, config.Errors) {
 // finds with its JSON path. The returned engine is not started.
 func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	var errs config.Errors
-	e := &Engine{cfg: cfg, metrics: metrics.NewSet()}
+	e := &Engine{cfg: cfg, configSHA256: cfg.SHA256, metrics: metrics.NewSet()}
 	e.proxyErrors = newProxyErrors(e.metrics)
 	errs = append(errs, e.compileServer(&cfg.Server)...)
 
@@ -127,6 +127,7 @@ func (e *Engine) compileServer(s *config.Server) config.Errors {
 		maxHeaderBytes: s.MaxHeaderBytes, maxBodyBytes: s.MaxBodyBytes,
 		drainDelay: s.DrainDelay.D(), shutdownTimeout: s.ShutdownTimeout.D(),
 		cacheMaxBytes: s.CacheMaxBytes, accessLog: s.AccessLog,
+		http2: s.HTTP2 == nil || *s.HTTP2, adminPprof: s.AdminPprof,
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {

@@ -54,6 +54,9 @@ type Engine struct {
 	log      *accessLog
 	tracer   *tracing.Tracer
 
+	// configSHA256 is the hex SHA-256 of the config file (ConfigSHA256).
+	configSHA256 string
+
 	unmatched  *statusCounters
 	unmatchedD *metrics.PrometheusHistogram
 	// metrics holds every series of this engine; /metrics writes it (it is
@@ -77,6 +80,11 @@ type serverSettings struct {
 	cacheMaxBytes                int64
 	accessLog                    string
 	listener                     listenerSettings
+	// http2 is server.http2 (default true); the client listener offers h2
+	// only under TLS as well (http2Enabled).
+	http2 bool
+	// adminPprof is server.admin_pprof: /debug/pprof/ on the admin listener.
+	adminPprof bool
 }
 
 // Start launches background work: health checks, JWKS refresh, quota sync and
@@ -140,4 +148,4 @@ func (e *Engine) Ready() bool {
 func (e *Engine) SetDraining() { e.draining.Store(true) }
 
 // ConfigSHA256 returns the hex SHA-256 of the config file.
-func (e *Engine) ConfigSHA256() string { return e.cfg.SHA256 }
+func (e *Engine) ConfigSHA256() string { return e.configSHA256 }
