@@ -106,6 +106,7 @@ func Compile(cfg *config.Config) (*Engine, config.Errors) {
 		return nil, errs
 	}
 	e.pool.New = newScratch
+	e.routesDoc = routesDocument(cfg, e.routes, e.services)
 	e.unmatched = newStatusCounters(e.metrics, "unmatched")
 	e.unmatchedD = e.metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="unmatched"}`)
 	e.metrics.GetOrCreateGauge(`sluice_config_info{sha256="`+cfg.SHA256+`"}`, func() float64 { return 1 })

@@ -56,6 +56,8 @@ type Engine struct {
 
 	// configSHA256 is the hex SHA-256 of the config file (ConfigSHA256).
 	configSHA256 string
+	// routesDoc is the body of GET /routes (compile_describe.go).
+	routesDoc []byte
 
 	unmatched  *statusCounters
 	unmatchedD *metrics.PrometheusHistogram
