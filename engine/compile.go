@@ -69,7 +69,7 @@ func LoadFile(name string) (*Engine, config.Errors) {
 // finds with its JSON path. The returned engine is not started.
 func Compile(cfg *config.Config) (*Engine, config.Errors) {
 	var errs config.Errors
-	e := &Engine{cfg: cfg, configSHA256: cfg.SHA256, metrics: metrics.NewSet()}
+	e := &Engine{configSHA256: cfg.SHA256, metrics: metrics.NewSet()}
 	e.proxyErrors = newProxyErrors(e.metrics)
 	errs = append(errs, e.compileServer(&cfg.Server)...)
 

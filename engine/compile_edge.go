@@ -35,8 +35,8 @@ func splitOptions(c *config.Split) split.Options {
 	return o
 }
 
-// compileEdge compiles the edge keys of route rc at JSON path path.
-func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, config.Errors) {
+// compileEdge compiles the edge keys of route rc of cfg at JSON path path.
+func (e *Engine) compileEdge(cfg *config.Config, rc *config.Route, path string) (edgePolicies, config.Errors) {
 	var p edgePolicies
 	var errs config.Errors
 	if rc.IPFilter != nil {
@@ -56,12 +56,12 @@ func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, confi
 			errs.Add(sp, "needs a route that proxies to a service (not aggregate or grpc_method)")
 			return p, errs
 		}
-		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
+		known := func(name string) bool { _, ok := cfg.Services[name]; return ok }
 		s, names, err := split.New(splitOptions(rc.Split), split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics})
 		errs.Merge(sp, err)
 		p.split = s
 		for j, n := range names {
-			if a, b := protocolOf(e.cfg, rc.Service), protocolOf(e.cfg, n); a != b {
+			if a, b := protocolOf(cfg, rc.Service), protocolOf(cfg, n); a != b {
 				errs.Add(config.Join(config.Index(config.Join(sp, "services"), j), "service"),
 					"service %q speaks %s, the route's service %s", n, b, a)
 			}

@@ -17,8 +17,8 @@ import (
 // transport per grpc service, and the route keys a pass-through cannot honour.
 
 // grpcPassFor returns the pass-through of service name, made once per
-// service. path is the route's JSON path, for errors.
-func (e *Engine) grpcPassFor(name, path string) (*grpcPass, config.Errors) {
+// service of cfg. path is the route's JSON path, for errors.
+func (e *Engine) grpcPassFor(cfg *config.Config, name, path string) (*grpcPass, config.Errors) {
 	if p := e.passes[name]; p != nil {
 		return p, nil
 	}
@@ -65,7 +65,7 @@ func (e *Engine) grpcPassFor(name, path string) (*grpcPass, config.Errors) {
 		e.passes = map[string]*grpcPass{}
 	}
 	e.passes[name] = p
-	if h2 := e.cfg.Server.HTTP2; e.cfg.Server.TLS == nil || (h2 != nil && !*h2) {
+	if h2 := cfg.Server.HTTP2; cfg.Server.TLS == nil || (h2 != nil && !*h2) {
 		slog.Warn("grpc pass-through needs HTTP/2 (server.tls with server.http2 true): every call will get 426",
 			"path", config.Join(path, "service"))
 	}
@@ -74,17 +74,17 @@ func (e *Engine) grpcPassFor(name, path string) (*grpcPass, config.Errors) {
 
 // grpcPassSplit prepares the pass-throughs of a pass-through route's split
 // services (the split stage only pairs grpc services with grpc services).
-func (e *Engine) grpcPassSplit(r *route, path string) config.Errors {
+func (e *Engine) grpcPassSplit(cfg *config.Config, r *route, path string) config.Errors {
 	if r.grpcPass == nil || len(r.edge.sides) == 0 {
 		return nil
 	}
 	var errs config.Errors
 	for _, side := range r.edge.sides {
-		c := e.cfg.Services[side.Name]
+		c := cfg.Services[side.Name]
 		if c == nil || c.Protocol != "grpc" {
 			return nil // reported by the split stage
 		}
-		p, es := e.grpcPassFor(side.Name, path)
+		p, es := e.grpcPassFor(cfg, side.Name, path)
 		errs = append(errs, es...)
 		r.grpcPassSides = append(r.grpcPassSides, p)
 	}

@@ -34,7 +34,7 @@ func (e *Engine) compileRoutes(cfg *config.Config) config.Errors {
 			errs.Add(path, "expected an object")
 			continue
 		}
-		r, es := e.compileRoute(rc, path)
+		r, es := e.compileRoute(cfg, rc, path)
 		errs = append(errs, es...)
 		if rc.Name == "" {
 			errs.Add(config.Join(path, "name"), "required")
@@ -66,7 +66,8 @@ func (e *Engine) compileRoutes(cfg *config.Config) config.Errors {
 	return errs
 }
 
-func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Errors) {
+// compileRoute compiles route rc of cfg, at JSON path path.
+func (e *Engine) compileRoute(cfg *config.Config, rc *config.Route, path string) (*route, config.Errors) {
 	var errs config.Errors
 	r := &route{name: rc.Name}
 	if rc.Path == "" {
@@ -105,14 +106,14 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	default:
 		svc, ok := e.services[rc.Service]
 		if !ok {
-			if _, declared := e.cfg.Services[rc.Service]; !declared {
+			if _, declared := cfg.Services[rc.Service]; !declared {
 				errs.Add(config.Join(path, "service"), "unknown service %q", rc.Service)
 			}
 		}
 		r.service = svc
-		if c := e.cfg.Services[rc.Service]; svc != nil && c != nil && c.Protocol == "grpc" {
+		if c := cfg.Services[rc.Service]; svc != nil && c != nil && c.Protocol == "grpc" {
 			var es config.Errors
-			r.grpcPass, es = e.grpcPassFor(rc.Service, path)
+			r.grpcPass, es = e.grpcPassFor(cfg, rc.Service, path)
 			errs = append(errs, es...)
 			errs = append(errs, checkGRPCPass(rc, path)...)
 		}
@@ -168,12 +169,12 @@ func (e *Engine) compileRoute(rc *config.Route, path string) (*route, config.Err
 	errs = append(errs, es...)
 	r.responseHeaders, es = compileHeaderOps(rc.ResponseHeaders, config.Join(path, "response_headers"))
 	errs = append(errs, es...)
-	r.edge, es = e.compileEdge(rc, path)
+	r.edge, es = e.compileEdge(cfg, rc, path)
 	errs = append(errs, es...)
-	errs = append(errs, e.grpcPassSplit(r, path)...) // compile_grpcpass.go
+	errs = append(errs, e.grpcPassSplit(cfg, r, path)...) // compile_grpcpass.go
 
 	r.wholeBody = r.aggregate != nil || r.grpc != nil || (r.validate != nil && r.validate.jsonBody) ||
-		(rc.Auth != "" && e.cfg.Auth[rc.Auth] != nil && e.cfg.Auth[rc.Auth].Type == "hmac")
+		(rc.Auth != "" && cfg.Auth[rc.Auth] != nil && cfg.Auth[rc.Auth].Type == "hmac")
 	r.pipeline = r.compilePipeline(rc)
 	r.requests = newStatusCounters(e.metrics, rc.Name)
 	r.duration = e.metrics.GetOrCreatePrometheusHistogram(`sluice_request_duration_seconds{route="` + promlabel.Value(rc.Name) + `"}`)

@@ -15,7 +15,6 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/sluice-gw/sluice/engine/auth"
 	"github.com/sluice-gw/sluice/engine/cache"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/grpcgw"
 	"github.com/sluice-gw/sluice/engine/ratelimit"
@@ -39,7 +38,6 @@ const (
 
 // Engine is a compiled, immutable configuration ready to serve requests.
 type Engine struct {
-	cfg      *config.Config
 	server   serverSettings
 	router   *router.Router
 	routes   []*route
