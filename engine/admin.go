@@ -6,7 +6,6 @@ import (
 	"net/http/pprof"
 
 	"github.com/VictoriaMetrics/metrics"
-	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -47,16 +46,15 @@ func (e *Engine) handleAdmin(ctx *fasthttp.RequestCtx) {
 		e.WriteMetrics(ctx)
 	case "/routes":
 		ctx.SetContentType("application/json")
-		body, err := json.MarshalIndent(e.describe(), "", "  ")
-		if err != nil {
+		if e.routesDoc == nil {
 			ctx.SetStatusCode(500)
 			return
 		}
-		ctx.SetBody(append(body, '\n'))
+		ctx.SetBody(e.routesDoc)
 	default:
 		// Profiles only when asked for (server.admin_pprof): they expose
 		// internals and cost CPU.
-		if e.cfg.Server.AdminPprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		if e.server.adminPprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
 			switch string(ctx.Path()) {
 			case "/debug/pprof/profile":
 				pprofCPU(ctx)

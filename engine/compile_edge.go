@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/sluice-gw/sluice/engine/compress"
 	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/cors"
 	"github.com/sluice-gw/sluice/engine/ipfilter"
@@ -32,4 +33,49 @@ func splitOptions(c *config.Split) split.Options {
 		o.Services[i] = split.Side{Service: s.Service, Percent: s.Percent}
 	}
 	return o
+}
+
+// compileEdge compiles the edge keys of route rc of cfg at JSON path path.
+func (e *Engine) compileEdge(cfg *config.Config, rc *config.Route, path string) (edgePolicies, config.Errors) {
+	var p edgePolicies
+	var errs config.Errors
+	if rc.IPFilter != nil {
+		f, err := ipfilter.New(ipFilterOptions(rc.IPFilter))
+		errs.Merge(config.Join(path, "ip_filter"), err)
+		p.ipFilter = f
+	}
+	if rc.CORS != nil {
+		c, err := cors.New(corsOptions(rc.CORS), rc.Methods)
+		errs.Merge(config.Join(path, "cors"), err)
+		p.cors = c
+	}
+	p.compress = compress.Compile(rc.Compress)
+	if rc.Split != nil {
+		sp := config.Join(path, "split")
+		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Service == "" {
+			errs.Add(sp, "needs a route that proxies to a service (not aggregate or grpc_method)")
+			return p, errs
+		}
+		known := func(name string) bool { _, ok := cfg.Services[name]; return ok }
+		s, names, err := split.New(splitOptions(rc.Split), split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics})
+		errs.Merge(sp, err)
+		p.split = s
+		for j, n := range names {
+			if a, b := protocolOf(cfg, rc.Service), protocolOf(cfg, n); a != b {
+				errs.Add(config.Join(config.Index(config.Join(sp, "services"), j), "service"),
+					"service %q speaks %s, the route's service %s", n, b, a)
+			}
+			p.sides = append(p.sides, e.services[n])
+		}
+	}
+	return p, errs
+}
+
+// protocolOf is "grpc" for a grpc service, else "HTTP" (http and https
+// services take the same requests).
+func protocolOf(cfg *config.Config, name string) string {
+	if svc := cfg.Services[name]; svc != nil && svc.Protocol == "grpc" {
+		return "grpc"
+	}
+	return "HTTP"
 }

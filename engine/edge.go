@@ -4,7 +4,6 @@ import (
 	"unsafe"
 
 	"github.com/sluice-gw/sluice/engine/compress"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/cors"
 	"github.com/sluice-gw/sluice/engine/ipfilter"
 	"github.com/sluice-gw/sluice/engine/pipeline"
@@ -15,7 +14,7 @@ import (
 
 // edgePolicies are a route's edge stages (ip_filter, cors, compress, split),
 // each compiled by its own package; a nil one is not configured and has no
-// place in the route's pipeline (stages.go).
+// place in the route's pipeline (compilePipeline).
 type edgePolicies struct {
 	ipFilter *ipfilter.Filter
 	cors     *cors.Policy
@@ -23,51 +22,6 @@ type edgePolicies struct {
 	split    *split.Split
 	// sides are the split's services, in the order of split.services.
 	sides []*upstream.Service
-}
-
-// compileEdge compiles the edge keys of route rc at JSON path path.
-func (e *Engine) compileEdge(rc *config.Route, path string) (edgePolicies, config.Errors) {
-	var p edgePolicies
-	var errs config.Errors
-	if rc.IPFilter != nil {
-		f, err := ipfilter.New(ipFilterOptions(rc.IPFilter))
-		errs.Merge(config.Join(path, "ip_filter"), err)
-		p.ipFilter = f
-	}
-	if rc.CORS != nil {
-		c, err := cors.New(corsOptions(rc.CORS), rc.Methods)
-		errs.Merge(config.Join(path, "cors"), err)
-		p.cors = c
-	}
-	p.compress = compress.Compile(rc.Compress)
-	if rc.Split != nil {
-		sp := config.Join(path, "split")
-		if rc.Aggregate != nil || rc.GRPCMethod != "" || rc.Service == "" {
-			errs.Add(sp, "needs a route that proxies to a service (not aggregate or grpc_method)")
-			return p, errs
-		}
-		known := func(name string) bool { _, ok := e.cfg.Services[name]; return ok }
-		s, names, err := split.New(splitOptions(rc.Split), split.Route{Name: rc.Name, Service: rc.Service, Auth: rc.Auth != "", Known: known, Metrics: e.metrics})
-		errs.Merge(sp, err)
-		p.split = s
-		for j, n := range names {
-			if a, b := protocolOf(e.cfg, rc.Service), protocolOf(e.cfg, n); a != b {
-				errs.Add(config.Join(config.Index(config.Join(sp, "services"), j), "service"),
-					"service %q speaks %s, the route's service %s", n, b, a)
-			}
-			p.sides = append(p.sides, e.services[n])
-		}
-	}
-	return p, errs
-}
-
-// protocolOf is "grpc" for a grpc service, else "HTTP" (http and https
-// services take the same requests).
-func protocolOf(cfg *config.Config, name string) string {
-	if svc := cfg.Services[name]; svc != nil && svc.Protocol == "grpc" {
-		return "grpc"
-	}
-	return "HTTP"
 }
 
 // service returns the service the request goes to: the route's own, or the

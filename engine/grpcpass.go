@@ -2,22 +2,17 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/fault"
 	"github.com/sluice-gw/sluice/engine/internal/httpbytes"
 	"github.com/sluice-gw/sluice/engine/pipeline"
-	"github.com/sluice-gw/sluice/engine/tlsconf"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
@@ -58,97 +53,6 @@ const (
 	// stream may still be written (its final status) before it is reset.
 	passDeadlineGrace = 2 * time.Second
 )
-
-// grpcPassFor returns the pass-through of service name, made once per
-// service. path is the route's JSON path, for errors.
-func (e *Engine) grpcPassFor(name, path string) (*grpcPass, config.Errors) {
-	if p := e.passes[name]; p != nil {
-		return p, nil
-	}
-	var errs config.Errors
-	svc := e.services[name]
-	if svc == nil {
-		return nil, nil // the service's own problems are already reported
-	}
-	// The service's settings (tls, connect timeout) were compiled once by
-	// the upstream package.
-	var base *tls.Config
-	if svc.TLS != nil {
-		base = svc.TLS.Clone()
-		base.NextProtos = []string{http2.NextProtoTLS}
-	}
-	connect := svc.ConnectTimeout
-	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	p := &grpcPass{svc: svc}
-	p.tr = &http2.Transport{
-		AllowHTTP:       true,
-		ReadIdleTimeout: passReadIdle,
-		PingTimeout:     passPingTimeout,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, dialError{err}
-			}
-			if base == nil {
-				return conn, nil
-			}
-			tc := tls.Client(conn, tlsconf.ForTarget(base, addr))
-			if err := tc.HandshakeContext(ctx); err != nil {
-				conn.Close()
-				return nil, dialError{err}
-			}
-			if tc.ConnectionState().NegotiatedProtocol != http2.NextProtoTLS {
-				tc.Close()
-				return nil, dialError{errors.New("target did not negotiate h2")}
-			}
-			return tc, nil
-		},
-	}
-	if e.passes == nil {
-		e.passes = map[string]*grpcPass{}
-	}
-	e.passes[name] = p
-	if h2 := e.cfg.Server.HTTP2; e.cfg.Server.TLS == nil || (h2 != nil && !*h2) {
-		slog.Warn("grpc pass-through needs HTTP/2 (server.tls with server.http2 true): every call will get 426",
-			"path", config.Join(path, "service"))
-	}
-	return p, errs
-}
-
-// grpcPassSplit prepares the pass-throughs of a pass-through route's split
-// services (the split stage only pairs grpc services with grpc services).
-func (e *Engine) grpcPassSplit(r *route, path string) config.Errors {
-	if r.grpcPass == nil || len(r.edge.sides) == 0 {
-		return nil
-	}
-	var errs config.Errors
-	for _, side := range r.edge.sides {
-		c := e.cfg.Services[side.Name]
-		if c == nil || c.Protocol != "grpc" {
-			return nil // reported by the split stage
-		}
-		p, es := e.grpcPassFor(side.Name, path)
-		errs = append(errs, es...)
-		r.grpcPassSides = append(r.grpcPassSides, p)
-	}
-	return errs
-}
-
-// checkGRPCPass reports route settings a pass-through cannot honour: the
-// body is a stream of gRPC messages, never JSON, and answers are streams.
-func checkGRPCPass(rc *config.Route, path string) config.Errors {
-	var errs config.Errors
-	if rc.Cache != nil {
-		errs.Add(config.Join(path, "cache"), "not for a gRPC pass-through route (service %q has protocol \"grpc\" and the route no grpc_method)", rc.Service)
-	}
-	if rc.WebSocket {
-		errs.Add(config.Join(path, "websocket"), "not for a gRPC pass-through route")
-	}
-	if v := rc.Validate; v != nil && (v.JSONBody || v.JSONSchemaFile != "") {
-		errs.Add(config.Join(path, "validate"), "json_body and json_schema_file do not apply to a gRPC pass-through route")
-	}
-	return errs
-}
 
 func (p *grpcPass) close() { p.tr.CloseIdleConnections() }
 

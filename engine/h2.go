@@ -42,7 +42,7 @@ type h2Server struct {
 // http2Enabled reports whether the client listener offers h2: with TLS and
 // server.http2 not false.
 func (e *Engine) http2Enabled() bool {
-	return e.tls != nil && (e.cfg.Server.HTTP2 == nil || *e.cfg.Server.HTTP2)
+	return e.tls != nil && e.server.http2
 }
 
 // tlsListener wraps the client listener in TLS. With HTTP/2 enabled it

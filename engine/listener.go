@@ -12,7 +12,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/pires/go-proxyproto"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 )
 
@@ -29,28 +28,6 @@ const (
 type listenerSettings struct {
 	proxy     proxyMode
 	reusePort bool
-}
-
-// compileListener validates server.proxy_protocol and server.reuse_port.
-func compileListener(s *config.Server) (listenerSettings, config.Errors) {
-	var errs config.Errors
-	ls := listenerSettings{reusePort: s.ReusePort}
-	switch s.ProxyProtocol {
-	case "", "off":
-	case "optional":
-		ls.proxy = proxyOptional
-	case "required":
-		ls.proxy = proxyRequired
-	default:
-		errs.Add("server.proxy_protocol", "must be off, optional or required, got %q", s.ProxyProtocol)
-	}
-	if ls.proxy != proxyOff && len(s.TrustedProxies) == 0 {
-		errs.Add("server.proxy_protocol", "needs server.trusted_proxies: a PROXY header is believed only from a trusted balancer")
-	}
-	if ls.reusePort && !reusePortSupported {
-		errs.Add("server.reuse_port", "SO_REUSEPORT is not supported on this platform")
-	}
-	return ls, errs
 }
 
 // listenClient binds the client listener: SO_REUSEPORT when asked, and the

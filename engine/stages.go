@@ -3,88 +3,23 @@ package engine
 import (
 	"github.com/sluice-gw/sluice/engine/cache"
 	"github.com/sluice-gw/sluice/engine/compress"
-	"github.com/sluice-gw/sluice/engine/config"
 	"github.com/sluice-gw/sluice/engine/forward"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/sluice-gw/sluice/engine/wsproxy"
 )
 
-// This file holds the engine's own pipeline stages and the compilation of a
-// route into its stage list. The stages of ip_filter, cors, auth, rate_limit
-// and the cache's lookup live in their packages; the engine's stages reach
-// the pooled per-request state through local.
+// This file holds the engine's own pipeline stages; compilePipeline
+// (compile_route.go) assembles a route's stage list. The stages of
+// ip_filter, cors, auth, rate_limit and the cache's lookup live in their
+// packages; the engine's stages reach the pooled per-request state through
+// local.
 
 // local returns the engine state that embeds x. Every Exchange the engine
 // runs comes from its pool of scratchExchange values, each created with
 // Local pointing at itself (see Engine.pool), so this checked assertion
 // always holds; it costs a type-word comparison and allocates nothing.
 func local(x *pipeline.Exchange) *scratchExchange { return x.Local.(*scratchExchange) }
-
-// compilePipeline lists the stages of r in the order they run, following
-// the contract's pipeline order: ip_filter → cors preflight → validate →
-// auth → rate limit → cache → upstream → response transform → compress.
-//
-// The steps that act on the answer only (response_headers, compress) are
-// Finishers placed before (response_headers) or right after (compress) the
-// cache, so that they run in the order they always have: compress on the
-// way back from the upstream, before the cache stores the answer (the cache
-// keys entries by Accept-Encoding class, so a hit costs no compression), and
-// the response transform after the cache, on hits too. The upstream step is
-// chosen here, once: proxy, aggregate, grpc method, gRPC pass-through, or
-// WebSocket-or-proxy. rc must be the configuration r was compiled from.
-func (r *route) compilePipeline(rc *config.Route) *pipeline.Pipeline {
-	var st []pipeline.Stage
-	if r.edge.ipFilter != nil {
-		st = append(st, r.edge.ipFilter)
-	}
-	if r.edge.cors != nil {
-		st = append(st, r.edge.cors)
-	}
-	if r.validate != nil {
-		st = append(st, r.validate)
-	}
-	if r.auth != nil {
-		st = append(st, r.auth)
-	}
-	if r.limits != nil {
-		st = append(st, r.limits)
-	}
-	st = append(st, r.target())
-	if rc.ResponseHeaders != nil {
-		st = append(st, &responseHeaders{ops: r.responseHeaders})
-	}
-	if r.cache != nil {
-		st = append(st, &cacheStage{c: r.cache})
-	}
-	if r.edge.compress != nil {
-		st = append(st, &compressStage{p: r.edge.compress})
-	}
-	if r.grpcPass != nil {
-		st = append(st, grpcPassCheck{})
-	}
-	st = append(st, prepareStage{})
-	if rc.RequestHeaders != nil {
-		st = append(st, &requestHeaders{ops: r.requestHeaders})
-	}
-	st = append(st, r.terminal(upstreamName(rc)))
-	return pipeline.New(st...)
-}
-
-// upstreamName is how GET /routes names the upstream step of rc.
-func upstreamName(rc *config.Route) string {
-	switch {
-	case rc.Aggregate != nil:
-		return "aggregate"
-	case rc.GRPCMethod != "":
-		return "grpc"
-	case rc.WebSocket:
-		return "websocket"
-	case rc.Split != nil:
-		return "split"
-	}
-	return "proxy"
-}
 
 // terminal returns the upstream stage of r, named name.
 func (r *route) terminal(name string) pipeline.Stage {

@@ -63,7 +63,7 @@ func TestStageNamesMatchConfig(t *testing.T) {
 	for i, extra := range stageRoutes {
 		routes = append(routes, fmt.Sprintf(`{"name": "r%d", "path": "/r%d/{sku}", %s}`, i, i, extra))
 	}
-	e, errs := Load([]byte(fmt.Sprintf(`{
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`{
   "server": {"listen": "127.0.0.1:0", "access_log": "off"},
   "services": {"a": {"targets": ["127.0.0.1:9"]}, "b": {"targets": ["127.0.0.1:9"]},
                "g": {"protocol": "grpc", "descriptor_set": %q, "targets": ["127.0.0.1:9"]},
@@ -72,11 +72,15 @@ func TestStageNamesMatchConfig(t *testing.T) {
   "rate_limits": {"rl": {"key": "ip", "requests": 10, "per": "1s"}},
   "routes": [%s]
 }`, protoset, protoset, strings.Join(routes, ",\n"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, errs := Compile(cfg)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
 	defer e.Close()
-	for i, rc := range e.cfg.Routes {
+	for i, rc := range cfg.Routes {
 		want := strings.Join(stagesFromConfig(rc), ",")
 		if got := strings.Join(e.routes[i].stageNames(), ","); got != want {
 			t.Errorf("route %d (%s): stages %s, want %s", i, stageRoutes[i], got, want)

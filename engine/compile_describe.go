@@ -3,7 +3,9 @@ package engine
 import (
 	"net/url"
 
+	json "github.com/goccy/go-json"
 	"github.com/sluice-gw/sluice/engine/config"
+	"github.com/sluice-gw/sluice/engine/upstream"
 )
 
 // redacted stands in for every secret and every `set` header value in /routes.
@@ -68,12 +70,24 @@ type authView struct {
 	Keys          map[string]string `json:"keys,omitempty"`
 }
 
+// routesDocument is the body of GET /routes, built and marshalled once by
+// Compile: nothing in it changes while the engine runs. It is nil when the
+// document cannot be marshalled; the admin listener then answers 500.
+func routesDocument(cfg *config.Config, compiled []*route, svcs map[string]*upstream.Service) []byte {
+	body, err := json.MarshalIndent(describe(cfg, compiled, svcs), "", "  ")
+	if err != nil {
+		return nil
+	}
+	return append(body, '\n')
+}
+
 // describe is the /routes document: the compiled route table with the
 // config's hash. No secret appears in it, nor any `set` header value.
-func (e *Engine) describe() any {
-	routes := make([]routeView, 0, len(e.cfg.Routes))
-	for i, rc := range e.cfg.Routes {
-		if rc == nil || i >= len(e.routes) {
+// compiled are the routes compiled from cfg.Routes, svcs its services.
+func describe(cfg *config.Config, compiled []*route, svcs map[string]*upstream.Service) any {
+	routes := make([]routeView, 0, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		if rc == nil || i >= len(compiled) {
 			continue
 		}
 		methods := rc.Methods
@@ -82,7 +96,7 @@ func (e *Engine) describe() any {
 		}
 		routes = append(routes, routeView{
 			Name: rc.Name, Path: rc.Path, Methods: methods, Host: rc.Host, Headers: rc.Headers,
-			Stages: e.routes[i].stageNames(), Service: rc.Service, StripPrefix: rc.StripPrefix, Rewrite: rc.Rewrite,
+			Stages: compiled[i].stageNames(), Service: rc.Service, StripPrefix: rc.StripPrefix, Rewrite: rc.Rewrite,
 			Auth: rc.Auth, Scopes: rc.Scopes, RateLimits: rc.RateLimits, Cache: rc.Cache,
 			Validate: rc.Validate, RequestHeaders: headerOpsOf(rc.RequestHeaders),
 			ResponseHeaders: headerOpsOf(rc.ResponseHeaders), Aggregate: rc.Aggregate,
@@ -90,8 +104,8 @@ func (e *Engine) describe() any {
 		})
 	}
 	services := map[string]serviceView{}
-	for name, svc := range e.services {
-		c := e.cfg.Services[name]
+	for name, svc := range svcs {
+		c := cfg.Services[name]
 		v := serviceView{Protocol: c.Protocol, Balancer: c.Balancer, Timeout: svc.Timeout.String(),
 			Retries: svc.Retries, Health: c.HealthCheck != nil, Breaker: c.CircuitBreaker != nil}
 		if c.TryTimeout != 0 {
@@ -109,17 +123,17 @@ func (e *Engine) describe() any {
 		services[name] = v
 	}
 	auth := map[string]authView{}
-	for name, a := range e.cfg.Auth {
+	for name, a := range cfg.Auth {
 		if a != nil {
 			auth[name] = authOf(a)
 		}
 	}
 	return map[string]any{
-		"config_sha256": e.cfg.SHA256,
+		"config_sha256": cfg.SHA256,
 		"routes":        routes,
 		"services":      services,
 		"auth":          auth,
-		"rate_limits":   e.cfg.RateLimits,
+		"rate_limits":   cfg.RateLimits,
 	}
 }
 
