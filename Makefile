@@ -37,7 +37,8 @@ test: test-deps certs check-imports
 	$(GO) test -count=1 -timeout 10m -run 'Allocs|FloodMemory' ./...
 
 ## check-imports: router/ and limiter/ are leaf packages; fail if they (or their tests) import
-## anything outside the standard library and themselves.
+## anything outside the standard library and themselves. Only the engine's compile step reads
+## the decoded config.
 LEAF_PKGS := router limiter
 check-imports:
 	@for p in $(LEAF_PKGS); do \
@@ -45,6 +46,13 @@ check-imports:
 			grep -Ev "^github.com/sluice-gw/sluice/$$p( \[.*\]|\.test)?$$"); \
 		if [ -n "$$bad" ]; then echo "$$p/ may import only the standard library, found:"; echo "$$bad"; exit 1; fi; \
 	done
+	@# The compile step is the one reader of the decoded config: no stage package (nor its
+	@# tests) imports engine/config, and inside engine/ only compile*.go and tests do.
+	@bad=$$($(GO) list -f '{{.ImportPath}}: {{join .Imports " "}} {{join .TestImports " "}} {{join .XTestImports " "}}' ./engine/... | \
+		grep -Ev '^github.com/sluice-gw/sluice/engine(/config)?:' | grep 'sluice/engine/config\b' | cut -d: -f1); \
+	if [ -n "$$bad" ]; then echo "only the engine's compile step may import engine/config, found in:"; echo "$$bad"; exit 1; fi
+	@bad=$$(grep -l '"github.com/sluice-gw/sluice/engine/config"' engine/*.go | grep -v '_test\.go$$' | grep -v '^engine/compile'); \
+	if [ -n "$$bad" ]; then echo "in engine/ only compile*.go may import engine/config, found:"; echo "$$bad"; exit 1; fi
 
 test-deps:
 	@command -v redis-server >/dev/null 2>&1 && command -v redis-sentinel >/dev/null 2>&1 || { \
