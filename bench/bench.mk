@@ -17,6 +17,8 @@
 #                        load guards fail for each and pass for the normal build
 #   make bench-peers     install nginx-light and haproxy, then compare them with
 #                        sluice's plain proxy
+#   make bench-scaling   CPU per request of sluice (GOMAXPROCS 1, 2) and nginx
+#                        (1, 2 workers) under wrk (bench/scaling.sh; needs wrk)
 #
 # Core placement: the harness re-executes itself under `taskset -c 1` (it is
 # the load generator) and starts the upstream, sluice and the peers under
@@ -26,7 +28,7 @@
 BENCH_FLAGS ?=
 BENCH_RUNS  ?= 5
 
-.PHONY: bench bench-check bench-calibrate bench-selftest bench-peers bench-micro bench-bins bench-nginx
+.PHONY: bench bench-check bench-calibrate bench-selftest bench-peers bench-scaling bench-micro bench-bins bench-nginx
 
 bench-bins:
 	@mkdir -p bin
@@ -56,3 +58,8 @@ bench-selftest: bench-bins bench-nginx
 bench-peers: bench-bins
 	bench/peers/install.sh
 	bin/harness run -targets direct,nginx,haproxy,plain $(BENCH_FLAGS)
+
+bench-scaling: bench-nginx
+	@command -v wrk >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null || \
+		(sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk) >/dev/null; }
+	bench/scaling.sh
