@@ -2,23 +2,24 @@ package aggregate
 
 import (
 	"errors"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-gw/sluice/engine/fielderr"
+	"github.com/sluice-gw/sluice/engine/internal/enginetest"
 	"github.com/sluice-gw/sluice/engine/pipeline"
 	"github.com/sluice-gw/sluice/engine/upstream"
 	"github.com/valyala/fasthttp"
 )
 
-// testUpstream is a real fasthttp server on 127.0.0.1 whose answer per path
-// is set by the test; it records the last request URI and headers per path.
+// testUpstream is the shared fake upstream (enginetest) whose answer per
+// path is set by the test; it records the last request URI and headers per
+// path.
 type testUpstream struct {
+	*enginetest.Upstream
 	addr string
-	srv  *fasthttp.Server
 
 	mu      sync.Mutex
 	answers map[string]answer
@@ -40,14 +41,9 @@ type seenRequest struct {
 
 func startUpstream(t testing.TB) *testUpstream {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &testUpstream{addr: ln.Addr().String(), answers: map[string]answer{}, seen: map[string]seenRequest{}}
-	u.srv = &fasthttp.Server{Handler: u.handle, DisableHeaderNamesNormalizing: true}
-	go func() { _ = u.srv.Serve(ln) }()
-	t.Cleanup(func() { _ = u.srv.Shutdown() })
+	u := &testUpstream{answers: map[string]answer{}, seen: map[string]seenRequest{}}
+	u.Upstream = enginetest.StartUpstream(t, u.handle)
+	u.addr = u.Addr()
 	return u
 }
 
@@ -124,15 +120,7 @@ func (m mapClaims) Claim(name string) ([]byte, bool) {
 
 // exchange builds an Exchange for a GET of uri with headers ("Name: value").
 func exchange(uri string, headers ...string) *pipeline.Exchange {
-	ctx := &fasthttp.RequestCtx{}
-	ctx.Request.Header.DisableNormalizing()
-	ctx.Request.Header.SetMethod("GET")
-	ctx.Request.SetRequestURI(uri)
-	for _, h := range headers {
-		k, v, _ := strings.Cut(h, ": ")
-		ctx.Request.Header.Add(k, v)
-	}
-	return &pipeline.Exchange{Ctx: ctx, Start: time.Now()}
+	return enginetest.Exchange("GET", uri, headers...)
 }
 
 func rejected(x *pipeline.Exchange) (int, string) {
