@@ -163,6 +163,7 @@ func (r *route) passThrough(se *scratchExchange) {
 	}
 	pt := lease.Target // counts the call's status
 	if err != nil {
+		se.trace.EndUpstream(x.Target, 0, err)
 		var de dialError
 		switch {
 		case errors.As(err, &de):
@@ -189,6 +190,8 @@ func (r *route) passThrough(se *scratchExchange) {
 	}
 	defer resp.Body.Close()
 	relayGRPC(ctx, x, st, r, resp, lease, pt)
+	// The upstream span covers the whole relay: a stream ends with its trailers.
+	se.trace.EndUpstream(x.Target, resp.StatusCode, nil)
 }
 
 // relayGRPC sends the upstream's answer to the client stream: headers (with

@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
@@ -416,5 +418,62 @@ func TestGRPCPassThroughSplit(t *testing.T) {
 	}
 	if v1.Calls.Load() != 0 || v2.Calls.Load() != 5 {
 		t.Fatalf("calls v1 %d v2 %d, want 0 and 5", v1.Calls.Load(), v2.Calls.Load())
+	}
+}
+
+// TestGRPCPassThroughTraced: a sampled pass-through call exports a request
+// span and an upstream span like a proxied request does, and the upstream
+// receives the upstream span's id as its parent.
+func TestGRPCPassThroughTraced(t *testing.T) {
+	rc := startOTLPReceiver(t)
+	srv := grpctest.Start(t)
+	g := startTLSGateway(t, ``, cfgf(`
+  "tracing": {"otlp_endpoint": %q, "sample_ratio": 1},
+  "services": {"catalog": {"protocol": "grpc", "targets": [%q]}},
+  "routes": [{"name": "grpc-pass", "path": "/catalog.v1.Catalog/*", "service": "catalog"}]`, rc.url, srv.Addr))
+	conn, err := grpc.NewClient(strings.TrimPrefix(g.url, "https://"),
+		grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: g.ca.Pool})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	out := dynamicpb.NewMessage(productDesc)
+	if err := conn.Invoke(ctx, "/"+grpctest.GetProduct, productRequest("sku-1", 0, 0), out); err != nil {
+		t.Fatal(err)
+	}
+	md := productField(out, "metadata").Map()
+	tp := md.Get(protoreflect.ValueOfString("traceparent").MapKey()).String()
+	trace, parent, flags := splitTraceparent(t, tp)
+	if flags != "01" {
+		t.Fatalf("upstream traceparent %q, want the sampled flag", tp)
+	}
+
+	req, up := findSpans(t, spansOfTrace(rc.waitSpans(t, 2), trace))
+	if got := hex.EncodeToString(up.SpanId); got != parent {
+		t.Fatalf("upstream span id %s, want the parent id sent upstream %s", got, parent)
+	}
+	if !bytes.Equal(up.ParentSpanId, req.SpanId) {
+		t.Fatalf("upstream span parent %x, want the request span %x", up.ParentSpanId, req.SpanId)
+	}
+	if s, _, _ := spanAttr(req, "sluice.route"); s != "grpc-pass" {
+		t.Errorf("request span route %q, want grpc-pass", s)
+	}
+	if _, code, _ := spanAttr(req, "http.response.status_code"); code != 200 {
+		t.Errorf("request span status %d, want 200", code)
+	}
+	if s, _, _ := spanAttr(up, "sluice.service"); s != "catalog" {
+		t.Errorf("upstream span service %q, want catalog", s)
+	}
+	if s, _, _ := spanAttr(up, "sluice.target"); s != srv.Addr {
+		t.Errorf("upstream span target %q, want %q", s, srv.Addr)
+	}
+	if _, code, _ := spanAttr(up, "http.response.status_code"); code != 200 {
+		t.Errorf("upstream span status %d, want 200", code)
+	}
+	if up.StartTimeUnixNano < req.StartTimeUnixNano || up.EndTimeUnixNano > req.EndTimeUnixNano {
+		t.Errorf("upstream span [%d,%d] not inside request span [%d,%d]", up.StartTimeUnixNano, up.EndTimeUnixNano, req.StartTimeUnixNano, req.EndTimeUnixNano)
 	}
 }

@@ -339,7 +339,7 @@ func (r *Request) EndUpstream(target string, status int, err error) {
 // Finish exports the request's spans when it was sampled and resets r for
 // the next request. route is the matched route's name, status the status
 // sent to the client, target the upstream address that answered (for stages
-// that do not report their call with EndUpstream: gRPC, WebSocket).
+// that do not report their call with EndUpstream: grpc_method, WebSocket).
 func (t *Tracer) Finish(r *Request, route string, method, requestID []byte, target string, start time.Time, status int) {
 	if !r.sampled {
 		// Unsampled requests never add children: only the flags to clear.
