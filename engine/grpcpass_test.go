@@ -464,16 +464,5 @@ func TestGRPCPassThroughTraced(t *testing.T) {
 	if _, code, _ := spanAttr(req, "http.response.status_code"); code != 200 {
 		t.Errorf("request span status %d, want 200", code)
 	}
-	if s, _, _ := spanAttr(up, "sluice.service"); s != "catalog" {
-		t.Errorf("upstream span service %q, want catalog", s)
-	}
-	if s, _, _ := spanAttr(up, "sluice.target"); s != srv.Addr {
-		t.Errorf("upstream span target %q, want %q", s, srv.Addr)
-	}
-	if _, code, _ := spanAttr(up, "http.response.status_code"); code != 200 {
-		t.Errorf("upstream span status %d, want 200", code)
-	}
-	if up.StartTimeUnixNano < req.StartTimeUnixNano || up.EndTimeUnixNano > req.EndTimeUnixNano {
-		t.Errorf("upstream span [%d,%d] not inside request span [%d,%d]", up.StartTimeUnixNano, up.EndTimeUnixNano, req.StartTimeUnixNano, req.EndTimeUnixNano)
-	}
+	checkUpstreamSpan(t, req, up, "catalog", srv.Addr)
 }

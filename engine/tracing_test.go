@@ -156,6 +156,24 @@ func tracingConfig(rcURL, ratio, up, down string) string {
 }`, rcURL, ratio, up, down)
 }
 
+// checkUpstreamSpan checks a successful upstream call's span: its service,
+// target and 200, and that it lies inside its request span.
+func checkUpstreamSpan(t testing.TB, req, up *tracepb.Span, service, target string) {
+	t.Helper()
+	if s, _, _ := spanAttr(up, "sluice.service"); s != service {
+		t.Fatalf("upstream span service %q, want %q", s, service)
+	}
+	if s, _, _ := spanAttr(up, "sluice.target"); s != target {
+		t.Fatalf("upstream span target %q, want %q", s, target)
+	}
+	if _, n, _ := spanAttr(up, "http.response.status_code"); n != 200 {
+		t.Fatalf("upstream span status %d, want 200", n)
+	}
+	if up.StartTimeUnixNano < req.StartTimeUnixNano || up.EndTimeUnixNano > req.EndTimeUnixNano {
+		t.Fatalf("upstream span [%d,%d] not inside request span [%d,%d]", up.StartTimeUnixNano, up.EndTimeUnixNano, req.StartTimeUnixNano, req.EndTimeUnixNano)
+	}
+}
+
 // findSpans splits one trace's spans into the request span and upstream span.
 func findSpans(t testing.TB, spans []*tracepb.Span) (req, up *tracepb.Span) {
 	t.Helper()
@@ -249,18 +267,7 @@ func TestTracingSampledTraceparent(t *testing.T) {
 	if s, _, _ := spanAttr(req, "sluice.request_id"); s == "" || s != r.header.Get("X-Request-Id") {
 		t.Fatalf("request span request id %q, want %q", s, r.header.Get("X-Request-Id"))
 	}
-	if s, _, _ := spanAttr(ups, "sluice.service"); s != "catalog" {
-		t.Fatalf("upstream span service %q", s)
-	}
-	if s, _, _ := spanAttr(ups, "sluice.target"); s != up.addr {
-		t.Fatalf("upstream span target %q, want %q", s, up.addr)
-	}
-	if _, n, _ := spanAttr(ups, "http.response.status_code"); n != 200 {
-		t.Fatalf("upstream span status %d", n)
-	}
-	if ups.StartTimeUnixNano < req.StartTimeUnixNano || ups.EndTimeUnixNano > req.EndTimeUnixNano {
-		t.Fatalf("upstream span [%d,%d] not inside request span [%d,%d]", ups.StartTimeUnixNano, ups.EndTimeUnixNano, req.StartTimeUnixNano, req.EndTimeUnixNano)
-	}
+	checkUpstreamSpan(t, req, ups, "catalog", up.addr)
 	if _, svcs := rc.snapshot(); svcs[0] != "edge-gw" {
 		t.Fatalf("service.name %q, want edge-gw", svcs[0])
 	}
