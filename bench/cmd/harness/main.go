@@ -54,7 +54,7 @@ type options struct {
 	openDuration time.Duration // open-loop time per target (split in rounds)
 	openFraction float64       // open-loop rate as a fraction of capacity
 	allowSkip    bool          // a guard that did not run is a SKIP, not a FAIL
-	confirm      bool          // measure failed groups again; fail what fails twice
+	confirm      bool          // measure failed groups again; fail what fails every time
 	only         string        // micro, load or all
 	runs         int           // calibrate: measuring passes
 	fromBaseline bool          // calibrate: re-apply the rule to the baseline's stored runs
@@ -103,7 +103,7 @@ func main() {
 	fs.DurationVar(&o.openDuration, "open-duration", 14*time.Second, "check: open-loop time per target, split in -open-rounds")
 	fs.Float64Var(&o.openFraction, "open-fraction", 0.4, "check: open-loop rate as a fraction of the lowest proxy's closed-loop throughput")
 	fs.BoolVar(&o.allowSkip, "allow-skip", false, "check: report a guard that could not run as SKIP instead of failing (local use only; CI never sets it)")
-	fs.BoolVar(&o.confirm, "confirm", true, "check, selftest: measure the groups of failed guards again and fail only guards that fail both times")
+	fs.BoolVar(&o.confirm, "confirm", true, "check, selftest: measure the groups of failed guards again (micro up to 3 times, load once) and fail only guards that fail every time")
 	fs.StringVar(&o.only, "only", "all", "check, calibrate: guard groups to run: micro, load or all")
 	fs.IntVar(&o.runs, "runs", 5, "calibrate: measuring passes")
 	fs.BoolVar(&o.fromBaseline, "from-baseline", false, "calibrate: measure nothing, re-apply the rule (e.g. a new -k) to the runs stored in the baseline")
